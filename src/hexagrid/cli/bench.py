@@ -1,0 +1,8 @@
+"""``hexagrid bench ...``: benchmarks of the hot paths. Each prints figures; ``--json`` one object."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Measure the hot paths (scheduler, simulator, API). Figures go to docs/benchmarks.md.",
+                  no_args_is_help=True)

@@ -1,0 +1,58 @@
+"""Entry point of the ``hexagrid`` command. Each command group lives in its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from hexagrid import __version__
+from hexagrid.errors import HexagridError, ValidationFailed
+
+app = typer.Typer(
+    name="hexagrid",
+    help="Run AI compute as a sovereign, low-carbon utility: schedule, simulate, plan.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"hexagrid {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Hexagrid: where and when each AI workload runs, under residency, power and carbon."""
+
+
+def _register() -> None:
+    """Attach every command group. Kept in one place so the CLI's shape is visible at a glance."""
+    from hexagrid.cli import bench
+
+    app.add_typer(bench.app, name="bench")
+    # Command groups register below (one line each).
+
+
+_register()
+
+
+def main() -> None:
+    """Run the CLI; a HexagridError becomes one line on stderr and exit status 2 (never a traceback).
+
+    Usage errors (unknown command or option, bad option value) are click's, also exit status 2.
+    """
+    try:
+        app()
+    except ValidationFailed as exc:
+        for line in exc.lines():
+            sys.stderr.write(f"hexagrid: error: {line}\n")
+        sys.exit(2)
+    except HexagridError as exc:
+        sys.stderr.write(f"hexagrid: error: {exc}\n")
+        sys.exit(2)

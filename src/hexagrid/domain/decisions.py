@@ -1,0 +1,84 @@
+"""What the scheduler says about each job in a pass: start, defer, preempt, or not now (with a reason)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["Decision", "Defer", "NotNow", "Preempt", "ReasonCode", "Start"]
+
+
+class ReasonCode(StrEnum):
+    """Machine-readable reasons; each decision also carries a sentence for people."""
+
+    # hard rules that make a pool ineligible
+    ACCELERATOR = "accelerator"  # no accepted accelerator / not enough GPU memory
+    GANG_SHAPE = "gang_shape"  # the job's node shape cannot fit the pool at all
+    RESIDENCY = "residency"
+    SOVEREIGNTY = "sovereignty"
+    ACCESS = "access"  # tenant class not admitted (public supercomputers: academic only)
+    ALLOCATION = "allocation"  # no GPU-hours left on the project's allocation at a public site
+    OFFLINE = "offline"  # site not online at now
+    WINDOW = "window"  # idle-capacity window closed, or closes before a non-preemptible job ends
+    PRICE = "price"  # above the job's max price
+    # transient: eligible somewhere, but not now
+    CAPACITY = "capacity"  # not enough free GPUs / nodes
+    POWER_ENVELOPE = "power_envelope"  # free GPUs, but the site's MW are not
+    TENANT_CAP = "tenant_cap"  # tenant at its GPU cap
+    BUDGET = "budget"
+    RESERVATION = "reservation"  # held behind another job's backfill reservation
+    CARBON_DEFERRAL = "carbon_deferral"
+    PREEMPTION_PENDING = "preemption_pending"  # waiting for victims to stop
+    UNKNOWN_TENANT = "unknown_tenant"
+    # reasons for preempting a running job
+    WINDOW_CLOSING = "window_closing"
+    HIGHER_PRIORITY = "higher_priority"
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start ``job_id`` now on ``nodes`` nodes of pool ``pool_id`` at ``site_id``, ``gpus_per_node`` GPUs each."""
+
+    job_id: str
+    site_id: str
+    pool_id: str
+    nodes: int
+    gpus_per_node: int
+    message: str = ""
+
+    @property
+    def gpus(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+
+@dataclass(frozen=True, slots=True)
+class Defer:
+    """Hold ``job_id`` until ``until_s`` (POSIX s) although it could start now: a greener window is coming."""
+
+    job_id: str
+    until_s: float
+    reason: ReasonCode
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Preempt:
+    """Stop running job ``job_id`` (it goes back to the queue) to make room or to honour a window."""
+
+    job_id: str
+    reason: ReasonCode
+    message: str
+    for_job_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NotNow:
+    """``job_id`` cannot start in this pass; ``reason`` is the binding rule, ``message`` a sentence."""
+
+    job_id: str
+    reason: ReasonCode
+    message: str
+    reserved_start_s: float | None = None
+
+
+Decision = Start | Defer | Preempt | NotNow

@@ -1,0 +1,84 @@
+"""Countries, the EU, data residency and great-circle distance."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+__all__ = ["EU_COUNTRIES", "Residency", "haversine_km"]
+
+#: ISO 3166-1 alpha-2 codes of the 27 EU member states.
+EU_COUNTRIES: frozenset[str] = frozenset(
+    ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"]
+)
+
+
+def _coerce_residency(value: Any) -> Any:
+    if isinstance(value, str):
+        return {"scope": value.upper() if value.lower() in ("fr", "eu", "any") else value}
+    if isinstance(value, list | tuple | set | frozenset):
+        return {"scope": "countries", "countries": sorted(value)}
+    return value
+
+
+class Residency(BaseModel):
+    """Where a job's data may be processed: ``FR``, ``EU``, ``ANY`` or an explicit country list.
+
+    Written in files as ``FR`` / ``EU`` / ``ANY`` or as a list such as ``[FR, DE]``. FR ⊂ EU.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    scope: str
+    countries: tuple[str, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_short_form(cls, value: Any) -> Any:
+        return _coerce_residency(value)
+
+    @classmethod
+    def parse(cls, value: str | list[str]) -> Residency:
+        """``'FR'``, ``'EU'``, ``'ANY'``, ``'FR,DE'`` or ``['FR', 'DE']``."""
+        if isinstance(value, str) and "," in value:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        return cls.model_validate(value)
+
+    @model_validator(mode="after")
+    def _check(self) -> Residency:
+        if self.scope not in ("FR", "EU", "ANY", "countries"):
+            raise ValueError(f"must be FR, EU, ANY or a list of country codes, got {self.scope!r}")
+        if self.scope == "countries":
+            if not self.countries:
+                raise ValueError("a country list must name at least one country")
+            for c in self.countries:
+                if len(c) != 2 or not c.isalpha() or not c.isupper():
+                    raise ValueError(f"country codes are ISO 3166 alpha-2 in capitals (FR, DE), got {c!r}")
+        return self
+
+    def allows(self, country: str) -> bool:
+        """True if a site in ``country`` may run the job."""
+        if self.scope == "ANY":
+            return True
+        if self.scope == "FR":
+            return country == "FR"
+        if self.scope == "EU":
+            return country in EU_COUNTRIES
+        return country in self.countries
+
+    def __str__(self) -> str:
+        return ",".join(self.countries) if self.scope == "countries" else self.scope
+
+
+#: Kept for readability in field declarations; coercion lives on the model itself.
+ResidencyField = Residency
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres (mean Earth radius 6,371 km)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0 * math.asin(min(1.0, math.sqrt(a)))
