@@ -3,7 +3,7 @@
 Everything else (scheduling, energy, simulation, server) speaks in these types.
 """
 
-from hexagrid.domain.accelerators import CATALOG, REFERENCE_ACCELERATOR, Accelerator, get_accelerator
+from hexagrid.domain.accelerators import CATALOG, REFERENCE_ACCELERATOR, Accelerator, get_accelerator, runtime_s
 from hexagrid.domain.decisions import Decision, Defer, NotNow, Preempt, ReasonCode, Start
 from hexagrid.domain.fleet import Fleet, NodePool, Site
 from hexagrid.domain.geography import EU_COUNTRIES, Residency, haversine_km
@@ -49,4 +49,5 @@ __all__ = [
     "get_accelerator",
     "haversine_km",
     "parse_windows",
+    "runtime_s",
 ]

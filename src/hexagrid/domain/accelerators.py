@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hexagrid.errors import NotFound
 
-__all__ = ["CATALOG", "REFERENCE_ACCELERATOR", "Accelerator", "get_accelerator"]
+__all__ = ["CATALOG", "REFERENCE_ACCELERATOR", "Accelerator", "get_accelerator", "runtime_s"]
 
 REFERENCE_ACCELERATOR = "A100"
 
@@ -75,3 +75,15 @@ def get_accelerator(name: str, catalog: dict[str, Accelerator] | None = None) ->
         return cat[name]
     except KeyError:
         raise NotFound(f"accelerator {name!r} is not in the catalog; known: {', '.join(sorted(cat))}") from None
+
+
+def runtime_s(reference_duration_s: float, accelerator: Accelerator, inference: bool = False) -> float:
+    """How long work that takes ``reference_duration_s`` on the reference accelerator takes on ``accelerator``.
+
+    Scales by relative throughput (training throughput, or inference throughput for inference work):
+    the runtime model shared by the scheduler's reservations, the simulator and the planner.
+    """
+    ref = CATALOG[REFERENCE_ACCELERATOR]
+    if inference:
+        return reference_duration_s * ref.inference_throughput / accelerator.inference_throughput
+    return reference_duration_s * ref.training_throughput / accelerator.training_throughput

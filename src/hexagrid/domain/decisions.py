@@ -45,6 +45,7 @@ class Start:
     nodes: int
     gpus_per_node: int
     message: str = ""
+    node_indices: tuple[int, ...] = ()  # which nodes of the pool (0-based), when the state tracks nodes
 
     @property
     def gpus(self) -> int:
