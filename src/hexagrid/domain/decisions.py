@@ -21,6 +21,7 @@ class ReasonCode(StrEnum):
     OFFLINE = "offline"  # site not online at now
     WINDOW = "window"  # idle-capacity window closed, or closes before a non-preemptible job ends
     PRICE = "price"  # above the job's max price
+    LATENCY = "latency"  # inference: the site is too far from the users for the latency target
     # transient: eligible somewhere, but not now
     CAPACITY = "capacity"  # not enough free GPUs / nodes
     POWER_ENVELOPE = "power_envelope"  # free GPUs, but the site's MW are not
