@@ -1,0 +1,395 @@
+"""JobTable: a workload as columns (numpy arrays), not as a million Python objects.
+
+Loaders fill the trace columns (ids, submit offsets, durations on the trace's reference accelerator,
+GPUs); :class:`~hexagrid.workloads.mapping.MappingRule` fills the attributes traces lack (tenant,
+kind, residency, ...). Categorical columns are small integer codes into a tuple of labels kept on the
+table, so a million jobs cost a few arrays. :meth:`JobTable.iter_jobspecs` turns rows into
+:class:`hexagrid.domain.JobSpec` objects only where a driver needs them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, JobKind, JobSpec, Objective, Residency, Resources
+from hexagrid.domain.kinds import SovereigntyTier, TenantClass
+from hexagrid.errors import InputError
+
+__all__ = [
+    "KINDS",
+    "OBJECTIVES",
+    "TENANT_CLASSES",
+    "TIERS",
+    "JobTable",
+    "gang_shape",
+]
+
+#: Code order of the categorical columns (``kind`` code 0 is training, and so on).
+KINDS: tuple[JobKind, ...] = tuple(JobKind)
+OBJECTIVES: tuple[Objective, ...] = tuple(Objective)
+TIERS: tuple[SovereigntyTier, ...] = tuple(SovereigntyTier)
+TENANT_CLASSES: tuple[TenantClass, ...] = tuple(TenantClass)
+
+#: GPUs per whole node that a multi-node trace job is cut into.
+GPUS_PER_NODE = 8
+
+# Array columns that every table has (one value per job) and those that mapping adds.
+_TRACE_COLUMNS = ("job_id", "submit_s", "duration_s", "gpus", "cluster", "kind")
+_MAPPED_COLUMNS = (
+    "walltime_s",
+    "tenant",
+    "project",
+    "residency",
+    "min_tier",
+    "deadline_s",
+    "preemptible",
+    "checkpoint_interval_s",
+    "priority",
+    "objective",
+    "accel_set",
+)
+
+
+def gang_shape(gpus: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(num_nodes, gpus_per_node)`` per job; ``gpus_per_node`` 0 means a single-node partial job.
+
+    The rule: up to 8 GPUs is one node, any share of it. More than 8 GPUs takes whole nodes of 8
+    (``num_nodes = gpus / 8``); the rare counts that 8 does not divide (Philly's 12- and 24-GPU jobs:
+    24 is 3 x 8, 12 is not) take the largest divisor of ``gpus`` that is at most 8 as GPUs per node
+    (12 -> 2 nodes x 6), so the GPU count, and so GPU-hours, stay exact.
+    """
+    g = np.asarray(gpus, dtype=np.int64)
+    per_node = np.zeros_like(g)
+    multi = g > GPUS_PER_NODE
+    if multi.any():
+        gm = g[multi]
+        best = np.ones_like(gm)
+        for d in range(GPUS_PER_NODE, 0, -1):
+            hit = (best == 1) & (gm % d == 0)
+            best[hit] = d
+        per_node[multi] = best
+    nodes = np.where(multi, g // np.maximum(per_node, 1), 1)
+    return nodes, per_node
+
+
+@dataclass(frozen=True, eq=False)
+class JobTable:
+    """A workload as columns, sorted by submit time. All arrays have one entry per job.
+
+    Trace columns:
+        job_id: str ids (numpy object array), unique within the table.
+        submit_s: submission, seconds from the workload's time 0 (float64, ascending).
+        duration_s: run time on ``reference_accelerator`` (float64, > 0), as the trace measured it.
+        gpus: GPUs per job (int64, >= 1).
+        cluster: code into ``clusters`` (int32): the trace's cluster or virtual cluster; -1 if none.
+        kind: code into :data:`KINDS` (int8), or -1 where not yet known (traces do not say).
+
+    Mapped columns (``None`` until :meth:`MappingRule.apply <hexagrid.workloads.mapping.MappingRule.apply>`):
+        walltime_s (float64, on the hexagrid reference accelerator; NaN = the expected duration),
+        tenant (code into ``tenants``), project (code into ``projects``, -1 = none), residency (code
+        into ``residencies``), min_tier (code into :data:`TIERS`), deadline_s (seconds from time 0,
+        NaN = none), preemptible (bool), checkpoint_interval_s (NaN = none), priority (int16),
+        objective (code into :data:`OBJECTIVES`), accel_set (code into ``accel_sets``; ``()`` = any).
+    """
+
+    name: str
+    job_id: np.ndarray
+    submit_s: np.ndarray
+    duration_s: np.ndarray
+    gpus: np.ndarray
+    cluster: np.ndarray
+    kind: np.ndarray
+    clusters: tuple[str, ...] = ()
+    reference_accelerator: str = "V100"
+    origin_s: float | None = None
+    notes: tuple[str, ...] = ()
+    # mapped columns and their labels
+    walltime_s: np.ndarray | None = None
+    tenant: np.ndarray | None = None
+    project: np.ndarray | None = None
+    residency: np.ndarray | None = None
+    min_tier: np.ndarray | None = None
+    deadline_s: np.ndarray | None = None
+    preemptible: np.ndarray | None = None
+    checkpoint_interval_s: np.ndarray | None = None
+    priority: np.ndarray | None = None
+    objective: np.ndarray | None = None
+    accel_set: np.ndarray | None = None
+    tenants: tuple[str, ...] = ()
+    tenant_classes: tuple[TenantClass, ...] = ()
+    projects: tuple[str, ...] = ()
+    residencies: tuple[Residency, ...] = ()
+    accel_sets: tuple[tuple[str, ...], ...] = ()
+    mapping: dict[str, Any] = field(default_factory=dict)
+
+    # -- construction ---------------------------------------------------------------------------
+
+    @classmethod
+    def from_arrays(
+        cls,
+        name: str,
+        *,
+        job_id: np.ndarray | list[str],
+        submit_s: np.ndarray,
+        duration_s: np.ndarray,
+        gpus: np.ndarray,
+        cluster: np.ndarray | None = None,
+        clusters: tuple[str, ...] = (),
+        kind: np.ndarray | None = None,
+        reference_accelerator: str = "V100",
+        origin_s: float | None = None,
+        notes: tuple[str, ...] = (),
+    ) -> JobTable:
+        """Build a table from trace columns, checking them and sorting by submit time (stable)."""
+        if reference_accelerator not in CATALOG:
+            raise InputError(
+                f"reference_accelerator: {reference_accelerator!r} is not in the catalog; known: {', '.join(CATALOG)}"
+            )
+        ids = np.asarray(job_id, dtype=object)
+        sub = np.asarray(submit_s, dtype=np.float64)
+        dur = np.asarray(duration_s, dtype=np.float64)
+        g = np.asarray(gpus, dtype=np.int64)
+        n = len(ids)
+        cl = np.full(n, -1, dtype=np.int32) if cluster is None else np.asarray(cluster, dtype=np.int32)
+        kd = np.full(n, -1, dtype=np.int8) if kind is None else np.asarray(kind, dtype=np.int8)
+        for col, arr in (("submit_s", sub), ("duration_s", dur), ("gpus", g), ("cluster", cl), ("kind", kd)):
+            if len(arr) != n:
+                raise InputError(f"{name}: column {col} has {len(arr)} values, job_id has {n}")
+        if n:
+            if not np.isfinite(sub).all():
+                raise InputError(f"{name}: submit_s must be finite, got {sub[~np.isfinite(sub)][0]}")
+            bad = ~(np.isfinite(dur) & (dur > 0))
+            if bad.any():
+                raise InputError(f"{name}: duration_s must be > 0, got {dur[bad][0]} for job {ids[bad][0]}")
+            if (g < 1).any():
+                raise InputError(f"{name}: gpus must be >= 1, got {g[g < 1][0]} for job {ids[g < 1][0]}")
+        order = np.argsort(sub, kind="stable")
+        if n and not (order == np.arange(n)).all():
+            ids, sub, dur, g, cl, kd = ids[order], sub[order], dur[order], g[order], cl[order], kd[order]
+        return cls(
+            name=name,
+            job_id=ids,
+            submit_s=sub,
+            duration_s=dur,
+            gpus=g,
+            cluster=cl,
+            kind=kd,
+            clusters=tuple(clusters),
+            reference_accelerator=reference_accelerator,
+            origin_s=origin_s,
+            notes=tuple(notes),
+        )
+
+    # -- basic facts ----------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.job_id)
+
+    @property
+    def is_mapped(self) -> bool:
+        return self.tenant is not None
+
+    def gpu_hours(self) -> float:
+        """GPU-hours as the trace measured them (on ``reference_accelerator``)."""
+        return float(np.dot(self.gpus.astype(np.float64), self.duration_s) / 3600.0)
+
+    def gpu_histogram(self) -> dict[int, int]:
+        """Jobs per GPU count, ascending."""
+        values, counts = np.unique(self.gpus, return_counts=True)
+        return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
+
+    def span_s(self) -> float:
+        """Seconds from the first to the last submission."""
+        return float(self.submit_s[-1] - self.submit_s[0]) if len(self) else 0.0
+
+    def duration_factor(self) -> float:
+        """Trace duration -> duration on hexagrid's reference accelerator (A100 = 1.0).
+
+        ``expected = trace duration x ref.training_throughput / A100.training_throughput``: a job
+        measured on a V100 (0.45 of an A100) takes 0.45 of the time on the reference accelerator.
+        """
+        return (
+            CATALOG[self.reference_accelerator].training_throughput / CATALOG[REFERENCE_ACCELERATOR].training_throughput
+        )
+
+    @property
+    def expected_duration_s(self) -> np.ndarray:
+        """Durations on hexagrid's reference accelerator (what ``JobSpec.expected_duration_s`` holds)."""
+        return self.duration_s * self.duration_factor()
+
+    def sorted(self) -> JobTable:
+        """The table sorted by submit time (stable); tables from this package already are."""
+        order = np.argsort(self.submit_s, kind="stable")
+        return self.take(order)
+
+    def take(self, index: np.ndarray) -> JobTable:
+        """The rows at ``index`` (an integer or boolean array), labels kept."""
+        changes: dict[str, Any] = {}
+        for name in (*_TRACE_COLUMNS, *_MAPPED_COLUMNS):
+            arr = getattr(self, name)
+            if arr is not None:
+                changes[name] = arr[index]
+        return replace(self, **changes)
+
+    def head(self, n: int) -> JobTable:
+        return self.take(np.arange(min(n, len(self))))
+
+    def column_arrays(self) -> dict[str, np.ndarray]:
+        """The array columns present, by name."""
+        out = {}
+        for name in (*_TRACE_COLUMNS, *_MAPPED_COLUMNS):
+            arr = getattr(self, name)
+            if arr is not None:
+                out[name] = arr
+        return out
+
+    def digest(self) -> str:
+        """sha256 over every column and label: equal digests mean byte-identical workloads."""
+        h = hashlib.sha256()
+        for name, arr in self.column_arrays().items():
+            h.update(name.encode())
+            if arr.dtype == object:
+                h.update("\x1f".join(arr.tolist()).encode())
+            else:
+                h.update(str(arr.dtype).encode())
+                h.update(np.ascontiguousarray(arr).tobytes())
+        for f in fields(self):
+            if f.name in _TRACE_COLUMNS or f.name in _MAPPED_COLUMNS:
+                continue
+            h.update(f.name.encode())
+            h.update(repr(getattr(self, f.name)).encode())
+        return h.hexdigest()
+
+    # -- summaries ------------------------------------------------------------------------------
+
+    def summary(self) -> dict[str, Any]:
+        """Counts a user checks a workload by: jobs, GPU-hours, histogram, span, and what was mapped."""
+        out: dict[str, Any] = {
+            "name": self.name,
+            "jobs": len(self),
+            "gpu_hours": round(self.gpu_hours(), 1),
+            "reference_accelerator": self.reference_accelerator,
+            "reference_gpu_hours": round(self.gpu_hours() * self.duration_factor(), 1),
+            "gpu_histogram": self.gpu_histogram(),
+            "span_s": self.span_s(),
+            "clusters": len(self.clusters),
+        }
+        if len(self):
+            out["median_duration_s"] = float(np.median(self.duration_s))
+        if (self.kind >= 0).any():
+            out["kind"] = _count(self.kind, [k.value for k in KINDS])
+        if self.is_mapped:
+            assert self.tenant is not None and self.residency is not None and self.min_tier is not None
+            assert self.preemptible is not None and self.deadline_s is not None and self.objective is not None
+            class_codes = np.array([TENANT_CLASSES.index(c) for c in self.tenant_classes], dtype=np.int8)
+            out["tenant"] = _count(self.tenant, list(self.tenants))
+            out["tenant_class"] = _count(class_codes[self.tenant], [c.value for c in TENANT_CLASSES])
+            out["residency"] = _count(self.residency, [str(r) for r in self.residencies])
+            out["min_tier"] = _count(self.min_tier, [t.value for t in TIERS])
+            out["objective"] = _count(self.objective, [o.value for o in OBJECTIVES])
+            out["preemptible"] = int(self.preemptible.sum())
+            out["with_deadline"] = int(np.isfinite(self.deadline_s).sum())
+            out["mapping"] = dict(self.mapping)
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+    # -- to the domain --------------------------------------------------------------------------
+
+    def iter_jobspecs(self, start_s: float, id_prefix: str = "") -> Iterator[JobSpec]:
+        """One :class:`JobSpec` per row, in submit order; ``submit_s = start_s + offset``.
+
+        Needs a mapped table (tenant, residency, ...). Values were validated column-wise when the
+        table was built and mapped, so rows become JobSpecs with ``model_construct`` (no per-row
+        validation: 69k jobs in well under a second).
+        """
+        if not self.is_mapped:
+            raise InputError(
+                f"workload {self.name}: map the attributes traces lack first "
+                "(hexagrid.workloads.MappingRule().apply(table, tenants, seed))"
+            )
+        cols = self._mapped_columns()
+        residencies = list(self.residencies)
+        accel_sets = list(self.accel_sets)
+        tenants = list(self.tenants)
+        projects = list(self.projects)
+        expected = self.expected_duration_s
+        nodes, per_node = gang_shape(self.gpus)
+        kinds = [KINDS[k] if k >= 0 else JobKind.TRAINING for k in self.kind.tolist()]
+        resources_cache: dict[tuple[int, int, int], Resources] = {}
+        ids = self.job_id.tolist()
+        submits = (self.submit_s + float(start_s)).tolist()
+        exp_l = expected.tolist()
+        gp_l, nn_l, pn_l = self.gpus.tolist(), nodes.tolist(), per_node.tolist()
+        wall_l = cols["walltime_s"].tolist()
+        ten_l, prj_l = cols["tenant"].tolist(), cols["project"].tolist()
+        res_l, tier_l = cols["residency"].tolist(), cols["min_tier"].tolist()
+        dl_l = (cols["deadline_s"] + float(start_s)).tolist()
+        pre_l, ck_l = cols["preemptible"].tolist(), cols["checkpoint_interval_s"].tolist()
+        pri_l, obj_l, acc_l = cols["priority"].tolist(), cols["objective"].tolist(), cols["accel_set"].tolist()
+        construct = JobSpec.model_construct
+        for i in range(len(ids)):
+            key = (gp_l[i], pn_l[i], acc_l[i])
+            res = resources_cache.get(key)
+            if res is None:
+                res = Resources.model_construct(
+                    accelerators=accel_sets[acc_l[i]],
+                    min_gpu_memory_gb=0,
+                    gpus=gp_l[i],
+                    num_nodes=nn_l[i],
+                    gpus_per_node=pn_l[i] or None,
+                    cpus=0,
+                    memory_gb=0,
+                )
+                resources_cache[key] = res
+            wall = wall_l[i]
+            dl = dl_l[i]
+            ck = ck_l[i]
+            prj = prj_l[i]
+            yield construct(
+                id=id_prefix + ids[i],
+                name="",
+                tenant=tenants[ten_l[i]],
+                project=projects[prj] if prj >= 0 else None,
+                kind=kinds[i],
+                resources=res,
+                submit_s=submits[i],
+                expected_duration_s=exp_l[i],
+                walltime_s=None if wall != wall else wall,
+                residency=residencies[res_l[i]],
+                min_tier=TIERS[tier_l[i]],
+                deadline_s=None if dl != dl else dl,
+                max_price_eur_per_gpu_h=None,
+                objective=OBJECTIVES[obj_l[i]],
+                preemptible=pre_l[i],
+                checkpoint_interval_s=None if ck != ck else ck,
+                priority=pri_l[i],
+                inference=None,
+            )
+
+    def to_jobspecs(self, start_s: float, id_prefix: str = "") -> list[JobSpec]:
+        """:meth:`iter_jobspecs` as a list."""
+        return list(self.iter_jobspecs(start_s, id_prefix))
+
+    def _mapped_columns(self) -> dict[str, np.ndarray]:
+        out = {}
+        for name in _MAPPED_COLUMNS:
+            arr = getattr(self, name)
+            assert arr is not None, name
+            out[name] = arr
+        return out
+
+
+def _count(codes: np.ndarray, labels: list[str]) -> dict[str, int]:
+    """Counts per label of a code column (labels with no jobs left out; -1 counted as 'unknown')."""
+    counts = np.bincount(codes[codes >= 0].astype(np.int64), minlength=len(labels))
+    out = {labels[i]: int(c) for i, c in enumerate(counts) if c}
+    missing = int((codes < 0).sum())
+    if missing:
+        out["unknown"] = missing
+    return out
