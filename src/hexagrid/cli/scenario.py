@@ -1,0 +1,202 @@
+"""``hexagrid scenario ...``: list, show and validate scenario files (fleets, tenants, defaults)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hexagrid.cli.common import console, print_json
+from hexagrid.domain import Scenario, Site
+from hexagrid.scenarios import builtin_names, load_scenario
+
+app = typer.Typer(
+    help="Built-in and custom scenarios: a fleet of sites, its tenants and defaults.", no_args_is_help=True
+)
+
+__all__ = ["app", "scenario_summary"]
+
+
+def _gpus_by_accelerator(sites: list[Site]) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for site in sites:
+        for pool in site.pools:
+            counts[pool.accelerator] += pool.gpus
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _site_row(site: Site) -> dict[str, Any]:
+    return {
+        "id": site.id,
+        "name": site.name,
+        "operator": site.operator,
+        "kind": site.kind.value,
+        "country": site.country,
+        "region": site.region,
+        "grid_zone": site.grid_zone,
+        "power_mw": site.power_mw,
+        "pue": site.pue,
+        "cooling": site.cooling.value,
+        "tier": site.tier.value,
+        "access": site.access.value,
+        "gpus": site.gpus,
+        "gpus_by_accelerator": _gpus_by_accelerator([site]),
+        "latitude": site.latitude,
+        "longitude": site.longitude,
+        "online_from": site.online_from.isoformat() if site.online_from else None,
+        "online_until": site.online_until.isoformat() if site.online_until else None,
+        "availability": site.availability,
+        "heat_reuse_fraction": site.heat_reuse_fraction,
+        "price_eur_per_gpu_h": dict(site.price_eur_per_gpu_h),
+    }
+
+
+def scenario_summary(scenario: Scenario) -> dict[str, Any]:
+    """The JSON form of ``scenario show``: name, description, defaults, sites, tenants and totals."""
+    return {
+        "name": scenario.name,
+        "description": scenario.description,
+        "defaults": {**scenario.defaults.model_dump(mode="json"), "residency": str(scenario.defaults.residency)},
+        "sites": [_site_row(s) for s in scenario.sites],
+        "tenants": [
+            {
+                "id": t.id,
+                "name": t.name,
+                "class": t.tenant_class.value,
+                "residency": str(t.residency),
+                "fair_share_weight": t.fair_share_weight,
+                "flexibility_h": t.flexibility_h,
+                "budget_eur": t.budget_eur,
+                "max_gpus": t.max_gpus,
+                "projects": [p.id for p in t.projects],
+            }
+            for t in scenario.tenants
+        ],
+        "totals": {
+            "sites": len(scenario.sites),
+            "accelerators": scenario.fleet.gpus,
+            "power_mw": round(scenario.fleet.power_mw, 6),
+            "accelerators_by_type": _gpus_by_accelerator(scenario.sites),
+            "tenants": len(scenario.tenants),
+        },
+    }
+
+
+def _mw(x: float) -> str:
+    return f"{x:,.2f}".rstrip("0").rstrip(".") if x < 10 else f"{x:,.1f}".rstrip("0").rstrip(".")
+
+
+def _by_acc(counts: dict[str, int], sep: str = "\n") -> str:
+    return sep.join(f"{acc} {n:,}" for acc, n in counts.items())
+
+
+def _wide() -> Console:
+    """Tables are wide: when stdout is not a terminal (a pipe, a file), do not squeeze them to 80 columns."""
+    return console if console.is_terminal else Console(width=max(console.width, 180))
+
+
+@app.command("list")
+def list_() -> None:
+    """The built-in scenarios, one line each."""
+    for name in builtin_names():
+        s = load_scenario(name)
+        console.print(
+            f"[bold]{name:<12}[/] {len(s.sites):>3} sites {s.fleet.gpus:>10,} GPUs {_mw(s.fleet.power_mw):>8} MW  "
+            f"{s.description}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@app.command()
+def show(
+    scenario: str = typer.Argument(..., help="A built-in name (see 'scenario list') or a YAML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Sites (kind, country, zone, MW, PUE, cooling, tier, access, GPUs by accelerator), tenants and totals."""
+    sc = load_scenario(scenario)
+    summary = scenario_summary(sc)
+    if as_json:
+        print_json(summary)
+        return
+    out = _wide()
+    out.print(f"[bold]{sc.name}[/]: {sc.description}", highlight=False)
+    d = sc.defaults
+    out.print(
+        f"defaults: start {d.start_date}, carbon year {d.carbon_year}, residency {d.residency}, "
+        f"objective {d.objective.value}",
+        highlight=False,
+    )
+    table = Table(title="Sites", show_footer=True)
+    totals = summary["totals"]
+    table.add_column("site", footer="total", no_wrap=True)
+    table.add_column("kind")
+    table.add_column("country", footer="")
+    table.add_column("zone")
+    table.add_column("MW", justify="right", footer=_mw(totals["power_mw"]))
+    table.add_column("PUE", justify="right")
+    table.add_column("cooling")
+    table.add_column("tier")
+    table.add_column("access")
+    table.add_column("GPUs by accelerator", footer=_by_acc(totals["accelerators_by_type"]))
+    table.add_column("GPUs", justify="right", footer=f"{totals['accelerators']:,}")
+    for row in summary["sites"]:
+        table.add_row(
+            row["id"],
+            row["kind"],
+            row["country"],
+            row["grid_zone"],
+            _mw(row["power_mw"]),
+            f"{row['pue']:.2f}",
+            row["cooling"],
+            row["tier"],
+            row["access"],
+            _by_acc(row["gpus_by_accelerator"]),
+            f"{row['gpus']:,}",
+        )
+    out.print(table)
+    if sc.tenants:
+        tenants = Table(title="Tenants")
+        for col, justify in (
+            ("tenant", "left"),
+            ("class", "left"),
+            ("residency", "left"),
+            ("weight", "right"),
+            ("flex h", "right"),
+            ("budget EUR", "right"),
+            ("max GPUs", "right"),
+            ("allocations GPU-h", "left"),
+        ):
+            tenants.add_column(col, justify=justify)  # type: ignore[arg-type]
+        for t in sc.tenants:
+            alloc: Counter[str] = Counter()
+            for p in t.projects:
+                alloc.update(p.allocations_gpu_h)
+            tenants.add_row(
+                t.id,
+                t.tenant_class.value,
+                str(t.residency),
+                f"{t.fair_share_weight:g}",
+                f"{t.flexibility_h:g}",
+                "" if t.budget_eur is None else f"{t.budget_eur:,.0f}",
+                "" if t.max_gpus is None else f"{t.max_gpus:,}",
+                "\n".join(f"{site} {hours:,.0f}" for site, hours in alloc.items()),
+            )
+        out.print(tenants)
+    out.print(
+        f"{totals['sites']} sites, {totals['accelerators']:,} GPUs, {_mw(totals['power_mw'])} MW, "
+        f"{totals['tenants']} tenants",
+        highlight=False,
+    )
+
+
+@app.command()
+def validate(
+    scenario: str = typer.Argument(..., help="A YAML file, or a built-in name."),
+) -> None:
+    """Check a scenario file: exit 0 with a summary, or exit 2 with one line per error."""
+    sc = load_scenario(scenario)
+    typer.echo(f"ok: {scenario} ({len(sc.sites)} sites, {sc.fleet.gpus:,} GPUs, {_mw(sc.fleet.power_mw)} MW)")
