@@ -38,6 +38,8 @@ def _register() -> None:
     app.add_typer(bench.app, name="bench")
     # Command groups register below (one line each).
     from hexagrid.cli import scenario; app.add_typer(scenario.app, name="scenario")  # noqa: E702, I001
+    from hexagrid.cli import carbon; app.add_typer(carbon.app, name="carbon")  # noqa: E702, I001
+    from hexagrid.cli import agent; app.command(name="agent")(agent.agent)  # noqa: E702, I001
 
 
 _register()
