@@ -1,0 +1,130 @@
+"""The event engine: a heap of ``(time, priority, sequence, event)`` and a clock.
+
+Like SimPy's core, the engine only orders events; what they mean lives in the driver. Ties at one
+instant break by ``priority`` (finishes free capacity before arrivals ask for it, and both before the
+scheduling pass that sees them), then by insertion ``sequence`` so that equal events keep their order
+and a run is deterministic. The :class:`Clock` is the seam between simulated and wall-clock time:
+:class:`SimClock` jumps, :class:`WallClock` sleeps until the event is due (as SimPy's
+``RealtimeEnvironment`` changes only how ``step()`` waits), so the same loop could drive a live run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Protocol
+
+__all__ = ["Clock", "Event", "EventKind", "EventQueue", "SimClock", "WallClock"]
+
+
+class EventKind(IntEnum):
+    """Event kinds; the value is the priority among events at the same instant (lower first)."""
+
+    SITE_OFFLINE = 0  # capacity leaves first: nothing may start on a site that is going away
+    WINDOW_CLOSE = 1
+    FINISH = 2  # finishing jobs free capacity before anyone asks for it
+    FAILURE = 3
+    SITE_ONLINE = 4
+    WINDOW_OPEN = 5
+    SIGNAL = 6  # the hourly carbon/price signal changes
+    ARRIVAL = 7
+    WAKE = 8  # a deferral runs out
+    TICK = 9  # periodic scheduling tick: last, it sees everything that happened at this instant
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One event: what happened and to whom (a job index, a site index, or -1)."""
+
+    kind: EventKind
+    target: int = -1
+    token: int = 0  # generation of the target when scheduled; a stale event (job preempted since) is dropped
+
+
+class EventQueue:
+    """A min-heap of ``(time_s, priority, sequence, event)``."""
+
+    __slots__ = ("_heap", "_seq")
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, int, Event]] = []
+        self._seq = 0
+
+    def push(self, time_s: float, event: Event) -> None:
+        heapq.heappush(self._heap, (time_s, int(event.kind), self._seq, event))
+        self._seq += 1
+
+    def peek_time(self) -> float:
+        """Time of the next event, or +inf when empty."""
+        return self._heap[0][0] if self._heap else float("inf")
+
+    def pop(self) -> tuple[float, Event]:
+        t, _, _, ev = heapq.heappop(self._heap)
+        return t, ev
+
+    def pop_until(self, time_s: float) -> list[Event]:
+        """Every event at exactly ``time_s`` (the coalesced instant), in (priority, sequence) order."""
+        out: list[Event] = []
+        heap = self._heap
+        while heap and heap[0][0] <= time_s:
+            out.append(heapq.heappop(heap)[3])
+        return out
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def __bool__(self) -> bool:
+        return bool(self._heap)
+
+
+class Clock(Protocol):
+    """How the loop advances to the next event's time: jump (simulation) or wait (real time)."""
+
+    def now_s(self) -> float: ...
+
+    def advance_to(self, t_s: float) -> None: ...
+
+
+class SimClock:
+    """Simulated time: advancing is instant."""
+
+    __slots__ = ("_now",)
+
+    def __init__(self, start_s: float = 0.0) -> None:
+        self._now = start_s
+
+    def now_s(self) -> float:
+        return self._now
+
+    def advance_to(self, t_s: float) -> None:
+        if t_s < self._now:
+            raise ValueError(f"time goes forward: cannot move from {self._now} to {t_s}")
+        self._now = t_s
+
+
+class WallClock:
+    """Real time, optionally compressed: sleeps until the event is due, then reports the event's time.
+
+    ``factor`` simulated seconds pass per wall second (1.0 = real time). Used for demos and for running
+    the simulated loop against live components; never by tests or benchmarks.
+    """
+
+    def __init__(self, start_s: float, factor: float = 1.0) -> None:
+        if factor <= 0:
+            raise ValueError(f"factor must be > 0, got {factor}")
+        self._origin_sim = start_s
+        self._origin_wall = time.monotonic()
+        self._factor = factor
+        self._now = start_s
+
+    def now_s(self) -> float:
+        return self._now
+
+    def advance_to(self, t_s: float) -> None:
+        due_wall = self._origin_wall + (t_s - self._origin_sim) / self._factor
+        delay = due_wall - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        self._now = max(self._now, t_s)
