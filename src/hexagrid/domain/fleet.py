@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hexagrid.domain.accelerators import CATALOG
+from hexagrid.domain.geography import check_country
 from hexagrid.domain.kinds import Access, Cooling, SiteKind, SovereigntyTier
 from hexagrid.domain.windows import WeeklySchedule
 
@@ -87,6 +89,20 @@ class Site(_Estimated):
     price_eur_per_gpu_h: dict[str, float] = Field(default_factory=dict)
     energy_price_eur_per_mwh: float | None = Field(default=None, ge=0, le=10_000)
     pools: list[NodePool] = Field(min_length=1)
+
+    @field_validator("country")
+    @classmethod
+    def _iso_country(cls, v: str) -> str:
+        return check_country(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as 'Europe/Paris'") from None
+        return v
 
     @field_validator("price_eur_per_gpu_h")
     @classmethod

@@ -7,7 +7,29 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-__all__ = ["EU_COUNTRIES", "Residency", "haversine_km"]
+__all__ = ["EU_COUNTRIES", "ISO_COUNTRIES", "Residency", "check_country", "haversine_km"]
+
+#: ISO 3166-1 alpha-2 codes of all 249 countries and territories (plus XK, Kosovo, in common use).
+_ISO_CODES = (
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY "
+    "BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET FI FJ FK "
+    "FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR "
+    "IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK "
+    "ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM "
+    "PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF "
+    "TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM ZW XK"
+)
+ISO_COUNTRIES: frozenset[str] = frozenset(_ISO_CODES.split())
+
+_COMMON_MISTAKES = {"UK": "GB", "EL": "GR"}
+
+
+def check_country(code: str) -> str:
+    """Return ``code`` if it is an ISO 3166 alpha-2 code; raise ValueError naming the code otherwise."""
+    if code in ISO_COUNTRIES:
+        return code
+    hint = f" (use {_COMMON_MISTAKES[code]})" if code in _COMMON_MISTAKES else ""
+    raise ValueError(f"unknown country code {code!r}{hint}; expected an ISO 3166 alpha-2 code such as FR, DE, SE")
 
 #: ISO 3166-1 alpha-2 codes of the 27 EU member states.
 EU_COUNTRIES: frozenset[str] = frozenset(
@@ -56,6 +78,7 @@ class Residency(BaseModel):
             for c in self.countries:
                 if len(c) != 2 or not c.isalpha() or not c.isupper():
                     raise ValueError(f"country codes are ISO 3166 alpha-2 in capitals (FR, DE), got {c!r}")
+                check_country(c)
         return self
 
     def allows(self, country: str) -> bool:

@@ -114,4 +114,11 @@ class WeeklySchedule:
         raise ValueError("schedule has no window")  # unreachable: parse_windows rejects empty specs
 
     def always_open(self) -> bool:
-        return sum(w.length_min for w in self.windows) >= _WEEK_MIN and self.is_open(0.0)
+        """True when the windows cover every minute of the week (overlaps counted once)."""
+        covered = bytearray(_WEEK_MIN)
+        for w in self.windows:
+            start, end = w.start_min % _WEEK_MIN, w.start_min % _WEEK_MIN + min(w.length_min, _WEEK_MIN)
+            covered[start : min(end, _WEEK_MIN)] = b"\x01" * (min(end, _WEEK_MIN) - start)
+            if end > _WEEK_MIN:  # a window that runs past Sunday midnight continues on Monday
+                covered[: end - _WEEK_MIN] = b"\x01" * (end - _WEEK_MIN)
+        return covered.count(0) == 0
