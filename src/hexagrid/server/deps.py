@@ -1,0 +1,57 @@
+"""FastAPI dependencies: the server context, the calling principal, scope checks, node credentials."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from hexagrid.server.auth import Principal
+from hexagrid.server.context import ServerContext
+
+__all__ = ["Ctx", "CurrentPrincipal", "get_ctx", "need", "node_principal"]
+
+_bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
+
+
+def get_ctx(request: Request) -> ServerContext:
+    return request.app.state.ctx
+
+
+Ctx = Annotated[ServerContext, Depends(get_ctx)]
+
+
+def current_principal(ctx: Ctx, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    if cred is None or not cred.credentials:
+        raise HTTPException(
+            401, "missing token: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
+        )
+    p = ctx.tokens.resolve(ctx.db.sessions, cred.credentials)
+    if p is None:
+        raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    return p
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def need(scope: str) -> object:
+    """A dependency that admits principals holding ``scope`` (admin holds every scope but ``node``)."""
+
+    def check(p: CurrentPrincipal) -> Principal:
+        if not p.has(scope):
+            raise HTTPException(403, f"this token lacks the {scope!r} scope (it has: {', '.join(sorted(p.scopes))})")
+        return p
+
+    return Depends(check)
+
+
+def node_principal(node_id: str, p: CurrentPrincipal) -> Principal:
+    """A node token, for its own node only (any other node id is 'not found')."""
+    if "node" not in p.scopes or p.node_id != node_id:
+        raise HTTPException(404, f"node {node_id!r} not found for this token")
+    return p
+
+
+NodePrincipal = Annotated[Principal, Depends(node_principal)]

@@ -1,0 +1,391 @@
+"""The live scheduling loop: the same ``Scheduler.decide`` as the simulator, on state built from the database.
+
+One pass: mark nodes that missed heartbeats as lost (requeue their jobs), stop jobs whose node's
+availability window closed, build a ``ClusterState`` from the registered nodes (a pool's node count =
+its ready, available nodes, ordered by node id, so ``Start.node_indices`` name database rows), replay
+the running jobs into it, ask the scheduler about the pending queue and write every decision in one
+transaction. Woken by submits, finishes and node changes, and at least every ``tick_s``.
+
+Exactly one replica schedules: on PostgreSQL it holds a session advisory lock on a dedicated
+connection; on SQLite (one host) an exclusive ``flock`` on a file beside the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select, text
+from sqlalchemy.orm import Session
+
+from hexagrid.domain import Defer, Fleet, JobSpec, NotNow, Preempt, Start, Tenant, WeeklySchedule
+from hexagrid.domain import Site as DomainSite
+from hexagrid.server.agents import requeue
+from hexagrid.server.context import ServerContext
+from hexagrid.server.models import Assignment, Job, Node, Org
+from hexagrid.server.services import ACTIVE_ASSIGNMENT_STATES, add_event, load_sites, tenant_of
+from hexagrid.specs import JobRequest
+
+__all__ = ["LiveState", "SchedulingLoop", "build_live_state"]
+
+log = logging.getLogger("hexagrid.server.loop")
+_LOCK_KEY = 7305002
+
+
+@dataclass
+class LiveState:
+    """The scheduler's state plus the map from pool node indices to database node ids."""
+
+    state: Any  # hexagrid.scheduling.ClusterState
+    fleet: Fleet | None
+    tenants: list[Tenant]
+    pool_nodes: dict[tuple[str, str], list[Node]] = field(default_factory=dict)
+    used_gpus: dict[str, set[int]] = field(default_factory=dict)  # node id -> GPU indices in use
+    specs: dict[str, JobSpec] = field(default_factory=dict)
+
+
+def _window_open(node: Node, now: float) -> bool:
+    if not node.availability:
+        return True
+    try:
+        return WeeklySchedule.parse(node.availability, node.timezone).is_open(now)
+    except ValueError:
+        return False
+
+
+def job_spec(job: Job, cache: dict[str, JobSpec] | None = None) -> JobSpec:
+    if cache is not None and job.id in cache:
+        return cache[job.id]
+    spec = JobRequest.model_validate_json(job.spec_json).to_jobspec(
+        job_id=job.id, tenant=job.org_id, submit_s=job.submitted_s
+    )
+    if cache is not None:
+        cache[job.id] = spec
+    return spec
+
+
+def build_live_state(s: Session, now: float, spec_cache: dict[str, JobSpec] | None = None) -> LiveState:
+    """The fleet as registered now, with the running jobs placed on it."""
+    from hexagrid.scheduling import ClusterState
+
+    sites = load_sites(s)
+    tenants = [tenant_of(s, o) for o in s.execute(select(Org).where(Org.kind == "tenant").order_by(Org.id)).scalars()]
+    nodes = (
+        s.execute(select(Node).where(Node.state == "ready").order_by(Node.site_id, Node.pool_id, Node.id))
+        .scalars()
+        .all()
+    )
+    pool_nodes: dict[tuple[str, str], list[Node]] = defaultdict(list)
+    for n in nodes:
+        if n.available and _window_open(n, now) and n.site_id in sites:
+            pool_nodes[(n.site_id, n.pool_id)].append(n)
+    live_sites: list[DomainSite] = []
+    for site in sites.values():
+        pools = [
+            p.model_copy(update={"nodes": len(pool_nodes[(site.id, p.id)])})
+            for p in site.pools
+            if pool_nodes.get((site.id, p.id))
+        ]
+        if pools:
+            live_sites.append(site.model_copy(update={"pools": pools}))
+    if not live_sites:
+        return LiveState(None, None, tenants, dict(pool_nodes))
+    fleet = Fleet.model_construct(sites=live_sites)
+    state = ClusterState.from_fleet(fleet, tenants)
+    live = LiveState(state, fleet, tenants, dict(pool_nodes), specs=spec_cache if spec_cache is not None else {})
+    index = {(key, n.id): i for key, ns in pool_nodes.items() for i, n in enumerate(ns)}
+    rows = s.execute(
+        select(Assignment, Job)
+        .join(Job, Job.id == Assignment.job_id)
+        .where(Assignment.state.in_(ACTIVE_ASSIGNMENT_STATES))
+        .order_by(Assignment.job_id, Assignment.rank)
+    ).all()
+    by_job: dict[str, list[tuple[Assignment, Job]]] = defaultdict(list)
+    for a, j in rows:
+        by_job[a.job_id].append((a, j))
+        live.used_gpus.setdefault(a.node_id, set()).update(json.loads(a.gpu_indices_json))
+    for job_id, parts in by_job.items():
+        job = parts[0][1]
+        if job.site_id is None or job.pool_id is None or job.state not in ("scheduled", "running"):
+            continue
+        key = (job.site_id, job.pool_id)
+        idx = [index.get((key, a.node_id)) for a, _ in parts]
+        if any(i is None for i in idx):
+            continue  # a node of this job left the live pool (window closed, lost): it is being stopped
+        per_node = len(json.loads(parts[0][0].gpu_indices_json))
+        start = Start(
+            job_id, job.site_id, job.pool_id, len(parts), per_node, node_indices=tuple(i for i in idx if i is not None)
+        )
+        try:
+            state.start_job(job_spec(job, live.specs), start, job.started_s or now)
+        except Exception as exc:  # a state the scheduler cannot replay must not stop scheduling the rest
+            log.warning("cannot replay running job %s into the live state: %s", job_id, exc)
+    return live
+
+
+class _Leadership:
+    """Exactly one scheduling replica: PostgreSQL advisory lock, or a file lock for SQLite."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.conn: Connection | None = None
+        self.fh: Any = None
+
+    def acquire(self) -> bool:
+        if self.ctx.db.postgres:
+            if self.conn is not None:
+                try:
+                    self.conn.execute(text("SELECT 1"))
+                    return True
+                except Exception:
+                    self.release()
+            conn = self.ctx.db.engine.connect()
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _LOCK_KEY}).scalar())
+            conn.commit()
+            if got:
+                self.conn = conn
+            else:
+                conn.close()
+            return got
+        if self.fh is not None:
+            return True
+        url = self.ctx.db.url
+        path = (
+            Path(url.split("///", 1)[-1] + ".scheduler.lock")
+            if url.startswith("sqlite") and "///" in url
+            else self.ctx.settings.data_dir / "scheduler.lock"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+")  # noqa: SIM115 - held open while leader
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            return False
+        self.fh = fh
+        return True
+
+    def release(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+        if self.fh is not None:
+            self.fh.close()
+            self.fh = None
+
+
+class SchedulingLoop:
+    """The scheduling thread of one server replica."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hexagrid-scheduler", daemon=True)
+        self._leader = _Leadership(ctx)
+        self._scheduler: Any = None
+        self.specs: dict[str, JobSpec] = {}
+        self.signals: Any = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.ctx.hub.wake_scheduler()
+        self._thread.join(timeout=10)
+        self._leader.release()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                leader = self._leader.acquire()
+                self.ctx.metrics.is_leader = leader
+                if leader:
+                    self.ctx.hub.scheduler_wake.clear()
+                    self.run_pass(time.time())
+            except Exception:
+                log.exception("scheduling pass failed")
+            self.ctx.hub.scheduler_wake.wait(self.ctx.settings.tick_s)
+            time.sleep(0.05)  # coalesce bursts of wake-ups (a storm of submits) into one pass
+
+    def _sched(self) -> Any:
+        if self._scheduler is None:
+            from hexagrid.scheduling import Scheduler, SchedulerConfig
+
+            self._scheduler = Scheduler(SchedulerConfig.preset("hexagrid"))
+        return self._scheduler
+
+    def sweep(self, s: Session, now: float) -> set[str]:
+        """Lost nodes and closed windows; returns node ids to notify."""
+        notify: set[str] = set()
+        lost_before = now - self.ctx.settings.lost_after
+        for n in s.execute(select(Node).where(Node.state == "ready", Node.last_heartbeat_s < lost_before)).scalars():
+            n.state = "lost"
+            log.info("node %s (%s) lost: no heartbeat for %.0f s", n.id, n.name, now - n.last_heartbeat_s)
+            self._requeue_on_node(s, n, now, "lost", f"node lost: {n.name} missed heartbeats", "lost", notify)
+        for n in s.execute(select(Node).where(Node.state == "ready", Node.availability.is_not(None))).scalars():
+            if not _window_open(n, now):
+                self._requeue_on_node(
+                    s, n, now, "window_closing", f"availability window of {n.name} closed", "preempted", notify
+                )
+        return notify
+
+    def _requeue_on_node(
+        self, s: Session, n: Node, now: float, reason: str, message: str, stop_reason: str, notify: set[str]
+    ) -> None:
+        rows = (
+            s.execute(
+                select(Assignment).where(
+                    Assignment.node_id == n.id, Assignment.state.in_(("assigned", "delivered", "running"))
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for a in rows:
+            job = s.get(Job, a.job_id, with_for_update=True)
+            if job is not None and job.attempt == a.attempt and job.state in ("scheduled", "running"):
+                notify.update(requeue(s, job=job, now=now, reason=reason, message=message, stop_reason=stop_reason))
+            elif a.state != "done":
+                a.state, a.stop_reason, a.updated_s = (
+                    ("done" if stop_reason == "lost" else "stopping"),
+                    stop_reason,
+                    now,
+                )
+            notify.add(n.id)
+        if stop_reason == "lost":
+            for a in s.execute(
+                select(Assignment).where(Assignment.node_id == n.id, Assignment.state.in_(ACTIVE_ASSIGNMENT_STATES))
+            ).scalars():
+                a.state, a.updated_s = "done", now
+
+    def run_pass(self, now: float) -> dict[str, int]:
+        """One scheduling pass; returns the count of decisions by kind."""
+        t0 = time.perf_counter()
+        counts: dict[str, int] = defaultdict(int)
+        notify: set[str] = set()
+        with self.ctx.db.session() as s:
+            notify |= self.sweep(s, now)
+        with self.ctx.db.session() as s:
+            pending = (
+                s.execute(select(Job).where(Job.state == "pending").order_by(Job.submitted_s, Job.id)).scalars().all()
+            )
+            live_ids = {j.id for j in pending}
+            queue_jobs = [j for j in pending if j.deferred_until_s is None or j.deferred_until_s <= now]
+            if not queue_jobs:
+                self._prune_cache(s, live_ids)
+                self.ctx.metrics.observe_pass({}, time.perf_counter() - t0)
+                self._notify(notify)
+                return {}
+            live = build_live_state(s, now, self.specs)
+            by_id = {j.id: j for j in queue_jobs}
+            if live.state is None:
+                for j in queue_jobs:
+                    self._set_reason(s, j, "capacity", "no registered node is ready and available at any site")
+                counts["not_now"] = len(queue_jobs)
+            else:
+                queue = [job_spec(j, self.specs) for j in queue_jobs]
+                decisions = self._sched().decide(live.state, queue, self.signals, now)
+                for d in decisions:
+                    if isinstance(d, Start):
+                        job = by_id.get(d.job_id)
+                        if job is not None and self._apply_start(s, live, job, d, now, notify):
+                            counts["start"] += 1
+                    elif isinstance(d, Preempt):
+                        victim = s.get(Job, d.job_id, with_for_update=True)
+                        if victim is not None and victim.state in ("scheduled", "running"):
+                            notify.update(
+                                requeue(s, job=victim, now=now, reason=str(d.reason.value), message=d.message)
+                            )
+                            counts["preempt"] += 1
+                    elif isinstance(d, Defer):
+                        job = by_id.get(d.job_id)
+                        if job is not None:
+                            if job.deferred_until_s != d.until_s:
+                                add_event(s, job, "pending", d.message, reason=d.reason.value, at_s=now)
+                            job.deferred_until_s = d.until_s
+                            self._set_reason(s, job, d.reason.value, d.message)
+                            counts["defer"] += 1
+                    elif isinstance(d, NotNow):
+                        job = by_id.get(d.job_id)
+                        if job is not None:
+                            self._set_reason(s, job, d.reason.value, d.message)
+                            counts["not_now"] += 1
+            self._prune_cache(s, live_ids)
+        self.ctx.metrics.observe_pass(dict(counts), time.perf_counter() - t0)
+        self._notify(notify)
+        return dict(counts)
+
+    def _prune_cache(self, s: Session, pending_ids: set[str]) -> None:
+        if len(self.specs) > 2 * max(1000, len(pending_ids)):
+            running = {j for (j,) in s.execute(select(Job.id).where(Job.state.in_(("scheduled", "running"))))}
+            self.specs = {k: v for k, v in self.specs.items() if k in pending_ids or k in running}
+
+    def _notify(self, nodes: set[str]) -> None:
+        for n in nodes:
+            self.ctx.hub.notify_node(n)
+
+    @staticmethod
+    def _set_reason(s: Session, job: Job, reason: str, message: str) -> None:
+        if job.reason != reason or job.message != message:
+            job.reason, job.message = reason, message
+
+    def _apply_start(self, s: Session, live: LiveState, job: Job, d: Start, now: float, notify: set[str]) -> bool:
+        s.refresh(job, with_for_update=True)
+        if job.state != "pending":
+            return False
+        nodes = live.pool_nodes.get((d.site_id, d.pool_id), [])
+        indices = list(d.node_indices)
+        if not indices:  # the state chose no nodes: take those with enough free GPUs, in order
+            for i, n in enumerate(nodes):
+                if n.gpus - len(live.used_gpus.get(n.id, ())) >= d.gpus_per_node:
+                    indices.append(i)
+                if len(indices) == d.nodes:
+                    break
+        if len(indices) != d.nodes or any(i >= len(nodes) for i in indices):
+            log.warning(
+                "start of %s names nodes %s outside pool %s/%s (%d nodes)",
+                job.id,
+                indices,
+                d.site_id,
+                d.pool_id,
+                len(nodes),
+            )
+            return False
+        job.attempt += 1
+        for rank, i in enumerate(indices):
+            n = nodes[i]
+            used = live.used_gpus.setdefault(n.id, set())
+            free = [g for g in range(n.gpus) if g not in used][: d.gpus_per_node]
+            if len(free) < d.gpus_per_node:
+                job.attempt -= 1
+                log.warning("start of %s: node %s has only %d free GPUs", job.id, n.id, len(free))
+                return False
+            used.update(free)
+            s.add(
+                Assignment(
+                    job_id=job.id,
+                    attempt=job.attempt,
+                    node_id=n.id,
+                    rank=rank,
+                    gpu_indices_json=json.dumps(free),
+                    state="assigned",
+                    created_s=now,
+                    updated_s=now,
+                )
+            )
+            notify.add(n.id)
+        job.state, job.site_id, job.pool_id, job.started_s = "scheduled", d.site_id, d.pool_id, now
+        job.reason, job.deferred_until_s = None, None
+        job.message = d.message or f"scheduled on {d.nodes} x {d.gpus_per_node} GPUs of {d.site_id}/{d.pool_id}"
+        add_event(s, job, "scheduled", job.message, at_s=now)
+        return True
