@@ -387,7 +387,7 @@ def load_csv(
         uniq, counts = np.unique(ids.astype(str), return_counts=True)
         if (counts > 1).any():
             raise DataError(
-                f"{path}: column {mapping['id']!r} (id) repeats {uniq[counts > 1][0]!r}; ids must be unique"
+                f"{path}: column {mapping['id']!r} (id) repeats {str(uniq[counts > 1][0])!r}; ids must be unique"
             )
     else:
         ids = np.array([f"{label}-{i:06d}" for i in range(n)], dtype=object)
@@ -461,22 +461,49 @@ def _read_csv(path: Path, types: dict[str, pa.DataType]) -> pa.Table:
 
 
 def _explain_arrow_error(path: Path, types: dict[str, pa.DataType], message: str) -> str:
-    """Turn pyarrow's conversion error into 'file: row R: column C must be T, got V'."""
-    # pyarrow: "In CSV column #1: Row #3: CSV conversion error to double: invalid value 'x'"
-    m = re.search(r"column #(\d+): Row #(\d+): CSV conversion error to (\w+): invalid value '([^']*)'", message)
+    """Turn pyarrow's conversion error into 'file: line L: column C must be T, got V'.
+
+    pyarrow names the column (by index) and the value but not always the row, so the column is read
+    again as text and the first value that does not convert gives the line.
+    """
+    m = re.search(
+        r"column #(\d+): (?:Row #\d+: )?CSV conversion error to ([\w\[\]]+): invalid value '([^']*)'", message
+    )
     if m:
         header = _header(path)
-        col_idx, row, to_type, value = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
+        col_idx, to_type, value = int(m.group(1)), m.group(2), m.group(3)
         col = header[col_idx] if col_idx < len(header) else f"#{col_idx}"
         kind = {"double": "a number", "int64": "an integer", "timestamp[s]": "a time YYYY-MM-DD HH:MM:SS"}.get(
             to_type, to_type
         )
-        # pyarrow's Row # counts the header as row 1, as a text editor's line number would
-        return f"{path}: line {row}: column {col!r} must be {kind}, got {value!r}"
+        line = _first_bad_line(path, col, types.get(col))
+        where = f"line {line}: " if line is not None else ""
+        return f"{path}: {where}column {col!r} must be {kind}, got {value!r}"
     m = re.search(r"Expected (\d+) columns, got (\d+): (.*)", message)
     if m:
         return f"{path}: a row has {m.group(2)} fields where the header has {m.group(1)}: {m.group(3)[:80]!r}"
     return f"{path}: cannot read as CSV: {message.splitlines()[0]}"
+
+
+def _first_bad_line(path: Path, column: str, to_type: pa.DataType | None) -> int | None:
+    """The file line (header = line 1) of the first value in ``column`` that does not cast to ``to_type``."""
+    if to_type is None:
+        return None
+    try:
+        texts = pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(column_types={column: pa.string()}, include_columns=[column]),
+        ).column(column)
+    except (pa.ArrowInvalid, OSError):
+        return None
+    for i, value in enumerate(texts.to_pylist()):
+        if value is None:
+            continue
+        try:
+            pc.cast(pa.array([value]), to_type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return i + 2
+    return None
 
 
 def _null_check(path: Path, table: pa.Table, column: str) -> None:
