@@ -80,8 +80,12 @@ class ConstraintChecker:
         if len(self.examples) < self.max_examples:
             self.examples.append(Violation(now_s, job_id, rule, message))
 
-    def on_start(self, job: JobSpec, start: Start, now_s: float, runtime_s: float) -> None:
-        """Check ``start`` of ``job`` at ``now_s`` that will run ``runtime_s`` unless stopped; then book it."""
+    def on_start(self, job: JobSpec, start: Start, now_s: float, runtime_s: float,
+                 placed_nodes: tuple[int, ...] = ()) -> None:
+        """Check ``start`` of ``job`` at ``now_s`` that will run ``runtime_s`` unless stopped; then book it.
+
+        ``placed_nodes`` are the nodes the state put it on when the start named none (checked the same way).
+        """
         flag = self._flag
         jid = job.id
         pool = self._pool_of.get((start.site_id, start.pool_id))
@@ -114,9 +118,10 @@ class ConstraintChecker:
             if site.kind is SiteKind.PUBLIC_SUPERCOMPUTER:
                 if tenant.tenant_class is not TenantClass.ACADEMIC:
                     flag(now_s, jid, "access", f"public site {site.id} runs academic work only")
-                proj = tenant.project(job.project) if job.project else None
+                pid = job.project or (tenant.projects[0].id if len(tenant.projects) == 1 else None)
+                proj = tenant.project(pid) if pid else None
                 granted = proj.allocations_gpu_h.get(site.id, 0.0) if proj else 0.0
-                alloc_key = (tenant.id, job.project or "", site.id)
+                alloc_key = (tenant.id, pid or "", site.id)
                 if granted - self._alloc_used_gpu_h[alloc_key] <= 0:
                     flag(now_s, jid, "allocation",
                          f"project {job.project!r} has no GPU-hours left on {site.id} (granted {granted})")
@@ -137,7 +142,7 @@ class ConstraintChecker:
         if start.gpus > self._pool_free[pool]:
             flag(now_s, jid, "capacity", f"{start.gpus} GPUs asked, {int(self._pool_free[pool])} free in "
                  f"{start.site_id}/{start.pool_id}")
-        nodes = tuple(start.node_indices)
+        nodes = tuple(start.node_indices) or tuple(int(x) for x in placed_nodes)
         if nodes:
             free = self._node_free[pool]
             if free is None:

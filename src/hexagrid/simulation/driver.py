@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from hexagrid.domain import CarbonSignals, Defer, JobSpec, NotNow, Preempt, Start, Tenant
+from hexagrid.errors import HexagridError
 from hexagrid.simulation.checker import ConstraintChecker
 from hexagrid.simulation.engine import Clock, Event, EventKind, EventQueue, SimClock
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
@@ -360,8 +361,15 @@ class Simulator:
                         was_restart = j in restarting
                         restarting.discard(j)
                         dur = remaining[j] / speed(pool, kc) + (cfg.restart_cost_s if was_restart else 0.0)
-                        checker.on_start(jd, d, now, dur)
-                        state.start_job(jd, d, now)
+                        try:
+                            rj = state.start_job(jd, d, now)
+                        except HexagridError as exc:  # the state refused it: count it, keep the job waiting
+                            checker.flag_running(now, jd.id, "rejected_start", str(exc))
+                            queue.add(jd)
+                            if was_restart:
+                                restarting.add(j)
+                            continue
+                        checker.on_start(jd, d, now, dur, getattr(rj, "node_indices", ()))
                         g = d.gpus
                         running[j] = (pool, now, was_restart, jd, g)
                         last_pool[j] = pool

@@ -17,11 +17,11 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from hexagrid.domain import Scenario  # noqa: E402
-from hexagrid.simulation.fleetindex import FleetIndex  # noqa: E402
+from hexagrid.domain import Scenario
+from hexagrid.simulation.fleetindex import FleetIndex
 
 __all__ = ["FRANCE_OUTLINE", "write_report"]
 
@@ -301,7 +301,7 @@ def write_report(path: Path, scenario: Scenario, index: FleetIndex, runs: Sequen
         f"<p class=meta>Carbon: {html.escape(str(carbon['source']))}, forecast {html.escape(carbon['forecast'])}. "
         f"{html.escape(carbon['mapping'])}.</p>",
         "<p>Hard constraints re-checked independently at every start: "
-        + (f"<span class=ok>0 violations</span> for every policy.</p>" if ok else
+        + ("<span class=ok>0 violations</span> for every policy.</p>" if ok else
            f"<span class=no>violations found</span>: {html.escape(str(violations))}.</p>"),
         "<h2>Policies side by side</h2>",
         _table(summary),
