@@ -40,6 +40,8 @@ def _register() -> None:
     from hexagrid.cli import scenario; app.add_typer(scenario.app, name="scenario")  # noqa: E702, I001
     from hexagrid.cli import carbon; app.add_typer(carbon.app, name="carbon")  # noqa: E702, I001
     from hexagrid.cli import agent; app.command(name="agent")(agent.agent)  # noqa: E702, I001
+    from hexagrid.cli import server; server.register(app)  # noqa: E702, I001
+    from hexagrid.cli import jobs; jobs.register(app)  # noqa: E702, I001
 
 
 _register()

@@ -243,3 +243,8 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
     for r in (ops.router, jobs.router, agents.router, fleet.router, admin.router):
         app.include_router(r)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory (``hexagrid.server.app:app_from_env``): settings from ``HEXAGRID_*`` variables."""
+    return create_app(Settings())
