@@ -152,7 +152,7 @@ def test_format_detection_and_errors(tmp_path: Path) -> None:
     assert t.job_id.tolist() == ["philly-000001", "philly-000000"]
     assert t.submit_s.tolist() == [0.0, 10.0]
     other = write(tmp_path / "o.csv", "a,b\n1,2\n")
-    with pytest.raises(DataError, match="not a known trace format .columns found: a, b"):
+    with pytest.raises(DataError, match=r"not a known trace format .columns found: a, b"):
         load_trace(other)
     with pytest.raises(NotFound, match="not a built-in trace"):
         load_trace(tmp_path / "nope.csv")
@@ -170,13 +170,13 @@ def test_itp_and_philly_bad_values(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"line 2: column 'timestamp' must be a time"):
         load_trace(philly)
     missing = write(tmp_path / "q.csv", "timestamp,duration,cluster\n2017-10-01 00:00:10,60.0,a\n")
-    with pytest.raises(DataError, match="missing column.s. num_gpus; columns found: timestamp, duration, cluster"):
+    with pytest.raises(DataError, match=r"missing column.s. num_gpus; columns found: timestamp, duration, cluster"):
         from hexagrid.workloads import load_philly
 
         load_philly(missing)
     empty_dir = tmp_path / "empty"
     empty_dir.mkdir()
-    with pytest.raises(DataError, match="no cluster.*csv files"):
+    with pytest.raises(DataError, match=r"no cluster.*csv files"):
         load_trace(empty_dir)
 
 

@@ -118,12 +118,12 @@ def test_tenant_shares_override(itp: JobTable) -> None:
     rule = MappingRule(shares=AttributeShares(tenant_shares={"mistral": 1.0, "cnrs": 1.0}))
     m = rule.apply(itp.head(5000), TENANTS, seed=1)
     assert set(m.summary()["tenant"]) == {"mistral", "cnrs"}
-    with pytest.raises(InputError, match="unknown tenant.s. nobody"):
+    with pytest.raises(InputError, match=r"unknown tenant.s. nobody"):
         MappingRule(shares=AttributeShares(tenant_shares={"nobody": 1.0})).apply(itp.head(10), TENANTS, seed=1)
 
 
 def test_bad_shares_are_rejected_naming_the_field() -> None:
-    with pytest.raises(ValidationError, match="kind_shares: unknown key.s. gaming"):
+    with pytest.raises(ValidationError, match=r"kind_shares: unknown key.s. gaming"):
         AttributeShares(kind_shares={"gaming": 1.0})
     with pytest.raises(ValidationError, match="walltime_factor"):
         AttributeShares(walltime_factor=(0.5, 1.0))

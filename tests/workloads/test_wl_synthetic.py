@@ -85,7 +85,7 @@ def test_bad_mix_and_arguments() -> None:
         SyntheticMix(diurnal=(1.0,) * 23)
     with pytest.raises(ValidationError, match="whole nodes of 8"):
         SyntheticMix(sizes={**SyntheticMix().sizes, "batch": {12: 1.0}})
-    with pytest.raises(ValidationError, match="unknown kind.s. gaming"):
+    with pytest.raises(ValidationError, match=r"unknown kind.s. gaming"):
         SyntheticMix(kind_shares={"gaming": 1.0})
     with pytest.raises(InputError, match="horizon_s"):
         generate_synthetic(10, seed=1, start_s=START, horizon_s=0)
