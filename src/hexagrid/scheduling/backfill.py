@@ -1,0 +1,156 @@
+"""EASY backfill's reservation: the earliest time the first blocked job could start, and on what.
+
+The reservation is computed from running jobs' walltime limits (the latest they can end), as Slurm's
+backfill does. It names one pool, a start time ``start_s``, the nodes the job will take then and the
+site power left over at that time (``extra_power_w``). A later job may start now only if it does not
+delay the reservation: it ends (by walltime) before ``start_s``, or it leaves the reserved nodes alone
+and, at the reserved site, draws no more than ``extra_power_w``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from hexagrid.scheduling.state import BArr, FleetIndex, IArr, best_fit_nodes
+
+__all__ = ["Event", "Reservation", "earliest_start"]
+
+#: A release at a time: (walltime end s, pool, pool-relative node indices, GPUs per node, facility W).
+Event = tuple[float, int, tuple[int, ...], int, float]
+
+
+@dataclass
+class Reservation:
+    """Job ``job_id`` is promised ``node_indices`` of pool ``pool`` from ``start_s`` (POSIX s).
+
+    ``extra_power_w`` shrinks as a pass backfills jobs at the reserved site that run past ``start_s``.
+    """
+
+    job_id: str
+    pool: int
+    site: int
+    site_id: str
+    pool_id: str
+    start_s: float
+    node_indices: tuple[int, ...]
+    gpus_per_node: int
+    power_w: float
+    extra_power_w: float
+
+    def reserved_mask(self, pool_nodes: int) -> BArr:
+        m = np.zeros(pool_nodes, dtype=np.bool_)
+        m[list(self.node_indices)] = True
+        return m
+
+
+def earliest_start(
+    ix: FleetIndex,
+    job_id: str,
+    node_free: npt.NDArray[np.int16],
+    site_headroom_w: npt.NDArray[np.float64],
+    events_by_site: dict[int, list[Event]],
+    pools: IArr,
+    g: IArr,
+    n: IArr,
+    power_w: npt.NDArray[np.float64],
+    now_s: float,
+) -> Reservation | None:
+    """Earliest (time, pool) at which ``n[i]`` nodes with ``g[i]`` free GPUs and ``power_w[i]`` of site headroom exist.
+
+    ``pools`` are the candidate pools (hard rules already applied); ``events_by_site`` lists each
+    site's running jobs as releases at their walltime ends. Ties go to the lower pool index.
+    Returns None when no candidate can ever fit (pool or envelope too small even when empty).
+    """
+    best: tuple[float, int, int] | None = None  # (time, pool, position)
+    for pos in np.argsort(pools, kind="stable").tolist():
+        p = int(pools[pos])
+        s = int(ix.pool_site[p])
+        gp, npn, pw = int(g[pos]), int(n[pos]), float(power_w[pos])
+        if pw > ix.site_cap_w[s] or npn > ix.pool_nodes[p]:
+            continue
+        t = _pool_earliest(
+            ix,
+            p,
+            s,
+            gp,
+            npn,
+            pw,
+            node_free,
+            float(site_headroom_w[s]),
+            events_by_site.get(s, []),
+            now_s,
+            None if best is None else best[0],
+        )
+        if t is not None and (best is None or t < best[0]):
+            best = (t, p, pos)
+    if best is None:
+        return None
+    t, p, pos = best
+    s = int(ix.pool_site[p])
+    free, headroom = _state_at(ix, p, s, node_free, float(site_headroom_w[s]), events_by_site.get(s, []), t)
+    nodes = best_fit_nodes(free, int(n[pos]), int(g[pos]), int(ix.pool_gpn[p]))
+    assert nodes is not None  # _pool_earliest found a fit at t
+    return Reservation(
+        job_id=job_id,
+        pool=p,
+        site=s,
+        site_id=ix.site_ids[s],
+        pool_id=ix.pool_ids[p],
+        start_s=t,
+        node_indices=tuple(nodes.tolist()),
+        gpus_per_node=int(g[pos]),
+        power_w=float(power_w[pos]),
+        extra_power_w=headroom - float(power_w[pos]),
+    )
+
+
+def _state_at(
+    ix: FleetIndex, p: int, s: int, node_free: npt.NDArray[np.int16], headroom: float, events: Sequence[Event], t: float
+) -> tuple[npt.NDArray[np.int16], float]:
+    lo, hi = int(ix.pool_offset[p]), int(ix.pool_offset[p + 1])
+    free = node_free[lo:hi].astype(np.int16)
+    for end, ep, nodes, gpn, pw in events:
+        if end <= t:
+            headroom += pw
+            if ep == p:
+                free[list(nodes)] += gpn
+    return free, headroom
+
+
+def _pool_earliest(
+    ix: FleetIndex,
+    p: int,
+    s: int,
+    g: int,
+    n: int,
+    pw: float,
+    node_free: npt.NDArray[np.int16],
+    headroom: float,
+    events: list[Event],
+    now_s: float,
+    not_after: float | None,
+) -> float | None:
+    """Replay the site's releases in walltime order until pool ``p`` holds the job; None if it never does."""
+    lo, hi = int(ix.pool_offset[p]), int(ix.pool_offset[p + 1])
+    free = node_free[lo:hi].astype(np.int16)
+    evs = sorted(events, key=lambda e: e[0])
+    i, k = 0, len(evs)
+    t = now_s
+    while True:
+        while i < k and evs[i][0] <= t:
+            _, ep, nodes, gpn, epw = evs[i]
+            headroom += epw
+            if ep == p:
+                free[list(nodes)] += gpn
+            i += 1
+        if headroom >= pw and int(np.count_nonzero(free >= g)) >= n:
+            return t
+        if i >= k:
+            return None
+        t = evs[i][0]
+        if not_after is not None and t >= not_after:
+            return None

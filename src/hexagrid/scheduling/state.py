@@ -1,0 +1,513 @@
+"""The cluster as the scheduler sees it: numpy arrays per site, per pool and per node, plus running jobs.
+
+Two layers. :class:`FleetIndex` is the fleet's immutable structure as vectors (one entry per site or
+pool), built once and shared by every copy of a state. :class:`ClusterState` adds what changes:
+free GPUs per node (a flat ``int16`` array; pool ``p`` owns ``node_free[pool_offset[p]:pool_offset[p+1]]``),
+per-pool counts of nodes by free-GPU level (``ge[p, k]`` = nodes with at least ``k`` free GPUs, so a
+gang check is one gather), facility draw per site, running jobs and tenants' accounts. Only drivers
+mutate a state (``start_job``, ``finish_job``, ``preempt_job``, ``register_tenant``); ``decide`` works
+on copies of the few arrays it changes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from hexagrid.domain.accelerators import CATALOG, REFERENCE_ACCELERATOR, runtime_s
+from hexagrid.domain.decisions import Start
+from hexagrid.domain.fleet import Fleet
+from hexagrid.domain.jobs import JobSpec
+from hexagrid.domain.kinds import Access, JobKind, SiteKind, TenantClass
+from hexagrid.domain.tenancy import Tenant
+from hexagrid.domain.windows import WeeklySchedule
+from hexagrid.energy.power import DEFAULT_UTILISATION, busy_gpu_it_power_w, facility_power_w
+from hexagrid.errors import ConflictError, InputError, NotFound
+
+__all__ = ["KINDS", "MAX_GPUS_PER_NODE", "ClusterState", "FleetIndex", "RunningJob", "apply_nodes", "best_fit_nodes"]
+
+#: Node shapes are bounded by the domain model (NodePool.gpus_per_node <= 16).
+MAX_GPUS_PER_NODE = 16
+#: Job kinds in a fixed order: per-kind vectors are indexed by ``KINDS.index(kind)``.
+KINDS: tuple[JobKind, ...] = (JobKind.TRAINING, JobKind.FINE_TUNING, JobKind.INFERENCE, JobKind.BATCH)
+KIND_INDEX: dict[JobKind, int] = {k: i for i, k in enumerate(KINDS)}
+
+ACCESS_CODE = {Access.ACADEMIC: 0, Access.COMMERCIAL: 1, Access.BOTH: 2}
+CLASS_CODE = {TenantClass.ACADEMIC: 0, TenantClass.COMMERCIAL: 1}
+KIND_CODE = {SiteKind.PUBLIC_SUPERCOMPUTER: 0, SiteKind.PRIVATE_CLOUD: 1, SiteKind.ENTERPRISE_IDLE: 2}
+
+FArr = npt.NDArray[np.float64]
+IArr = npt.NDArray[np.int64]
+BArr = npt.NDArray[np.bool_]
+
+
+def _day_start_s(d: date | None, default: float) -> float:
+    if d is None:
+        return default
+    return datetime(d.year, d.month, d.day, tzinfo=UTC).timestamp()
+
+
+def apply_nodes(
+    node_free: npt.NDArray[np.int16], ge: IArr, pool_free: IArr, offset: int, p: int, nodes: IArr, delta: int
+) -> None:
+    """Change free GPUs of ``nodes`` (pool-relative) of pool ``p`` by ``delta``; keep ``ge`` and ``pool_free`` in step.
+
+    ``ge[p, k]`` counts nodes with at least ``k`` free GPUs, so a node moving from ``old`` to ``new``
+    free GPUs changes the levels strictly between them: one difference array, one cumulative sum.
+    """
+    idx = nodes + offset
+    old = node_free[idx].astype(np.int64)
+    new = old + delta
+    node_free[idx] = new
+    row = ge[p]
+    if len(idx) == 1 or bool((old == old[0]).all()):
+        o, n, c = int(old[0]), int(new[0]), len(idx)
+        if delta < 0:
+            row[n + 1 : o + 1] -= c
+        else:
+            row[o + 1 : n + 1] += c
+    else:
+        diff = np.zeros(MAX_GPUS_PER_NODE + 2, dtype=np.int64)
+        lo, hi = np.minimum(old, new) + 1, np.maximum(old, new) + 1
+        np.add.at(diff, lo, 1)
+        np.add.at(diff, hi, -1)
+        step = np.cumsum(diff)[: MAX_GPUS_PER_NODE + 1]
+        row += step if delta > 0 else -step
+    pool_free[p] += delta * len(idx)
+
+
+def best_fit_nodes(
+    free: npt.NDArray[np.int16], nodes: int, gpus_per_node: int, pool_gpn: int, exclude: BArr | None = None
+) -> IArr | None:
+    """Best fit: the ``nodes`` nodes with the fewest free GPUs that still hold ``gpus_per_node`` each.
+
+    Packing partial jobs onto the fullest nodes that fit keeps whole nodes free for gangs. Ties go
+    to the lowest index. ``exclude`` (a bool mask over ``free``) hides reserved nodes. Returns
+    indices into ``free`` in ascending order, or None if there are not enough such nodes.
+    """
+    ok = free >= gpus_per_node
+    if exclude is not None:
+        ok &= ~exclude
+    if nodes == 1:
+        if gpus_per_node == pool_gpn:
+            i = int(ok.argmax())
+            return np.array([i], dtype=np.int64) if ok[i] else None
+        tight = np.where(ok, free, MAX_GPUS_PER_NODE + 1)
+        i = int(tight.argmin())
+        return np.array([i], dtype=np.int64) if ok[i] else None
+    cand = np.flatnonzero(ok)
+    if len(cand) < nodes:
+        return None
+    if gpus_per_node < pool_gpn:
+        cand = np.sort(cand[np.argsort(free[cand], kind="stable")[:nodes]])
+        return cand
+    return cand[:nodes]
+
+
+class FleetIndex:
+    """The fleet as vectors; immutable once built and shared by all copies of a state.
+
+    ``cache`` memoises derived pool masks keyed by a job's static signature: a pure function of this
+    structure, so sharing it does not make ``decide`` impure.
+    """
+
+    def __init__(self, fleet: Fleet) -> None:
+        sites = list(fleet.sites)
+        self.fleet = fleet
+        self.n_sites = len(sites)
+        self.site_ids: list[str] = [s.id for s in sites]
+        self.site_index: dict[str, int] = {s: i for i, s in enumerate(self.site_ids)}
+        self.site_names: list[str] = [s.name for s in sites]
+        self.site_country: list[str] = [s.country for s in sites]
+        self.site_zone: list[str] = [s.grid_zone for s in sites]
+        self.zones: list[str] = sorted(set(self.site_zone))
+        self.site_zone_code = np.array([self.zones.index(z) for z in self.site_zone], dtype=np.int64)
+        self.site_lat = np.array([s.latitude for s in sites], dtype=np.float64)
+        self.site_lon = np.array([s.longitude for s in sites], dtype=np.float64)
+        self.site_kind = np.array([KIND_CODE[s.kind] for s in sites], dtype=np.int64)
+        self.site_access = np.array([ACCESS_CODE[s.access] for s in sites], dtype=np.int64)
+        self.site_tier = np.array([s.tier.rank for s in sites], dtype=np.int64)
+        self.site_tier_name: list[str] = [s.tier.value for s in sites]
+        self.site_pue = np.array([s.pue for s in sites], dtype=np.float64)
+        self.site_cap_w = np.array([s.power_mw * 1e6 for s in sites], dtype=np.float64)
+        self.site_online_from_s = np.array([_day_start_s(s.online_from, -math.inf) for s in sites])
+        self.site_online_until_s = np.array([_day_start_s(s.online_until, math.inf) for s in sites])
+        self.site_schedule: dict[int, WeeklySchedule] = {
+            i: sch for i, s in enumerate(sites) if (sch := s.schedule) is not None
+        }
+
+        pools = [(si, p) for si, s in enumerate(sites) for p in s.pools]
+        self.n_pools = len(pools)
+        self.pool_ids: list[str] = [p.id for _, p in pools]
+        self.pool_key: dict[tuple[str, str], int] = {(self.site_ids[si], p.id): i for i, (si, p) in enumerate(pools)}
+        self.acc_names: list[str] = sorted({p.accelerator for _, p in pools})
+        self.pool_acc_name: list[str] = [p.accelerator for _, p in pools]
+        self.pool_site = np.array([si for si, _ in pools], dtype=np.int64)
+        self.pool_acc = np.array([self.acc_names.index(p.accelerator) for _, p in pools], dtype=np.int64)
+        self.pool_gpn = np.array([p.gpus_per_node for _, p in pools], dtype=np.int64)
+        self.pool_nodes = np.array([p.nodes for _, p in pools], dtype=np.int64)
+        self.pool_gpus = self.pool_gpn * self.pool_nodes
+        self.pool_offset = np.zeros(self.n_pools + 1, dtype=np.int64)
+        np.cumsum(self.pool_nodes, out=self.pool_offset[1:])
+        self.n_nodes = int(self.pool_offset[-1])
+        accs = [CATALOG[p.accelerator] for _, p in pools]
+        ref = CATALOG[REFERENCE_ACCELERATOR]
+        self.pool_tdp_w = np.array([a.tdp_w for a in accs], dtype=np.float64)
+        self.pool_idle_w = np.array([a.idle_w for a in accs], dtype=np.float64)
+        self.pool_mem_gb = np.array([a.memory_gb for a in accs], dtype=np.float64)
+        # runtime on this pool per reference second (runtime_s is linear in the duration)
+        # runtime_s(d, acc) == (d * ref_tp) / pool_tp elementwise: the same float operations, so the
+        # scheduler's end times equal the ones start_job records, to the last bit
+        self.ref_tp_train = ref.training_throughput
+        self.ref_tp_infer = ref.inference_throughput
+        self.pool_tp_train = np.array([a.training_throughput for a in accs], dtype=np.float64)
+        self.pool_tp_infer = np.array([a.inference_throughput for a in accs], dtype=np.float64)
+        self.pool_price = np.array([sites[si].price_for(p.accelerator) for si, p in pools], dtype=np.float64)
+        self.pool_pue = self.site_pue[self.pool_site]
+        self.pool_country: list[str] = [self.site_country[si] for si, _ in pools]
+        self.pool_tier = self.site_tier[self.pool_site]
+        self.pool_access = self.site_access[self.pool_site]
+        self.pool_public = self.site_kind[self.pool_site] == 0
+        self.pool_windowed = np.array([si in self.site_schedule for si, _ in pools], dtype=np.bool_)
+        self.pool_cap_w = self.site_cap_w[self.pool_site]
+        #: facility W per busy GPU, per job kind: hexagrid.energy.power, never re-derived here
+        self.pool_w_per_gpu = np.stack(
+            [
+                facility_power_w(
+                    busy_gpu_it_power_w(
+                        self.pool_tdp_w, self.pool_idle_w, self.pool_gpn.astype(np.float64), DEFAULT_UTILISATION[k]
+                    ),
+                    self.pool_pue,
+                )
+                for k in KINDS
+            ]
+        )
+        self.node_pool = np.repeat(np.arange(self.n_pools, dtype=np.int64), self.pool_nodes)
+        self.pools_of_site: list[IArr] = [np.flatnonzero(self.pool_site == s) for s in range(self.n_sites)]
+        self.cache: dict[Any, Any] = {}
+
+    def runtimes_s(self, reference_duration_s: float, inference: bool, pools: IArr | None = None) -> FArr:
+        """``runtime_s`` of the work on each pool (or on ``pools``), vectorised, bit-identical to the scalar."""
+        tp = self.pool_tp_infer if inference else self.pool_tp_train
+        ref = self.ref_tp_infer if inference else self.ref_tp_train
+        return (reference_duration_s * ref) / (tp if pools is None else tp[pools])
+
+    def pool_name(self, p: int) -> str:
+        return f"{self.site_ids[int(self.pool_site[p])]}/{self.pool_ids[p]}"
+
+
+@dataclass(frozen=True, slots=True)
+class RunningJob:
+    """A job holding GPUs: where, how many, since when, until when (expected and walltime), at what power."""
+
+    job_id: str
+    tenant: str
+    project: str | None
+    kind: JobKind
+    pool: int
+    site: int
+    node_indices: tuple[int, ...]
+    gpus_per_node: int
+    start_s: float
+    expected_end_s: float
+    walltime_end_s: float
+    power_w: float
+    preemptible: bool
+    priority: int
+    checkpoint_interval_s: float | None
+    alloc_row: int = -1
+    alloc_charged_gpu_h: float = 0.0
+    usage_charged_gpu_s: float = 0.0
+    lost_work_gpu_s: float = 0.0
+
+    @property
+    def gpus(self) -> int:
+        return len(self.node_indices) * self.gpus_per_node
+
+    def last_checkpoint_s(self, now_s: float) -> float:
+        """The last checkpoint at or before ``now_s`` (the start when the job does not checkpoint)."""
+        if not self.checkpoint_interval_s or now_s <= self.start_s:
+            return self.start_s
+        return (
+            self.start_s + math.floor((now_s - self.start_s) / self.checkpoint_interval_s) * self.checkpoint_interval_s
+        )
+
+    def work_at_risk_gpu_s(self, now_s: float) -> float:
+        """GPU-seconds lost if stopped at ``now_s``: the work done since the last checkpoint."""
+        return self.gpus * max(0.0, now_s - self.last_checkpoint_s(now_s))
+
+
+@dataclass
+class _Tenants:
+    """Tenants' accounts as parallel arrays (index = registration order)."""
+
+    ids: list[str] = field(default_factory=list)
+    index: dict[str, int] = field(default_factory=dict)
+    specs: list[Tenant] = field(default_factory=list)
+    klass: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    weight: FArr = field(default_factory=lambda: np.zeros(0))
+    usage: FArr = field(default_factory=lambda: np.zeros(0))  # decayed GPU-s, scaled to usage_ref_s
+    in_use: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    cap: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    flex_s: FArr = field(default_factory=lambda: np.zeros(0))
+
+    def copy(self) -> _Tenants:
+        return _Tenants(
+            list(self.ids),
+            dict(self.index),
+            list(self.specs),
+            self.klass.copy(),
+            self.weight.copy(),
+            self.usage.copy(),
+            self.in_use.copy(),
+            self.cap.copy(),
+            self.flex_s.copy(),
+        )
+
+
+_NO_CAP = np.iinfo(np.int64).max // 4
+
+
+class ClusterState:
+    """Free GPUs, power draw, running jobs and tenants' accounts over a :class:`FleetIndex`."""
+
+    def __init__(self, index: FleetIndex, *, fair_share_half_life_s: float = 7 * 86400.0) -> None:
+        if not fair_share_half_life_s > 0:
+            raise InputError(f"fair_share_half_life_s must be > 0 seconds, got {fair_share_half_life_s}")
+        ix = index
+        self.ix = ix
+        self.fair_share_half_life_s = float(fair_share_half_life_s)
+        self.node_free = np.repeat(ix.pool_gpn, ix.pool_nodes).astype(np.int16)
+        self.ge = np.zeros((ix.n_pools, MAX_GPUS_PER_NODE + 1), dtype=np.int64)
+        for k in range(MAX_GPUS_PER_NODE + 1):
+            self.ge[:, k] = np.where(ix.pool_gpn >= k, ix.pool_nodes, 0)
+        self.pool_free_gpus = ix.pool_gpus.copy()
+        self.site_draw_w = np.zeros(ix.n_sites, dtype=np.float64)
+        self.running: dict[str, RunningJob] = {}
+        self.pool_jobs: list[dict[str, RunningJob]] = [{} for _ in range(ix.n_pools)]
+        self.tenants = _Tenants()
+        self.usage_ref_s = 0.0
+        self.alloc_rows: dict[tuple[str, str], int] = {}
+        self.alloc_remaining_gpu_h = np.zeros((0, ix.n_sites), dtype=np.float64)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_fleet(
+        cls, fleet: Fleet, tenants: Sequence[Tenant] = (), *, fair_share_half_life_s: float = 7 * 86400.0
+    ) -> ClusterState:
+        """Index ``fleet`` and register ``tenants`` (every GPU free, nothing running)."""
+        st = cls(FleetIndex(fleet), fair_share_half_life_s=fair_share_half_life_s)
+        for t in tenants:
+            st.register_tenant(t)
+        return st
+
+    def register_tenant(self, tenant: Tenant) -> None:
+        """Add ``tenant``; registering an id again replaces its class, weight, cap and allocations' sizes."""
+        tn = self.tenants
+        if tenant.id in tn.index:
+            i = tn.index[tenant.id]
+            tn.specs[i] = tenant
+        else:
+            i = len(tn.ids)
+            tn.ids.append(tenant.id)
+            tn.index[tenant.id] = i
+            tn.specs.append(tenant)
+            tn.klass = np.append(tn.klass, 0)
+            tn.weight = np.append(tn.weight, 0.0)
+            tn.usage = np.append(tn.usage, 0.0)
+            tn.in_use = np.append(tn.in_use, 0)
+            tn.cap = np.append(tn.cap, 0)
+            tn.flex_s = np.append(tn.flex_s, 0.0)
+        tn.klass[i] = CLASS_CODE[tenant.tenant_class]
+        tn.weight[i] = tenant.fair_share_weight
+        tn.cap[i] = _NO_CAP if tenant.max_gpus is None else tenant.max_gpus
+        tn.flex_s[i] = tenant.flexibility_h * 3600.0
+        for proj in tenant.projects:
+            key = (tenant.id, proj.id)
+            if key not in self.alloc_rows:
+                self.alloc_rows[key] = len(self.alloc_rows)
+                self.alloc_remaining_gpu_h = np.vstack([self.alloc_remaining_gpu_h, np.zeros((1, self.ix.n_sites))])
+            row = self.alloc_rows[key]
+            for site_id, hours in proj.allocations_gpu_h.items():
+                s = self.ix.site_index.get(site_id)
+                if s is not None:
+                    self.alloc_remaining_gpu_h[row, s] = hours
+
+    def alloc_row_for(self, tenant_id: str, project: str | None) -> int:
+        """The allocation row charged for a job: its project, or the tenant's only project; -1 if none."""
+        if project is None:
+            i = self.tenants.index.get(tenant_id)
+            if i is None or len(self.tenants.specs[i].projects) != 1:
+                return -1
+            project = self.tenants.specs[i].projects[0].id
+        return self.alloc_rows.get((tenant_id, project), -1)
+
+    def copy(self) -> ClusterState:
+        """A state that can be mutated without touching this one (the fleet index is shared)."""
+        st = ClusterState.__new__(ClusterState)
+        st.ix = self.ix
+        st.fair_share_half_life_s = self.fair_share_half_life_s
+        st.node_free = self.node_free.copy()
+        st.ge = self.ge.copy()
+        st.pool_free_gpus = self.pool_free_gpus.copy()
+        st.site_draw_w = self.site_draw_w.copy()
+        st.running = dict(self.running)
+        st.pool_jobs = [dict(d) for d in self.pool_jobs]
+        st.tenants = self.tenants.copy()
+        st.usage_ref_s = self.usage_ref_s
+        st.alloc_rows = dict(self.alloc_rows)
+        st.alloc_remaining_gpu_h = self.alloc_remaining_gpu_h.copy()
+        return st
+
+    # ----------------------------------------------------------------- views
+    @property
+    def free_gpus(self) -> int:
+        return int(self.pool_free_gpus.sum())
+
+    @property
+    def total_gpus(self) -> int:
+        return int(self.ix.pool_gpus.sum())
+
+    def tenant_usage_share(self) -> FArr:
+        """Each tenant's share of the fleet's decayed usage (sums to 1, or all 0 before any use)."""
+        u = self.tenants.usage
+        total = float(u.sum())
+        return u / total if total > 0 else np.zeros_like(u)
+
+    def pool_slice(self, p: int) -> slice:
+        return slice(int(self.ix.pool_offset[p]), int(self.ix.pool_offset[p + 1]))
+
+    # ----------------------------------------------------------------- mutators (drivers only)
+    def _add_usage(self, tenant: int, gpu_s: float, now_s: float) -> None:
+        """Add usage decayed with the configured half-life, stored relative to one reference time.
+
+        Every tenant's usage is scaled to the same reference time, so the shares the fair-share factor
+        needs do not depend on when they are read; the reference moves forward before the scale overflows.
+        """
+        hl = self.fair_share_half_life_s
+        exponent = (now_s - self.usage_ref_s) / hl
+        if exponent > 40.0:
+            self.tenants.usage *= 2.0 ** (-exponent)
+            self.usage_ref_s = now_s
+            exponent = 0.0
+        self.tenants.usage[tenant] = max(0.0, self.tenants.usage[tenant] + gpu_s * 2.0**exponent)
+
+    def _set_nodes(self, p: int, nodes: IArr, delta: int) -> None:
+        """Change free GPUs on ``nodes`` (pool-relative) of pool ``p`` by ``delta`` and keep ``ge`` in step."""
+        apply_nodes(self.node_free, self.ge, self.pool_free_gpus, int(self.ix.pool_offset[p]), p, nodes, delta)
+
+    def pick_nodes(self, p: int, nodes: int, gpus_per_node: int, exclude: BArr | None = None) -> IArr | None:
+        """Best-fit nodes of pool ``p`` for ``nodes`` x ``gpus_per_node`` (see :func:`best_fit_nodes`)."""
+        return best_fit_nodes(
+            self.node_free[self.pool_slice(p)], nodes, gpus_per_node, int(self.ix.pool_gpn[p]), exclude
+        )
+
+    def start_job(self, job: JobSpec, start: Start, now_s: float) -> RunningJob:
+        """Apply a Start: mark its nodes busy, add its facility power, charge allocation and fair-share usage."""
+        ix = self.ix
+        if job.id in self.running:
+            raise ConflictError(f"job {job.id!r} is already running")
+        if job.id != start.job_id:
+            raise InputError(f"start.job_id {start.job_id!r} does not match job.id {job.id!r}")
+        p = ix.pool_key.get((start.site_id, start.pool_id))
+        if p is None:
+            raise NotFound(f"pool {start.site_id}/{start.pool_id} is not in the fleet")
+        t = self.tenants.index.get(job.tenant)
+        if t is None:
+            raise NotFound(f"tenant {job.tenant!r} of job {job.id!r} is not registered; register it first")
+        gpn = start.gpus_per_node
+        if not 1 <= gpn <= int(ix.pool_gpn[p]) or start.nodes < 1:
+            raise InputError(
+                f"start of {job.id}: {start.nodes} x {gpn} GPUs does not fit nodes of {ix.pool_gpn[p]} GPUs"
+            )
+        if start.node_indices:
+            nodes = np.array(sorted(set(start.node_indices)), dtype=np.int64)
+            if len(nodes) != start.nodes or nodes[0] < 0 or nodes[-1] >= ix.pool_nodes[p]:
+                raise InputError(
+                    f"start of {job.id}: node_indices {start.node_indices} must be {start.nodes} "
+                    f"distinct indices in [0, {int(ix.pool_nodes[p])})"
+                )
+            if (self.node_free[nodes + ix.pool_offset[p]] < gpn).any():
+                raise ConflictError(
+                    f"start of {job.id}: a node in {start.node_indices} of {ix.pool_name(p)} "
+                    f"has fewer than {gpn} free GPUs"
+                )
+        else:
+            picked = self.pick_nodes(p, start.nodes, gpn)
+            if picked is None:
+                raise ConflictError(
+                    f"start of {job.id}: {ix.pool_name(p)} has no {start.nodes} nodes with {gpn} free GPUs"
+                )
+            nodes = picked
+        self._set_nodes(p, nodes, -gpn)
+        gpus = len(nodes) * gpn
+        acc = CATALOG[ix.pool_acc_name[p]]
+        inference = job.kind is JobKind.INFERENCE
+        run_s = runtime_s(job.expected_duration_s, acc, inference)
+        wall_s = runtime_s(job.walltime_limit_s, acc, inference)
+        power = gpus * float(ix.pool_w_per_gpu[KIND_INDEX[job.kind], p])
+        s = int(ix.pool_site[p])
+        self.site_draw_w[s] += power
+        self.tenants.in_use[t] += gpus
+        usage = gpus * run_s
+        self._add_usage(t, usage, now_s)
+        row, charged = -1, 0.0
+        if ix.pool_public[p]:
+            row = self.alloc_row_for(job.tenant, job.project)
+            if row >= 0:
+                charged = gpus * run_s / 3600.0
+                self.alloc_remaining_gpu_h[row, s] -= charged
+        rj = RunningJob(
+            job_id=job.id,
+            tenant=job.tenant,
+            project=job.project,
+            kind=job.kind,
+            pool=p,
+            site=s,
+            node_indices=tuple(nodes.tolist()),
+            gpus_per_node=gpn,
+            start_s=now_s,
+            expected_end_s=now_s + run_s,
+            walltime_end_s=now_s + wall_s,
+            power_w=power,
+            preemptible=job.preemptible,
+            priority=job.priority,
+            checkpoint_interval_s=job.checkpoint_interval_s,
+            alloc_row=row,
+            alloc_charged_gpu_h=charged,
+            usage_charged_gpu_s=usage,
+        )
+        self.running[job.id] = rj
+        self.pool_jobs[p][job.id] = rj
+        return rj
+
+    def _release(self, job_id: str, now_s: float) -> RunningJob:
+        rj = self.running.pop(job_id, None)
+        if rj is None:
+            raise NotFound(f"job {job_id!r} is not running")
+        del self.pool_jobs[rj.pool][job_id]
+        self._set_nodes(rj.pool, np.array(rj.node_indices, dtype=np.int64), rj.gpus_per_node)
+        self.site_draw_w[rj.site] = max(0.0, self.site_draw_w[rj.site] - rj.power_w)
+        t = self.tenants.index.get(rj.tenant)
+        actual_gpu_s = rj.gpus * max(0.0, now_s - rj.start_s)
+        if t is not None:
+            self.tenants.in_use[t] -= rj.gpus
+            self._add_usage(t, actual_gpu_s - rj.usage_charged_gpu_s, now_s)
+        if rj.alloc_row >= 0:
+            self.alloc_remaining_gpu_h[rj.alloc_row, rj.site] += rj.alloc_charged_gpu_h - actual_gpu_s / 3600.0
+        return rj
+
+    def finish_job(self, job_id: str, now_s: float) -> RunningJob:
+        """Release a job that ended; usage and allocation are corrected to the time it really ran."""
+        return self._release(job_id, now_s)
+
+    def preempt_job(self, job_id: str, now_s: float) -> RunningJob:
+        """Release a stopped job; the returned record says how much work was lost since its last checkpoint."""
+        rj = self._release(job_id, now_s)
+        return replace(rj, lost_work_gpu_s=rj.work_at_risk_gpu_s(now_s))
