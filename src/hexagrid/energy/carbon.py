@@ -301,7 +301,7 @@ def _check_sorted(times_s: npt.NDArray[np.int64], rows: list[int], where: str, a
     if bad.size:
         i = int(bad[0]) + 1
         what = "goes back in time" if d[i - 1] < 0 else "repeats the previous timestamp"
-        raise DataError(f"{where}: row {rows[i]} {what}; rows must be in increasing time order")
+        raise DataError(f"{where}: line {rows[i]} {what}; rows must be in increasing time order")
 
 
 def _trace(zones: list[str], h0: int, hourly: npt.NDArray[np.float64], source: str) -> CarbonTrace:
