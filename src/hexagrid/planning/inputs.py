@@ -11,10 +11,11 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from hexagrid.domain.accelerators import CATALOG
+from hexagrid.domain.accelerators import CATALOG, Accelerator
 from hexagrid.domain.kinds import Cooling, JobKind, TenantClass
 
 __all__ = [
+    "AcceleratorSpec",
     "CommittedBuild",
     "CoolingOption",
     "DemandYear",
@@ -89,10 +90,8 @@ class CommittedBuild(BaseModel):
 
     @field_validator("accelerators")
     @classmethod
-    def _known(cls, v: dict[str, int]) -> dict[str, int]:
+    def _counts(cls, v: dict[str, int]) -> dict[str, int]:
         for name, n in v.items():
-            if name not in CATALOG:
-                raise ValueError(f"unknown accelerator {name!r}; known: {', '.join(CATALOG)}")
             if n < 0:
                 raise ValueError(f"accelerator count for {name} must be >= 0, got {n}")
         return v
@@ -155,21 +154,57 @@ class RoadmapYear(BaseModel):
     supply: int = Field(ge=0, le=100_000_000, description="most GPUs of this type installable that year")
 
 
-class RoadmapEntry(_Annotated):
-    """An accelerator type on the roadmap: per-year price and supply; rental price for the planned fleets."""
+class AcceleratorSpec(BaseModel):
+    """Figures of an accelerator not in the catalog (a hypothetical next generation); all are estimates."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str
+    vendor: str = "unknown"
+    memory_gb: float = Field(gt=0, le=4096)
+    tdp_w: float = Field(gt=0, le=5000)
+    idle_w: float = Field(ge=0, le=5000)
+    training_throughput: float = Field(gt=0, le=100)
+    inference_throughput: float = Field(gt=0, le=100)
+
+
+class RoadmapEntry(_Annotated):
+    """An accelerator type on the roadmap: per-year price and supply; rental price for the planned fleets.
+
+    A type outside the catalog needs ``spec`` (its figures) and ``fleet_as``: the catalog type the planned
+    fleet scenarios use in its place, with the GPU count scaled by training throughput so capacity matches.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=32)
     rental_eur_per_gpu_h: float = Field(default=2.0, ge=0, le=1000)
+    spec: AcceleratorSpec | None = None
+    fleet_as: str | None = None
     years: dict[int, RoadmapYear] = Field(min_length=1)
 
-    @field_validator("name")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        if v not in CATALOG:
-            raise ValueError(f"unknown accelerator {v!r}; known: {', '.join(CATALOG)}")
-        return v
+    @model_validator(mode="after")
+    def _known(self) -> RoadmapEntry:
+        if self.name not in CATALOG and self.spec is None:
+            raise ValueError(
+                f"accelerator {self.name!r} is not in the catalog ({', '.join(CATALOG)}); give its spec and fleet_as"
+            )
+        if self.spec is not None and self.name in CATALOG:
+            raise ValueError(f"accelerator {self.name!r} is in the catalog; drop spec")
+        if self.spec is not None and self.fleet_as not in CATALOG:
+            raise ValueError(f"fleet_as must name a catalog accelerator ({', '.join(CATALOG)}), got {self.fleet_as!r}")
+        return self
+
+    def accelerator(self) -> Accelerator:
+        """The catalog entry, or one built from ``spec``."""
+        if self.spec is None:
+            return CATALOG[self.name]
+        return Accelerator(
+            name=self.name, estimates={"*": "hypothetical accelerator, planning estimate"}, **self.spec.model_dump()
+        )
+
+    @property
+    def fleet_type(self) -> str:
+        return self.name if self.spec is None else str(self.fleet_as)
 
 
 class DemandYear(_Annotated):

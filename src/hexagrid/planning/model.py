@@ -13,7 +13,6 @@ from itertools import product
 import numpy as np
 import numpy.typing as npt
 
-from hexagrid.domain.accelerators import CATALOG
 from hexagrid.domain.geography import EU_COUNTRIES
 from hexagrid.domain.kinds import JobKind, TenantClass
 from hexagrid.energy.carbon import load_carbon
@@ -198,7 +197,7 @@ def build_model(scn: PlanningScenario, elastic: Elastic | None = None) -> tuple[
     idle = np.zeros(A)
     node_it_mw = np.zeros(A)
     for a, name in enumerate(types):
-        acc = CATALOG[name]
+        acc = roadmap[name].accelerator()
         idle[a] = busy_gpu_it_power_w(acc.tdp_w, acc.idle_w, float(gpn), 0.0)
         node_it_mw[a] = gpn * busy_gpu_it_power_w(acc.tdp_w, acc.idle_w, float(gpn), scn.power_sizing_utilisation) / 1e6
         for g, seg in enumerate(segs):

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from hexagrid.domain.accelerators import CATALOG
 from hexagrid.domain.kinds import TenantClass
 from hexagrid.errors import InfeasibleError
 from hexagrid.planning.inputs import PlanningScenario
@@ -394,5 +393,6 @@ def diagnose(scn: PlanningScenario) -> Diagnosis:
 
 def reference_capacity_gpu_h(plan: Plan) -> npt.NDArray[np.float64]:
     """Reference (training) GPU-hours the installed fleet could deliver per year at 100% (for plots)."""
-    thr = np.array([CATALOG[n].training_throughput for n in plan.types])
+    roadmap = {a.name: a for a in plan.scenario.accelerators}
+    thr = np.array([roadmap[n].accelerator().training_throughput for n in plan.types])
     return np.asarray((plan.gpus * thr[None, :, None]).sum(axis=(0, 1)) * HOURS_PER_YEAR, dtype=np.float64)

@@ -1,0 +1,132 @@
+"""``hexagrid plan``: where and when to build AI capacity, solved with HiGHS and optionally checked by simulation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from hexagrid.cli.common import console, err_console, print_json
+
+__all__ = ["plan"]
+
+
+def plan(
+    scenario: str = typer.Option(
+        "france-2030", "--scenario", "-s", help="Built-in planning scenario name or YAML path."
+    ),
+    out: Path = typer.Option(
+        Path("out/plan"), "--out", "-o", help="Directory for plan.csv/json, plots, fleet-<year>.yaml."
+    ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print one JSON object (status, total_gw, ...) instead of tables."
+    ),
+    validate: bool = typer.Option(
+        False, "--validate", help="Replay each planned year's demand on its fleet (simulator)."
+    ),
+    validate_days: float = typer.Option(7.0, "--validate-days", min=0.5, max=60, help="Simulated window per year."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the synthetic demand used by --validate."),
+    no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
+) -> None:
+    """Plan sites, MW and accelerators per year under grid, supply, lead-time and budget limits."""
+    from hexagrid.planning import load_planning, solve_plan
+    from hexagrid.planning.outputs import write_outputs
+
+    scn = load_planning(scenario)
+    quiet = as_json
+    if not quiet:
+        console.print(
+            f"[bold]planning[/] {scn.name}: {len(scn.sites)} candidate sites, {len(scn.accelerators)} "
+            f"accelerator types, {scn.start_year}-{scn.end_year}"
+        )
+    with console.status("solving the MILP with HiGHS...", spinner="dots") if not quiet else _null():
+        result = solve_plan(scn)
+    paths = write_outputs(result, out, plots=not no_plots)
+    totals = result.totals()
+    validation = None
+    if validate and result.feasible:
+        from hexagrid.planning.validate import validate_plan
+
+        validation = validate_plan(result, out, days=validate_days, seed=seed, show_progress=not quiet)
+        paths["validation.json"] = out / "validation.json"
+        paths["validation.json"].write_text(json.dumps(validation, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    if as_json:
+        doc = dict(totals)
+        doc["out_dir"] = str(out)
+        doc["files"] = sorted(p.name for p in paths.values())
+        doc["diagnosis"] = result.diagnosis.to_dict() if result.diagnosis else None
+        doc["warnings"] = result.warnings
+        if validation is not None:
+            doc["validation"] = validation
+        print_json(doc)
+    else:
+        _print(result, totals, validation, out)
+    if not result.feasible:
+        raise typer.Exit(1)
+
+
+class _null:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _print(result: object, totals: dict[str, Any], validation: dict[str, Any] | None, out: Path) -> None:
+    from hexagrid.planning.solve import Plan
+
+    assert isinstance(result, Plan)
+    if not result.feasible:
+        err_console.print(f"[red]{result.diagnosis.message if result.diagnosis else 'infeasible plan'}[/]")
+        if result.diagnosis:
+            for r in result.diagnosis.remedies:
+                err_console.print(f"  relax {r.family}: {r}")
+        return
+    table = Table(title=f"plan {result.scenario.name} (site x year; sites with capacity)")
+    for col in ("site", "year", "cooling", "MW", "new MW", *[f"{t}" for t in result.types], "capex EUR M"):
+        table.add_column(col, justify="right" if col not in ("site", "cooling") else "left")
+    for row in result.rows():
+        if row["mw"] <= 0 and row["capex_eur"] == 0:
+            continue
+        table.add_row(
+            row["site"],
+            str(row["year"]),
+            row["cooling"],
+            f"{row['mw']:,.1f}",
+            f"{row['new_mw']:,.1f}",
+            *[f"{row[f'gpus_{t}']:,}" for t in result.types],
+            f"{row['capex_eur'] / 1e6:,.0f}",
+        )
+    console.print(table)
+    tot = Table(title="totals")
+    tot.add_column("figure")
+    tot.add_column("value", justify="right")
+    tot.add_row("status", f"{totals['status']} (gap {result.mip_gap:.3%}, {result.solve_s:.1f} s)")
+    tot.add_row("capacity in the last year", f"{totals['total_gw']:.3f} GW")
+    tot.add_row("accelerators", f"{totals['total_accelerators']:,}")
+    tot.add_row("capex spent in the horizon", f"EUR {float(str(totals['capex_eur'])) / 1e9:,.2f}bn")
+    tot.add_row("emissions", f"{float(str(totals['tco2'])):,.0f} tCO2")
+    tot.add_row("heat reused", f"{float(str(totals['heat_reused_mwh'])):,.0f} MWh")
+    tot.add_row("sites opened", f"{totals['sites_opened']}")
+    console.print(tot)
+    if validation is not None:
+        vt = Table(title="validation: each year's demand replayed on its planned fleet (hexagrid policy)")
+        for col in ("year", "jobs", "mean wait h", "p99 wait h", "utilisation", "unfinished"):
+            vt.add_column(col, justify="right")
+        for y in validation.get("years", []):
+            vt.add_row(
+                str(y["year"]),
+                f"{y['jobs']:,}",
+                f"{y['mean_wait_h']:.2f}",
+                f"{y['p99_wait_h']:.2f}",
+                f"{y['utilisation']:.1%}",
+                f"{y['unfinished']:,}",
+            )
+        console.print(vt)
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}")
+    console.print(f"outputs in {out}")
