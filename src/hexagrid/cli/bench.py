@@ -6,3 +6,7 @@ import typer
 
 app = typer.Typer(help="Measure the hot paths (scheduler, simulator, API). Figures go to docs/benchmarks.md.",
                   no_args_is_help=True)
+
+from hexagrid.cli.carbon import bench_energy  # noqa: E402
+
+app.command("energy")(bench_energy)

@@ -190,3 +190,47 @@ def potential_cmd(
         )
     console.print(table)
     console.print(f"[dim]{len(results)} zone(s) in {elapsed:.2f} s[/dim]")
+
+
+def bench_energy(
+    jobs: int = typer.Option(1_000_000, "--jobs", min=1, help="jobs in the vectorised accounting run"),
+    seed: int = typer.Option(0, "--seed", min=0, help="seed of the random inputs"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object instead of a table"),
+) -> None:
+    """Time the energy layer: load, potential (every zone), accounting of many jobs, forecasts, LP bound."""
+    from rich.progress import Progress
+
+    from hexagrid.energy.benchmark import run_energy_bench
+
+    with Progress(transient=True, console=console, disable=as_json) as progress:
+        task = progress.add_task("energy", total=5)
+
+        def step(msg: str) -> None:
+            progress.update(task, description=msg, advance=1)
+
+        fig = run_energy_bench(jobs=jobs, seed=seed, step=step)
+    if as_json:
+        print_json(fig)
+        return
+    table = Table(title="hexagrid bench energy")
+    table.add_column("what")
+    table.add_column("figure", justify="right")
+    table.add_row(f"load builtin:2022 ({fig['zones']} zones x {fig['hours']:,} h)", f"{fig['load_builtin_s']:.3f} s")
+    for key, val in fig["potential"].items():
+        table.add_row(f"potential, every zone, {key}", f"{val['seconds']:.3f} s")
+    table.add_row("potential, every zone, all four settings", f"{fig['potential_all_zones_4_settings_s']:.3f} s")
+    table.add_row(f"account_jobs, {fig['account_jobs']:,} jobs", f"{fig['account_jobs_s']:.3f} s")
+    for name in ("perfect", "persistence", "noisy"):
+        table.add_row(f"forecast_g_per_kwh ({name}, 48 h)", f"{fig[f'forecast_{name}_us_per_call']:.1f} µs/call")
+    table.add_row(
+        f"LP bound ({fig['oracle_variables']:,} variables, {fig['oracle_constraints']:,} rows)",
+        f"{fig['oracle_s']:.3f} s",
+    )
+    console.print(table)
+    pot = Table(title="potential % (non-interruptible / interruptible), 2022")
+    pot.add_column("zone")
+    for key in fig["potential"]:
+        pot.add_column(key, justify="right")
+    for zone in ("FR", "DE", "GB", "ES", "PL", "SE-SE3"):
+        pot.add_row(zone, *(f"{v[zone][0]:.2f} / {v[zone][1]:.2f}" for v in fig["potential"].values()))
+    console.print(pot)
