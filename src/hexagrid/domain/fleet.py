@@ -125,7 +125,10 @@ class Site(_Estimated):
         if dup:
             raise ValueError(f"pool ids must be unique within a site, repeated: {', '.join(dup)}")
         if self.availability is not None:
-            WeeklySchedule.parse(self.availability, self.timezone)
+            try:
+                WeeklySchedule.parse(self.availability, self.timezone)
+            except ValueError as exc:
+                raise ValueError(f"availability: {exc}") from None
         if self.kind is SiteKind.ENTERPRISE_IDLE and self.availability is None:
             raise ValueError("an enterprise_idle site needs availability windows, e.g. 'Mon-Fri 19:00-07:00'")
         missing = sorted({p.accelerator for p in self.pools} - set(self.price_eur_per_gpu_h))

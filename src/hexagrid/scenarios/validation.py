@@ -302,6 +302,29 @@ def field_errors(
     """
     out: list[FieldError] = []
     for err in exc.errors(include_url=False):
-        path = format_path((*prefix, *err["loc"]))
-        out.append(FieldError(path, _message(dict(err), model, extra_top_keys)))
+        loc = tuple(err["loc"])
+        message = _message(dict(err), model, extra_top_keys)
+        if err["type"] == "value_error":
+            loc, message = _pin_to_field(model, loc, message)
+        out.append(FieldError(format_path((*prefix, *loc)), message))
     return out
+
+
+def _pin_to_field(
+    model: type[BaseModel], loc: tuple[int | str, ...], message: str
+) -> tuple[tuple[int | str, ...], str]:
+    """Move an object-level rule's error onto the field it is about.
+
+    A model validator's error sits at the object (``sites[2]``); its message starts with the field it
+    is about ("heat_taker is required when ..."), so the first field name before any quoted value names it.
+    """
+    tp = _resolve(model, loc)[2] if loc else model
+    if not (isinstance(tp, type) and issubclass(tp, BaseModel)):
+        return loc, message
+    head = re.split(r"['(]", message, maxsplit=1)[0]
+    names = set(tp.model_fields)
+    for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", head):
+        if word in names:
+            prefix = f"{word}: "
+            return (*loc, word), message[len(prefix) :] if message.startswith(prefix) else message
+    return loc, message
