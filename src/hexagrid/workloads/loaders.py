@@ -40,8 +40,8 @@ __all__ = [
 
 #: Why trace durations are taken as V100 durations by default.
 TRACE_REFERENCE_NOTE = (
-    "estimate: Philly (2017) ran on 12 GB/24 GB Pascal-era and P100/V100-class GPUs and ITP (2021) mainly "
-    "on V100s; neither trace records the model, so both are read as V100 time (0.45 of an A100 for training)"
+    "estimate: Philly (2017) ran on Pascal- and Volta-era GPUs and ITP (2021) on V100-class GPUs; neither "
+    "trace records the GPU model per job, so both are read as V100 time (0.45 of an A100 for training)"
 )
 
 #: Built-in trace names -> packaged file (in hexagrid/data/traces) and loader kind.

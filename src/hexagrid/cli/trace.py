@@ -1,0 +1,161 @@
+"""``hexagrid trace ...``: look at a workload before replaying it (counts, histogram, span, mapping)."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from hexagrid.cli.common import console, print_json
+
+app = typer.Typer(help="GPU job traces and synthetic demand: counts, mapping, generation.", no_args_is_help=True)
+
+__all__ = ["app"]
+
+
+def _load(source: str, reference_accelerator: str, processors_per_gpu: int | None) -> Any:
+    from hexagrid.workloads import load_trace
+
+    options: dict[str, Any] = {}
+    if processors_per_gpu is not None:
+        options["processors_per_gpu"] = processors_per_gpu
+    return load_trace(source, reference_accelerator=reference_accelerator, **options)
+
+
+def _fmt_span(seconds: float) -> str:
+    return f"{seconds / 86400:,.1f} days ({seconds:,.0f} s)"
+
+
+def _print_info(info: dict[str, Any]) -> None:
+    t = Table(title=f"{info['name']}: {info['jobs']:,} jobs", show_header=False)
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("jobs", f"{info['jobs']:,}")
+    t.add_row(f"GPU-hours (on {info['reference_accelerator']}, as traced)", f"{info['gpu_hours']:,.1f}")
+    t.add_row("GPU-hours on the reference A100 (estimate)", f"{info['reference_gpu_hours']:,.1f}")
+    t.add_row("time span", _fmt_span(info["span_s"]))
+    if "median_duration_s" in info:
+        t.add_row("median duration (s, as traced)", f"{info['median_duration_s']:,.0f}")
+    if info["clusters"]:
+        t.add_row("clusters", str(info["clusters"]))
+    console.print(t)
+    hist: dict[int, int] = info["gpu_histogram"]
+    if hist:
+        h = Table(title="GPUs per job")
+        h.add_column("GPUs", justify="right")
+        h.add_column("jobs", justify="right")
+        h.add_column("share", justify="right")
+        h.add_column("")
+        top = max(hist.values())
+        for g, c in hist.items():
+            h.add_row(str(g), f"{c:,}", f"{c / info['jobs']:.2%}", "█" * max(1, round(30 * c / top)))
+        console.print(h)
+    for key in ("kind", "tenant_class", "tenant", "residency", "min_tier", "objective"):
+        if key in info:
+            k = Table(title=key.replace("_", " "))
+            k.add_column(key)
+            k.add_column("jobs", justify="right")
+            k.add_column("share", justify="right")
+            for label, c in info[key].items():
+                k.add_row(label, f"{c:,}", f"{c / info['jobs']:.1%}")
+            console.print(k)
+    if "preemptible" in info:
+        console.print(
+            f"preemptible: {info['preemptible']:,} ({info['preemptible'] / max(1, info['jobs']):.1%}); "
+            f"with a deadline: {info['with_deadline']:,} ({info['with_deadline'] / max(1, info['jobs']):.1%})"
+        )
+    for note in info.get("notes", []):
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def _json_ready(info: dict[str, Any]) -> dict[str, Any]:
+    out = dict(info)
+    out["gpu_histogram"] = [{"gpus": g, "jobs": c} for g, c in info["gpu_histogram"].items()]
+    return out
+
+
+@app.command("info")
+def info(
+    source: str = typer.Argument(..., help="Built-in trace (itp, philly) or a trace file/folder (Philly, ITP, SWF)."),
+    reference_accelerator: str = typer.Option(
+        "V100", "--reference-accelerator", help="The accelerator the trace's durations were measured on."
+    ),
+    processors_per_gpu: int | None = typer.Option(None, "--processors-per-gpu", help="SWF only: processors per GPU."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Jobs, GPU-hours, GPUs-per-job histogram and time span of a trace."""
+    table = _load(source, reference_accelerator, processors_per_gpu)
+    summary = table.summary()
+    if as_json:
+        print_json(_json_ready(summary))
+    else:
+        _print_info(summary)
+
+
+@app.command("map")
+def map_(
+    source: str = typer.Argument(..., help="Built-in trace (itp, philly) or a trace file/folder."),
+    scenario: str = typer.Option("france-2026", "--scenario", "-s", help="Built-in scenario or a YAML path."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the mapping rule."),
+    reference_accelerator: str = typer.Option("V100", "--reference-accelerator"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """What the seeded mapping rule gives a trace's jobs over a scenario's tenants (counts per attribute)."""
+    from hexagrid.scenarios import load_scenario
+    from hexagrid.workloads import MappingRule
+
+    scen = load_scenario(scenario)
+    table = MappingRule().apply_scenario(_load(source, reference_accelerator, None), scen, seed)
+    summary = table.summary()
+    if as_json:
+        print_json(_json_ready(summary))
+    else:
+        _print_info(summary)
+
+
+@app.command("synth")
+def synth(
+    jobs: int = typer.Option(100_000, "--jobs", "-n", min=1, max=100_000_000, help="Number of jobs."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the generator."),
+    start: str = typer.Option("2026-01-01", "--start", help="Calendar start (UTC date, YYYY-MM-DD)."),
+    horizon_days: float = typer.Option(30.0, "--horizon-days", help="Submissions spread over this many days."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the jobs as CSV (job_id,submit_s,duration_s,gpus,kind)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Generate synthetic demand (diurnal and weekly arrivals, growth, per-kind sizes and durations)."""
+    from hexagrid.errors import InputError
+    from hexagrid.workloads import KINDS, generate_synthetic
+
+    try:
+        start_s = datetime.combine(date.fromisoformat(start), datetime.min.time(), tzinfo=UTC).timestamp()
+    except ValueError:
+        raise InputError(f"--start: must be a date YYYY-MM-DD, got {start!r}") from None
+    table = generate_synthetic(jobs, seed=seed, start_s=start_s, horizon_s=horizon_days * 86400.0)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as fh:
+            w = csv.writer(fh, lineterminator="\n")
+            w.writerow(["job_id", "submit_s", "duration_s", "gpus", "kind"])
+            kinds = [k.value for k in KINDS]
+            for row in zip(
+                table.job_id.tolist(),
+                table.submit_s.round(3).tolist(),
+                table.duration_s.tolist(),
+                table.gpus.tolist(),
+                (kinds[k] for k in table.kind.tolist()),
+                strict=True,
+            ):
+                w.writerow(row)
+    summary = table.summary()
+    if as_json:
+        print_json(_json_ready(summary))
+    else:
+        _print_info(summary)
+        if out is not None:
+            console.print(f"wrote {out}")
