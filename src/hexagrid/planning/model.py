@@ -376,6 +376,11 @@ def build_model(scn: PlanningScenario, elastic: Elastic | None = None) -> tuple[
                     ub=site.heat_demand_mwh_per_year / 1000.0,
                     cost=-scn.heat_value_eur_per_mwh * 1000.0 / MEUR,
                 )
+                m.add_row(
+                    f"heat_open[{site.id},{y}]",
+                    {ix.heat[s, t]: 1.0, ix.open[s, t]: -site.heat_demand_mwh_per_year / 1000.0},
+                    hi=0.0,
+                )
                 for c in cooling[s]:
                     m.add_row(
                         f"heat_recovery[{site.id},{cool_opts[c].id},{y}]",
