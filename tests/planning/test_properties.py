@@ -119,7 +119,7 @@ def check_plan(plan: Plan) -> None:
     # residency, access and demand met
     countries = {site.id: site.country for site in scn.sites}
     public = {site.id for site in scn.sites if site.ownership.value == "public"}
-    for (y, cls, res, sid), v in plan.served_gpu_h.items():
+    for _y, cls, res, sid in plan.served_gpu_h:
         assert _allowed(res, countries[sid]), f"{res} work served in {countries[sid]} at {sid}"
         if cls == "commercial":
             assert sid not in public

@@ -1,0 +1,107 @@
+"""``hexagrid scenario list|show|validate`` through the real entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from scenario_cli import run_cli
+
+from hexagrid.scenarios import builtin_names, load_scenario
+
+VALID = Path(__file__).parent / "valid"
+
+
+def test_list_one_line_each(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "list")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    assert [line.split()[0] for line in lines] == builtin_names()
+    f28 = next(line for line in lines if line.startswith("france-2028"))
+    assert "12 sites" in f28 and "1,041,660 GPUs" in f28 and "1,661.5 MW" in f28
+
+
+def test_show_tables(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "show", "europe-2026")
+    assert result.code == 0
+    out = result.out
+    for header in ("site", "kind", "country", "zone", "MW", "PUE", "cooling", "tier", "access", "GPUs by accelerator"):
+        assert header in out
+    for site_id in ("jean-zay", "alice-recoque", "se-stockholm-cloud", "pl-warsaw-cloud"):
+        assert site_id in out
+    assert "SE-SE3" in out and "closed_loop_water" in out and "secnumcloud" in out
+    assert "Tenants" in out and "genai-startup" in out
+    assert out.rstrip().endswith("15 sites, 113,660 GPUs, 181 MW, 14 tenants")
+
+
+def test_show_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "show", "france-2028", "--json")
+    assert result.code == 0
+    doc = json.loads(result.out)
+    sc = load_scenario("france-2028")
+    assert doc["name"] == "france-2028" and doc["description"] == sc.description
+    assert doc["totals"]["sites"] == 12
+    assert doc["totals"]["accelerators"] == sc.fleet.gpus == sum(s["gpus"] for s in doc["sites"])
+    assert doc["totals"]["power_mw"] == pytest.approx(sc.fleet.power_mw)
+    assert doc["totals"]["accelerators_by_type"]["B200"] == 500_000 + 500_000 + 8_000  # Fluidstack, Grand Est, Valence
+    assert sum(doc["totals"]["accelerators_by_type"].values()) == doc["totals"]["accelerators"]
+    jz = next(s for s in doc["sites"] if s["id"] == "jean-zay")
+    assert jz["kind"] == "public_supercomputer" and jz["access"] == "academic" and jz["grid_zone"] == "FR"
+    assert jz["gpus_by_accelerator"] == {"V100": 2000, "H100": 1456, "A100": 416}
+    keys = {
+        "id",
+        "name",
+        "operator",
+        "kind",
+        "country",
+        "region",
+        "grid_zone",
+        "power_mw",
+        "pue",
+        "cooling",
+        "tier",
+        "access",
+        "gpus",
+        "gpus_by_accelerator",
+        "latitude",
+        "longitude",
+        "online_from",
+        "online_until",
+    }
+    assert all(keys <= set(s) for s in doc["sites"])
+    assert doc["defaults"]["start_date"] == "2028-01-01"
+
+
+def test_show_a_file(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "show", str(VALID / "minimal.yaml"), "--json")
+    assert result.code == 0
+    assert json.loads(result.out)["totals"] == {
+        "sites": 2,
+        "accelerators": 800,
+        "power_mw": 8.0,
+        "accelerators_by_type": {"H100": 800},
+        "tenants": 2,
+    }
+
+
+@pytest.mark.parametrize("name", ["france-2025", "france-2026", "france-2028", "europe-2026"])
+def test_validate_builtins(name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "validate", name)
+    assert result.code == 0, result.err
+    sc = load_scenario(name)
+    assert result.out.startswith(f"ok: {name} ({len(sc.sites)} sites, {sc.fleet.gpus:,} GPUs, ")
+
+
+def test_validate_file_ok(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    path = str(VALID / "minimal.yaml")
+    result = run_cli(capsys, monkeypatch, "scenario", "validate", path)
+    assert (result.code, result.out.strip()) == (0, f"ok: {path} (2 sites, 800 GPUs, 8 MW)")
+
+
+def test_unknown_scenario_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    for command in ("show", "validate"):
+        result = run_cli(capsys, monkeypatch, "scenario", command, "atlantis")
+        assert result.code == 2
+        assert result.err.startswith("hexagrid: error: no scenario 'atlantis'")
+        assert "france-2026" in result.err and "Traceback" not in result.err
