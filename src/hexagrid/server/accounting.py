@@ -1,16 +1,21 @@
 """Usage of each job attempt: GPU-hours, energy (kWh), carbon (gCO2), cost (EUR) and heat reused (kWh).
 
-Energy is an estimate from the one power model (``hexagrid.energy.power.job_facility_power_w``: the
-job's GPUs at the default utilisation of its kind, node overhead, times the site's PUE) over the
-attempt's wall time; carbon is that energy times the grid intensity of the site's zone from the
-server's carbon signals (none configured: 0, flagged ``carbon_source: none``); cost is GPU-hours times the
-site's price for the accelerator; heat reused is the facility energy times the site's heat-reuse fraction.
+All figures come from the energy layer's own functions: IT power from the one power model
+(``hexagrid.energy.power.job_it_power_w``: the job's GPUs at the default utilisation of its kind plus
+node overhead — an estimate, labelled ``energy_source: estimate``) and the accounting of
+``hexagrid.energy.accounting.account_job`` (facility energy = IT x PUE, carbon = facility energy x the
+hourly intensity of the site's zone over the attempt, heat reused = IT energy x the site's reuse
+fraction, cost = GPU-hours x price + energy cost where the site pays its own power).
+
+Carbon: the server replays the packaged 2022 hourly data, mapped onto the live calendar by
+:class:`~hexagrid.energy.calendar.CalendarMapping` (the same month, day and hour of 2022), set once at
+start by :func:`configure_carbon`. A zone not in the data gives 0 gCO2 (unknown, not invented).
 """
 
 from __future__ import annotations
 
-import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -18,18 +23,40 @@ from sqlalchemy.orm import Session
 
 from hexagrid.domain import CATALOG, JobKind
 from hexagrid.domain import Site as DomainSite
-from hexagrid.energy.power import job_facility_power_w
+from hexagrid.energy.accounting import account_job
+from hexagrid.energy.power import job_it_power_w
+from hexagrid.errors import HexagridError
 from hexagrid.server.models import Job, Site, UsageRecord
 
-__all__ = ["attempt_usage", "record_usage", "running_usage", "set_carbon_signals"]
-
-_signals: Any = None
+__all__ = ["CarbonContext", "attempt_usage", "configure_carbon", "record_usage", "running_usage"]
 
 
-def set_carbon_signals(signals: Any) -> None:
-    """The carbon signals the scheduling loop uses (an object with ``intensity_g_per_kwh(zone, t_s)``)."""
-    global _signals
-    _signals = signals
+@dataclass(frozen=True)
+class CarbonContext:
+    trace: Any  # hexagrid.energy.carbon.CarbonTrace
+    calendar: Any  # hexagrid.energy.calendar.CalendarMapping
+    signals: Any  # a CarbonSignals (persistence forecast) for the scheduler
+
+
+_carbon: CarbonContext | None = None
+
+
+def configure_carbon(source: str | None = "builtin:2022", anchor_s: float | None = None) -> CarbonContext | None:
+    """Load the carbon data once per process; ``None`` disables carbon (0 gCO2, no carbon-aware deferral)."""
+    global _carbon
+    if source is None:
+        _carbon = None
+        return None
+    from datetime import UTC, datetime
+
+    from hexagrid.energy.carbon import load_carbon
+    from hexagrid.energy.forecast import PersistenceForecast
+
+    trace = load_carbon(source)
+    anchor = datetime.fromtimestamp(time.time() if anchor_s is None else anchor_s, UTC)
+    signals = PersistenceForecast(trace, anchor=anchor)
+    _carbon = CarbonContext(trace, signals.calendar, signals)
+    return _carbon
 
 
 def attempt_usage(
@@ -37,21 +64,45 @@ def attempt_usage(
 ) -> dict[str, float]:
     pool = next((p for p in site.pools if p.id == pool_id), site.pools[0])
     acc = CATALOG[pool.accelerator]
-    hours = max(0.0, end_s - start_s) / 3600.0
-    power_w = job_facility_power_w(acc, gpus, pool.gpus_per_node, JobKind(kind), site.pue)
-    energy_kwh = power_w * hours / 1000.0
-    carbon_g = 0.0
-    if _signals is not None:
+    it_w = job_it_power_w(acc, gpus, pool.gpus_per_node, JobKind(kind))
+    end_s = max(end_s, start_s)
+    hours = (end_s - start_s) / 3600.0
+    price = site.price_for(pool.accelerator)
+    if _carbon is not None and site.grid_zone in _carbon.trace.zones:
         try:
-            carbon_g = energy_kwh * float(_signals.intensity_g_per_kwh(site.grid_zone, start_s))
-        except Exception:  # zone not covered by the signals: carbon unknown rather than wrong
-            carbon_g = 0.0
+            u = account_job(
+                it_power_w=it_w,
+                pue=site.pue,
+                start_s=start_s,
+                end_s=end_s,
+                zone=site.grid_zone,
+                carbon=_carbon.trace,
+                calendar=_carbon.calendar,
+                gpus=gpus,
+                price_eur_per_gpu_h=price,
+                heat_reuse_fraction=site.heat_reuse_fraction,
+                energy_price_eur_per_mwh=site.energy_price_eur_per_mwh,
+            )
+            return {
+                "gpu_hours": u.gpu_hours,
+                "energy_kwh": u.facility_kwh,
+                "carbon_g": u.carbon_g,
+                "cost_eur": u.cost_eur,
+                "heat_reused_kwh": u.heat_reused_kwh,
+            }
+        except HexagridError:
+            pass
+    it_kwh = it_w * hours / 1000.0  # no carbon data for this zone: the same quantities without carbon
+    facility_kwh = it_kwh * site.pue
+    energy_cost = (
+        0.0 if site.energy_price_eur_per_mwh is None else facility_kwh / 1000.0 * site.energy_price_eur_per_mwh
+    )
     return {
         "gpu_hours": gpus * hours,
-        "energy_kwh": energy_kwh,
-        "carbon_g": carbon_g,
-        "cost_eur": gpus * hours * site.price_for(pool.accelerator),
-        "heat_reused_kwh": energy_kwh * site.heat_reuse_fraction,
+        "energy_kwh": facility_kwh,
+        "carbon_g": 0.0,
+        "cost_eur": gpus * hours * price + energy_cost,
+        "heat_reused_kwh": it_kwh * site.heat_reuse_fraction,
     }
 
 
@@ -85,7 +136,7 @@ def running_usage(s: Session, *, org_id: str) -> dict[str, Any]:
     """What the tenant's running jobs have used so far (estimate, not yet billed)."""
     now = time.time()
     sites: dict[str, DomainSite] = {}
-    tot = {"jobs": 0, "gpus": 0, "gpu_hours": 0.0, "energy_kwh": 0.0, "carbon_g": 0.0, "cost_eur": 0.0}
+    tot: dict[str, Any] = {"jobs": 0, "gpus": 0, "gpu_hours": 0.0, "energy_kwh": 0.0, "carbon_g": 0.0, "cost_eur": 0.0}
     for job in s.execute(select(Job).where(Job.org_id == org_id, Job.state == "running")).scalars():
         if job.started_s is None or job.site_id is None or job.pool_id is None:
             continue
@@ -102,7 +153,3 @@ def running_usage(s: Session, *, org_id: str) -> dict[str, Any]:
         for k in ("gpu_hours", "energy_kwh", "carbon_g", "cost_eur"):
             tot[k] += u[k]
     return tot
-
-
-def spec_of(job: Job) -> dict[str, Any]:
-    return json.loads(job.spec_json)

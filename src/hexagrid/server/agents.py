@@ -338,6 +338,14 @@ def _assignment(s: Session, node: Node, job_id: str, attempt: int) -> tuple[Job,
                 Assignment.job_id == job_id, Assignment.attempt == attempt, Assignment.node_id == node.id
             )
         ).scalar_one_or_none()
+    if job is not None and a is None:
+        ever = s.execute(
+            select(Assignment.id).where(Assignment.job_id == job_id, Assignment.node_id == node.id).limit(1)
+        ).first()
+        if ever is not None:
+            raise ConflictError(
+                f"attempt {attempt} of job {job_id} is not assigned to this node (current attempt {job.attempt})"
+            )
     if job is None or a is None:
         raise NotFound(f"job {job_id!r} attempt {attempt} was never assigned to node {node.id}")
     return job, a

@@ -202,7 +202,10 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
         ctx = ServerContext(settings=settings, db=db)
         holder["ctx"] = ctx
         app.state.ctx = ctx
-        app.state.signals = None
+        from hexagrid.server.accounting import configure_carbon
+
+        carbon = configure_carbon(None if (settings.carbon or "none").lower() == "none" else settings.carbon)
+        app.state.signals = None if carbon is None else carbon.signals
         bootstrap(ctx)
         if settings.scenario:
             load_scenario_into(ctx, settings.scenario)
@@ -211,6 +214,7 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
             from hexagrid.server.loop import SchedulingLoop
 
             loop = SchedulingLoop(ctx)
+            loop.signals = app.state.signals
             app.state.loop = loop
             loop.start()
         log.info("hexagrid server %s ready on %s", __version__, "postgresql" if db.postgres else "sqlite")

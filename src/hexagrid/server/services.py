@@ -18,8 +18,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from hexagrid.domain import EU_COUNTRIES, Residency, Tenant
 from hexagrid.domain import Site as DomainSite
-from hexagrid.domain import Tenant
 from hexagrid.errors import ConflictError, FieldError, NotFound, ValidationFailed
 from hexagrid.server.auth import SCOPES, create_token
 from hexagrid.server.models import Assignment, Job, JobEvent, LogChunk, Node, Org, Project, Site, Token, UsageRecord
@@ -135,7 +135,9 @@ def org_public(s: Session, org: Org) -> dict[str, Any]:
 
 def tenant_of(s: Session, org: Org) -> Tenant:
     """The domain's view of an organisation, for the scheduler."""
-    return Tenant.model_validate(org_public(s, org) | {"residency": org.residency})
+    doc = org_public(s, org)
+    doc.pop("kind")
+    return Tenant.model_validate(doc)
 
 
 def create_org_token(s: Session, *, org_id: str, scopes: list[str], name: str = "") -> tuple[Token, str]:
@@ -217,6 +219,30 @@ def job_public(job: Job) -> dict[str, Any]:
     }
 
 
+def _countries(r: Residency) -> frozenset[str] | None:
+    if r.scope == "ANY":
+        return None
+    if r.scope == "FR":
+        return frozenset({"FR"})
+    if r.scope == "EU":
+        return EU_COUNTRIES
+    return frozenset(r.countries)
+
+
+def narrow_residency(job: Residency, tenant: Residency, org_id: str) -> Residency:
+    """A job may keep its data only where its organisation allows: the tenant's residency caps the job's."""
+    jc, tc = _countries(job), _countries(tenant)
+    if tc is None:
+        return job
+    if jc is None:
+        return tenant
+    if not jc <= tc:
+        raise ValidationFailed(
+            "request", [FieldError("residency", f"{org_id} allows {tenant} at most, the job asks for {job}")]
+        )
+    return job
+
+
 def _request_hash(req: JobRequest) -> str:
     return hashlib.sha256(req.model_dump_json().encode()).hexdigest()
 
@@ -243,6 +269,11 @@ def submit_job(s: Session, *, org_id: str, req: JobRequest, idempotency_key: str
                     "project", f"unknown project {req.project!r} of {org_id}; known: {', '.join(known) or 'none'}"
                 )
             ],
+        )
+    org = s.get(Org, org_id)
+    if org is not None and org.residency.upper() != "ANY":
+        req = req.model_copy(
+            update={"residency": narrow_residency(req.residency, Residency.parse(org.residency), org_id)}
         )
     now = time.time()
     job = Job(

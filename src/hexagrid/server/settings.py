@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     bootstrap_admin_token: str | None = Field(default=None, repr=False)
     scheduler_enabled: bool = True
+    carbon: str | None = Field(
+        default="builtin:2022", description="carbon data replayed on the live calendar; 'none' disables"
+    )
     log_level: str = "info"
 
     @model_validator(mode="after")
