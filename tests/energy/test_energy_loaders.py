@@ -203,3 +203,19 @@ def test_trace_validates_its_array() -> None:
         CarbonTrace(("FR",), datetime(2022, 1, 1, 0, 30, tzinfo=UTC), np.ones((1, 3)))
     with pytest.raises(DataError, match="zone FR hour 1: intensity must be a finite value >= 0"):
         CarbonTrace(("FR",), datetime(2022, 1, 1, tzinfo=UTC), np.array([[1.0, np.nan]]))
+
+
+def test_eco2mix_fold_listed_once_is_interpolated_not_a_gap() -> None:
+    # an export that lists 02:00-02:45 only once on 2025-10-26 leaves 01:00Z empty: interpolated, not an error
+    rows = ["Perimetre,Nature,Date,Heures,Taux de Co2"]
+    wall = [f"{h:02d}:{m:02d}" for h in range(0, 5) for m in (0, 15, 30, 45)]
+    for w in wall:
+        rows.append(f"France,x,2025-10-26,{w},{10 * (int(w[:2]) + 1)}")
+    t = parse_carbon_text("\n".join(rows), "fold-once")
+    # 00:xx CEST -> 22Z, 01:xx -> 23Z, 02:xx (first pass) -> 00Z, [01Z missing], 03:xx CET -> 02Z, 04:xx -> 03Z
+    assert t.start.isoformat() == "2025-10-25T22:00:00+00:00"
+    assert t.series("FR").tolist() == [10.0, 20.0, 30.0, 35.0, 40.0, 50.0]
+    # any other missing hour is still an error
+    rows2 = [r for r in rows if ",04:" not in r and ",03:" not in r] + ["France,x,2025-10-26,05:00,60"]
+    with pytest.raises(DataError, match="no value for hour 2025-10-26T02:00Z"):
+        parse_carbon_text("\n".join(rows2), "gap")

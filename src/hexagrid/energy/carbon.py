@@ -252,12 +252,17 @@ def _parse_utc(text: str, where: str) -> int:
 
 
 def _to_hourly(
-    times_s: npt.NDArray[np.int64], values: npt.NDArray[np.float64], where: str, fill: Fill
+    times_s: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    where: str,
+    fill: Fill,
+    tolerate: frozenset[int] = frozenset(),
 ) -> tuple[int, npt.NDArray[np.float64]]:
     """Average rows into whole UTC hours; returns (first hour in POSIX hours, [cols x hours]).
 
     ``values`` is ``[rows x cols]`` with NaN for missing cells. An hour with no value in some column is a
-    gap: an error naming its timestamp unless ``fill`` is ``previous`` or ``linear``.
+    gap: an error naming its timestamp unless ``fill`` is ``previous`` or ``linear``. Hours in
+    ``tolerate`` (POSIX hour numbers) are interpolated even with ``fill='none'``.
     """
     hour = times_s // 3600
     h0, h1 = int(hour.min()), int(hour.max())
@@ -273,10 +278,13 @@ def _to_hourly(
         hourly = sums / counts
     missing = counts == 0
     if missing.any():
-        if fill == "none":
-            first = int(np.argwhere(missing.any(axis=0))[0, 0])
+        gaps = missing.any(axis=0)
+        if tolerate:
+            gaps &= ~np.isin(np.arange(h0, h0 + n), np.fromiter(tolerate, dtype=np.int64))
+        if fill == "none" and gaps.any():
+            first = int(np.flatnonzero(gaps)[0])
             ts = datetime.fromtimestamp((h0 + first) * 3600, UTC).strftime("%Y-%m-%dT%H:%MZ")
-            total = int(missing.any(axis=0).sum())
+            total = int(gaps.sum())
             raise DataError(
                 f"{where}: no value for hour {ts} ({total} hour(s) missing); fill gaps in the file or load with "
                 "fill='previous' or fill='linear'"
@@ -287,6 +295,8 @@ def _to_hourly(
             if not m.any():
                 continue
             have = np.flatnonzero(~m)
+            if have.size == 0:
+                raise DataError(f"{where}: no value at all in column {c}")
             if fill == "previous":
                 pos = np.maximum(np.searchsorted(have, x, side="right") - 1, 0)
                 hourly[c] = hourly[c, have[pos]]
@@ -485,9 +495,25 @@ def _eco2mix(header: list[str], body: list[tuple[int, list[str]]], where: str, f
         vals = np.array([rows[i][2] for i in order])
         t_all = np.concatenate([[h0 * 3600], ts, [h1 * 3600]]).astype(np.int64)
         v_all = np.concatenate([[np.nan], vals, [np.nan]])[:, None]
-        _, hourly = _to_hourly(t_all, v_all, f"{where}: zone {z}", fill)
+        _, hourly = _to_hourly(t_all, v_all, f"{where}: zone {z}", fill, _autumn_fold_hours(h0, h1))
         out[zi] = hourly[0]
     return _trace(zones, h0, out, where)
+
+
+def _autumn_fold_hours(h0: int, h1: int) -> frozenset[int]:
+    """POSIX hours of the repeated local hour (02:00-02:59 winter time, 01:00Z) on each last Sunday of October.
+
+    An export that lists those wall-clock times only once leaves that UTC hour empty; it is interpolated
+    from its neighbours rather than rejected as a gap (documented in docs/energy.md).
+    """
+    y0 = datetime.fromtimestamp(h0 * 3600, UTC).year
+    y1 = datetime.fromtimestamp(h1 * 3600, UTC).year
+    out = set()
+    for y in range(y0, y1 + 1):
+        last = date(y, 10, 31)
+        sunday = last - timedelta(days=(last.weekday() + 1) % 7)
+        out.add(int(datetime(sunday.year, sunday.month, sunday.day, 1, tzinfo=UTC).timestamp()) // 3600)
+    return frozenset(out)
 
 
 def _paris_to_utc_s(local: datetime, previous_s: int | None) -> int:
