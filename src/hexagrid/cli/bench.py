@@ -10,3 +10,7 @@ app = typer.Typer(help="Measure the hot paths (scheduler, simulator, API). Figur
 from hexagrid.cli.carbon import bench_energy  # noqa: E402
 
 app.command("energy")(bench_energy)
+
+from hexagrid.cli.trace import bench_workloads  # noqa: E402
+
+app.command("workloads")(bench_workloads)

@@ -159,3 +159,42 @@ def synth(
         _print_info(summary)
         if out is not None:
             console.print(f"wrote {out}")
+
+
+def bench_workloads(
+    jobs: int = typer.Option(1_000_000, "--jobs", min=1, help="Synthetic jobs to generate, map and convert."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of generation and mapping."),
+    scenario: str = typer.Option("france-2028", "--scenario", "-s", help="Whose tenants the mapping uses."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object instead of a table."),
+) -> None:
+    """Time the workload layer: trace loading, mapping, JobSpecs, synthetic generation, scaling."""
+    from rich.progress import Progress
+
+    from hexagrid.workloads.benchmark import run_workloads_bench
+
+    with Progress(transient=True, console=console, disable=as_json) as progress:
+        task = progress.add_task("workloads", total=8)
+
+        def step(msg: str) -> None:
+            progress.update(task, description=msg, advance=1)
+
+        fig = run_workloads_bench(jobs=jobs, seed=seed, scenario=scenario, step=step)
+    if as_json:
+        print_json(fig)
+        return
+    t = Table(title=f"hexagrid bench workloads (Python {fig['python']}, {fig['machine']})")
+    t.add_column("what")
+    t.add_column("figure", justify="right")
+    t.add_row(f"load itp ({fig['itp_jobs']:,} jobs, packaged)", f"{fig['load_itp_s']:.3f} s")
+    t.add_row(f"load philly ({fig['philly_jobs']:,} jobs, packaged)", f"{fig['load_philly_s']:.3f} s")
+    t.add_row(f"map itp over {fig['scenario']} tenants", f"{fig['map_itp_s']:.3f} s")
+    t.add_row("itp -> JobSpecs", f"{fig['jobspecs_itp_s']:.3f} s ({fig['jobspecs_itp_us_per_job']:.1f} µs/job)")
+    t.add_row(f"generate {fig['synthetic_jobs']:,} synthetic jobs", f"{fig['generate_s']:.3f} s")
+    t.add_row(f"map {fig['synthetic_jobs']:,} synthetic jobs", f"{fig['map_synthetic_s']:.3f} s")
+    t.add_row(
+        f"{fig['synthetic_jobs']:,} synthetic -> JobSpecs",
+        f"{fig['jobspecs_synthetic_s']:.3f} s ({fig['jobspecs_synthetic_us_per_job']:.1f} µs/job)",
+    )
+    t.add_row(f"scale itp x10 time, 15 copies ({fig['scaled_jobs']:,} jobs)", f"{fig['scale_itp_s']:.3f} s")
+    t.add_row("peak RSS", f"{fig['peak_rss_mb']:,.0f} MB")
+    console.print(t)
