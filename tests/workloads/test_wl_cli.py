@@ -73,3 +73,13 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     assert (
         lines[0].startswith("hexagrid: error: ") and "line 2: column 'duration' must be a number, got 'abc'" in lines[0]
     )
+
+
+def test_bench_workloads_reports_figures() -> None:
+    res = runner.invoke(app, ["bench", "workloads", "--jobs", "2000", "--json"])
+    assert res.exit_code == 0, res.output
+    fig = json.loads(res.stdout)
+    assert fig["itp_jobs"] == 69_351 and fig["philly_jobs"] == 82_247
+    assert fig["scaled_jobs"] == 15 * 69_351
+    for key in ("load_itp_s", "map_itp_s", "generate_s", "map_synthetic_s", "jobspecs_synthetic_s", "scale_itp_s"):
+        assert fig[key] >= 0

@@ -178,3 +178,20 @@ def test_reference_accelerator_conversion() -> None:
     assert np.array_equal(v100.expected_duration_s, v100.duration_s * 0.45)
     with pytest.raises(InputError, match="reference_accelerator: 'K80' is not in the catalog"):
         load_trace("itp", reference_accelerator="K80")
+
+
+def test_empty_table_maps_and_converts(itp: JobTable) -> None:
+    import gc
+
+    empty = itp.head(0)
+    m = MappingRule().apply(empty, TENANTS, seed=1)
+    assert len(m) == 0 and m.to_jobspecs(0.0) == []
+    assert m.summary()["jobs"] == 0
+    assert gc.isenabled()
+
+
+def test_id_prefix_and_start(itp: JobTable) -> None:
+    m = MappingRule().apply(itp.head(10), TENANTS, seed=1)
+    specs = list(m.iter_jobspecs(100.0, id_prefix="run1/"))
+    assert specs[0].id == "run1/" + m.job_id[0]
+    assert [s.submit_s for s in specs] == (m.submit_s + 100.0).tolist()
