@@ -16,6 +16,7 @@ def test_short_forms() -> None:
     both = Residency.model_validate(["FR", "DE"])
     assert both.scope == "countries" and both.countries == ("DE", "FR")
     assert Residency.parse("FR, DE") == both
+    assert Residency.model_validate("DE,FR") == both  # the comma form also works inside files
     assert str(both) == "DE,FR"
     assert str(Residency.parse("EU")) == "EU"
 

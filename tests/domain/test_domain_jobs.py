@@ -36,6 +36,9 @@ def test_resources_accepts() -> None:
         ({"gpus": 8, "min_gpu_memory_gb": -1}, "greater than or equal to 0"),
         ({"gpus": 8, "gpu": 1}, "Extra inputs"),
         ({}, "Field required"),
+        ({"gpus_per_node": [8]}, "valid integer"),  # not a crash: the field's own check names it
+        ({"gpus_per_node": 8, "num_nodes": None}, "valid integer"),
+        ({"gpus_per_node": "eight"}, "valid integer"),
     ],
 )
 def test_resources_bad(doc: dict[str, object], fragment: str) -> None:

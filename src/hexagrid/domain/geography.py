@@ -38,6 +38,8 @@ EU_COUNTRIES: frozenset[str] = frozenset(
 
 
 def _coerce_residency(value: Any) -> Any:
+    if isinstance(value, str) and "," in value:  # "FR,DE" in a file means the list [FR, DE]
+        return {"scope": "countries", "countries": sorted(v.strip() for v in value.split(",") if v.strip())}
     if isinstance(value, str):
         return {"scope": value.upper() if value.lower() in ("fr", "eu", "any") else value}
     if isinstance(value, list | tuple | set | frozenset):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hexagrid.domain.accelerators import CATALOG
@@ -32,7 +34,9 @@ class Resources(BaseModel):
     @classmethod
     def _derive_total(cls, data: object) -> object:
         if isinstance(data, dict) and "gpus" not in data and data.get("gpus_per_node") is not None:
-            data = {**data, "gpus": int(data.get("num_nodes", 1)) * int(data["gpus_per_node"])}
+            # not numbers: leave gpus unset so that the fields' own checks name the bad value
+            with contextlib.suppress(TypeError, ValueError):
+                data = {**data, "gpus": int(data.get("num_nodes", 1)) * int(data["gpus_per_node"])}
         return data
 
     @model_validator(mode="after")
