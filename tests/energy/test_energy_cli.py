@@ -117,3 +117,14 @@ def test_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
         ],
     )
     assert "must end in .png, .svg or .html" in str(r.exception)
+
+
+def test_forecast_command() -> None:
+    r = runner.invoke(app, ["carbon", "forecast", "--zone", "FR", "--kind", "persistence", "--every", "24", "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    assert doc["zone"] == "FR" and doc["kind"] == "persistence" and 5 < doc["mape_pct"] < 40
+    r = runner.invoke(app, ["carbon", "forecast", "--zone", "FR", "--kind", "perfect", "--every", "48"])
+    assert r.exit_code == 0 and "0.0" in r.output
+    r = runner.invoke(app, ["carbon", "forecast", "--kind", "magic"])
+    assert "--kind must be perfect, persistence or noisy, got 'magic'" in str(r.exception)

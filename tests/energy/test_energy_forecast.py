@@ -81,3 +81,19 @@ def test_zero_mape_is_perfect(trace) -> None:  # type: ignore[no-untyped-def]
     n, p = NoisyForecast(trace, mape=0.0, seed=1), PerfectForecast(trace)
     t = trace.start_s + 77 * H
     assert np.array_equal(n.forecast_g_per_kwh("PL", t, 30), p.forecast_g_per_kwh("PL", t, 30))
+
+
+def test_forecast_mape(trace) -> None:  # type: ignore[no-untyped-def]
+    from hexagrid.energy.forecast import forecast_mape
+
+    assert forecast_mape(PerfectForecast(trace), "FR", 24, every_h=24) == 0.0
+    noisy = forecast_mape(NoisyForecast(trace, mape=0.2, seed=1), "DE", 24, every_h=6)
+    assert 0.18 < noisy < 0.22
+    pers = forecast_mape(PersistenceForecast(trace), "FR", 24, every_h=6)
+    # brute force on a few issued hours: |x[h + k - 24] - x[h + k]| / x[h + k]
+    fr = trace.series("FR")
+    issued = np.arange(24, trace.hours - 24 + 1, 6)
+    errs = [abs(fr[h + k - 24] - fr[h + k]) / fr[h + k] for h in issued for k in range(1, 24)]
+    assert pers == pytest.approx(float(np.mean(errs)))
+    with pytest.raises(InputError, match="horizon_h must be >= 2"):
+        forecast_mape(PerfectForecast(trace), "FR", 1)

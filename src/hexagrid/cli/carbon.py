@@ -192,6 +192,44 @@ def potential_cmd(
     console.print(f"[dim]{len(results)} zone(s) in {elapsed:.2f} s[/dim]")
 
 
+@app.command("forecast")
+def forecast_cmd(
+    zone: str = typer.Option("FR", "--zone", help="zone code, or 'all'"),
+    kind: str = typer.Option("persistence", "--kind", help="perfect, persistence or noisy"),
+    hours: int = typer.Option(24, "--hours", min=2, help="forecast horizon in hours (hour 0 is known)"),
+    mape: float = typer.Option(0.1, "--mape", help="noisy only: mean absolute percentage error, as a fraction"),
+    seed: int = typer.Option(0, "--seed", min=0, help="noisy only: seed of the error"),
+    every: int = typer.Option(6, "--every", min=1, help="issue a forecast every this many hours of the data"),
+    data: str = typer.Option("builtin:2022", "--data", help=DATA_HELP),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of a table"),
+) -> None:
+    """How wrong a forecaster is on the data: MAPE of its forecasts 1..hours-1 hours ahead, per zone."""
+    from hexagrid.energy.forecast import forecast_mape, make_signals
+
+    if kind not in ("perfect", "persistence", "noisy"):
+        raise InputError(f"--kind must be perfect, persistence or noisy, got {kind!r}")
+    trace = _load(data)
+    names = list(trace.zones) if zone == "all" else [zone]
+    for z in names:
+        trace.zone_index(z)
+    signals = make_signals(kind, trace, mape=mape, seed=seed)  # type: ignore[arg-type]
+    rows = [
+        {"zone": z, "kind": kind, "hours": hours, "mape_pct": 100.0 * forecast_mape(signals, z, hours, every)}
+        for z in names
+    ]
+    if as_json:
+        print_json(rows if zone == "all" else rows[0])
+        return
+    what = f"{kind} (target MAPE {100 * mape:.0f}%)" if kind == "noisy" else kind
+    table = Table(title=f"{what} forecast error, 1..{hours - 1} h ahead, issued every {every} h ({trace.source})")
+    table.add_column("zone")
+    table.add_column("mean g/kWh", justify="right")
+    table.add_column("MAPE %", justify="right")
+    for r in rows:
+        table.add_row(str(r["zone"]), f"{trace.series(str(r['zone'])).mean():.1f}", f"{r['mape_pct']:.1f}")
+    console.print(table)
+
+
 def bench_energy(
     jobs: int = typer.Option(1_000_000, "--jobs", min=1, help="jobs in the vectorised accounting run"),
     seed: int = typer.Option(0, "--seed", min=0, help="seed of the random inputs"),

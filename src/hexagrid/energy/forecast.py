@@ -17,6 +17,7 @@ call it for every zone in each pass.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import OrderedDict
 from datetime import date, datetime
@@ -29,7 +30,7 @@ from hexagrid.energy.calendar import CalendarMapping
 from hexagrid.energy.carbon import CarbonTrace
 from hexagrid.errors import InputError
 
-__all__ = ["ForecastKind", "NoisyForecast", "PerfectForecast", "PersistenceForecast", "make_signals"]
+__all__ = ["ForecastKind", "NoisyForecast", "PerfectForecast", "PersistenceForecast", "forecast_mape", "make_signals"]
 
 ForecastKind = Literal["perfect", "persistence", "noisy"]
 
@@ -149,7 +150,8 @@ class NoisyForecast(_TraceSignals):
         key = (row, issued_hour, hours)
         hit = self._cache.get(key)
         if hit is not None:
-            self._cache.move_to_end(key)
+            with contextlib.suppress(KeyError):  # evicted by another thread in between: the value is still valid
+                self._cache.move_to_end(key)
             return hit
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, row, issued_hour % (1 << 62)]))
         f = np.maximum(1.0 + self._sigma * rng.standard_normal(hours), 0.0)
@@ -157,7 +159,8 @@ class NoisyForecast(_TraceSignals):
         f.setflags(write=False)
         self._cache[key] = f
         if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+            with contextlib.suppress(KeyError):
+                self._cache.popitem(last=False)
         return f
 
     def forecast_g_per_kwh(self, zone: str, issued_s: float, hours: int) -> npt.NDArray[np.float64]:
@@ -183,3 +186,33 @@ def make_signals(
     if kind == "noisy":
         return NoisyForecast(trace, mape=mape, seed=seed, anchor=anchor)
     raise InputError(f"forecast must be perfect, persistence or noisy, got {kind!r}")
+
+
+def forecast_mape(
+    signals: PerfectForecast | PersistenceForecast | NoisyForecast,
+    zone: str,
+    horizon_h: int = 24,
+    every_h: int = 1,
+) -> float:
+    """Mean absolute percentage error (fraction) of ``signals``' forecasts 1..horizon_h - 1 hours ahead.
+
+    Forecasts are issued every ``every_h`` hours over the data's own first pass, from hour 24 (so that
+    persistence has a known day) to the last hour whose horizon stays inside the data; hours with a true
+    value of 0 are left out. Compares against the trace the forecaster was built on.
+    """
+    if horizon_h < 2:
+        raise InputError(f"horizon_h must be >= 2 (hour 0 is known, not forecast), got {horizon_h}")
+    if every_h < 1:
+        raise InputError(f"every_h must be >= 1, got {every_h}")
+    trace = signals.trace
+    truth = trace.series(zone)
+    n = trace.hours
+    issued = np.arange(24, n - horizon_h + 1, every_h)
+    if issued.size == 0:
+        raise InputError(f"{trace.source} has {n} hours: too short for a {horizon_h}-hour evaluation after a known day")
+    cal = signals.calendar
+    t0 = cal.anchor_s + (issued - cal.anchor_hour) * 3600.0 + 1.0
+    f = np.stack([signals.forecast_g_per_kwh(zone, float(t), horizon_h)[1:] for t in t0])
+    real = truth[issued[:, None] + np.arange(1, horizon_h)[None, :]]
+    ok = real > 0
+    return float(np.mean(np.abs(f[ok] - real[ok]) / real[ok]))
