@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = ["WeeklySchedule", "WeeklyWindow", "parse_windows"]
@@ -59,6 +60,12 @@ def parse_windows(spec: str) -> list[WeeklyWindow]:
     return windows
 
 
+@lru_cache(maxsize=4096)
+def _weeks_around(schedule: WeeklySchedule, monday_local: datetime) -> tuple[tuple[float, float], ...]:
+    """Memoised: schedulers and the simulator ask about the same few weeks at every pass."""
+    return schedule._weeks_around(monday_local)
+
+
 @dataclass(frozen=True)
 class WeeklySchedule:
     """A set of weekly windows in one time zone; answers "open at t?" and "when does it change?"."""
@@ -76,9 +83,13 @@ class WeeklySchedule:
 
     def _intervals_around(self, t_s: float) -> list[tuple[float, float]]:
         """Open intervals [open_s, close_s) in POSIX seconds for the weeks around ``t_s``, merged."""
-        tz = ZoneInfo(self.timezone)
-        local = datetime.fromtimestamp(t_s, tz)
+        local = datetime.fromtimestamp(t_s, ZoneInfo(self.timezone))
         monday = (local - timedelta(days=local.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+        return list(_weeks_around(self, monday.replace(tzinfo=None)))
+
+    def _weeks_around(self, monday_local: datetime) -> tuple[tuple[float, float], ...]:
+        tz = ZoneInfo(self.timezone)
+        monday = monday_local.replace(tzinfo=tz)
         out: list[tuple[float, float]] = []
         for week in (-1, 0, 1, 2):
             base = monday + timedelta(weeks=week)
@@ -94,7 +105,7 @@ class WeeklySchedule:
                 merged[-1] = (merged[-1][0], max(merged[-1][1], b))
             else:
                 merged.append((a, b))
-        return merged
+        return tuple(merged)
 
     def is_open(self, t_s: float) -> bool:
         return any(a <= t_s < b for a, b in self._intervals_around(t_s))
