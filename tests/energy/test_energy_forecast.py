@@ -97,3 +97,10 @@ def test_forecast_mape(trace) -> None:  # type: ignore[no-untyped-def]
     assert pers == pytest.approx(float(np.mean(errs)))
     with pytest.raises(InputError, match="horizon_h must be >= 2"):
         forecast_mape(PerfectForecast(trace), "FR", 1)
+
+
+def test_noisy_errors_follow_the_zone_name_not_its_row(trace) -> None:  # type: ignore[no-untyped-def]
+    t = trace.start_s + 500 * H
+    full = NoisyForecast(trace, mape=0.1, seed=3).forecast_g_per_kwh("DE", t, 24)
+    sub = NoisyForecast(trace.select(["PL", "DE"]), mape=0.1, seed=3).forecast_g_per_kwh("DE", t, 24)
+    assert np.array_equal(full, sub)

@@ -18,6 +18,7 @@ call it for every zone in each pass.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from collections import OrderedDict
 from datetime import date, datetime
@@ -144,6 +145,10 @@ class NoisyForecast(_TraceSignals):
         self._sigma = self.mape * math.sqrt(math.pi / 2.0)
         self._cache: OrderedDict[tuple[int, int, int], npt.NDArray[np.float64]] = OrderedDict()
         self._cache_size = cache_size
+        # a stable number per zone *name* (not its row), so the same zone gets the same errors in any trace
+        self._zone_keys = [
+            int.from_bytes(hashlib.blake2b(z.encode(), digest_size=8).digest(), "big") for z in trace.zones
+        ]
 
     def _errors(self, row: int, issued_hour: int, hours: int) -> npt.NDArray[np.float64]:
         """Factors (1 + e) for hours 1..hours-1 ahead; a longer request extends a shorter one's draws."""
@@ -153,7 +158,7 @@ class NoisyForecast(_TraceSignals):
             with contextlib.suppress(KeyError):  # evicted by another thread in between: the value is still valid
                 self._cache.move_to_end(key)
             return hit
-        rng = np.random.default_rng(np.random.SeedSequence([self.seed, row, issued_hour % (1 << 62)]))
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self._zone_keys[row], issued_hour % (1 << 62)]))
         f = np.maximum(1.0 + self._sigma * rng.standard_normal(hours), 0.0)
         f[0] = 1.0  # the hour in force is known
         f.setflags(write=False)
