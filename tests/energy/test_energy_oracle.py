@@ -101,3 +101,85 @@ def test_bound_never_above_a_feasible_schedule(
     assert result.bound_g <= carbon * (1 + 1e-7) + 1e-6
     assert np.all(result.gpu_hours <= cap + 1e-6)
     assert result.gpu_hours.sum() == pytest.approx(sum(j.gpus * j.duration_h for j in placed))
+
+
+def test_oracle_instance_from_specs_and_fleet() -> None:
+    from datetime import UTC, datetime
+
+    from hexagrid.domain import CATALOG, JobSpec, Resources, Site
+    from hexagrid.domain.fleet import Fleet
+    from hexagrid.energy.calendar import CalendarMapping
+    from hexagrid.energy.carbon import CarbonTrace
+    from hexagrid.energy.oracle import oracle_instance
+    from hexagrid.energy.power import busy_gpu_it_power_w
+
+    def site(sid: str, zone: str, acc: str, pue: float) -> Site:
+        return Site.model_validate(
+            {
+                "id": sid,
+                "name": sid,
+                "operator": "o",
+                "kind": "private_cloud",
+                "country": zone,
+                "region": "r",
+                "latitude": 48.0,
+                "longitude": 2.0,
+                "grid_zone": zone,
+                "power_mw": 1.0,
+                "cooling": "air",
+                "pue": pue,
+                "access": "both",
+                "price_eur_per_gpu_h": {acc: 1.0},
+                "pools": [{"id": "p", "accelerator": acc, "gpus_per_node": 8, "nodes": 1}],
+            }
+        )
+
+    fleet = Fleet(sites=[site("fr", "FR", "H100", 1.2), site("de", "DE", "A100", 1.5)])
+    t0 = datetime(2022, 1, 1, tzinfo=UTC)
+    trace = CarbonTrace(("FR", "DE"), t0, np.array([[50.0, 10.0, 50.0, 50.0], [5.0, 5.0, 5.0, 5.0]]))
+    cal = CalendarMapping.for_trace(trace)
+    s0 = t0.timestamp()
+    jobs = [
+        JobSpec(id="any", tenant="t", resources=Resources(gpus=1), submit_s=s0, expected_duration_s=7200.0),
+        JobSpec(
+            id="fr-only",
+            tenant="t",
+            resources=Resources(gpus=2),
+            submit_s=s0,
+            expected_duration_s=3600.0,
+            residency="FR",
+            deadline_s=s0 + 4 * 3600.0,
+        ),
+        JobSpec(
+            id="b200",
+            tenant="t",
+            resources=Resources(gpus=1, accelerators=("B200",)),
+            submit_s=s0,
+            expected_duration_s=3600.0,
+        ),
+    ]
+    inst = oracle_instance(jobs, fleet, trace, cal, s0, 4)
+    assert inst.job_ids == ["any", "fr-only"] and inst.skipped == ["b200"]
+    assert inst.jobs[1].sites == (0,)
+    assert inst.capacity_gpus.tolist() == [[8.0] * 4, [8.0] * 4]
+    h100, a100 = CATALOG["H100"], CATALOG["A100"]
+    w_h = busy_gpu_it_power_w(h100.tdp_w, h100.idle_w, 8.0, 0.85) * 1.2
+    w_a = busy_gpu_it_power_w(a100.tdp_w, a100.idle_w, 8.0, 0.85) * 1.5
+    r_h = 7200.0 / h100.training_throughput  # the shorter runtime (H100), seconds
+    assert inst.jobs[0].duration_h == pytest.approx(r_h / 3600.0)
+    assert inst.energy_kwh_per_gpu_h[0, 0] == pytest.approx(w_h / 1000.0)
+    assert inst.energy_kwh_per_gpu_h[0, 1] == pytest.approx(7200.0 * w_a / r_h / 1000.0)
+    r = inst.solve()
+    # "fr-only" runs 2 GPUs x 0.4 h in FR's cleanest hour (10 g); "any" picks the cheaper of that hour on an H100
+    # and DE (5 g) on an A100 that needs 2.5x longer; capacity does not bind
+    fr_only = 2 * (3600.0 / h100.training_throughput / 3600.0) * w_h / 1000.0 * 10.0
+    any_fr = (r_h / 3600.0) * w_h / 1000.0 * 10.0
+    any_de = (7200.0 / 3600.0) * w_a / 1000.0 * 5.0
+    assert r.bound_g == pytest.approx(fr_only + min(any_fr, any_de))
+    # with a cleaner DE grid the A100 site wins despite its longer runtime
+    trace2 = CarbonTrace(("FR", "DE"), t0, np.array([[50.0, 10.0, 50.0, 50.0], [1.0, 1.0, 1.0, 1.0]]))
+    r2 = oracle_instance(jobs, fleet, trace2, cal, s0, 4).solve()
+    assert any_de / 5.0 < any_fr
+    assert r2.bound_g == pytest.approx(fr_only + any_de / 5.0)
+    with pytest.raises(InputError, match="window_end_s has 1 entries for 3 jobs"):
+        oracle_instance(jobs, fleet, trace, cal, s0, 4, window_end_s=[1.0])

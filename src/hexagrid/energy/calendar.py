@@ -70,7 +70,7 @@ class CalendarMapping:
         h = (slot.timestamp() - start_s) / 3600.0
         return cls(a_s, h % hours, hours, start_s)
 
-    def data_hours(self, t_s: float | npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    def data_hours(self, t_s: npt.ArrayLike) -> npt.NDArray[np.float64]:
         """Continuous, unwrapped data-hour position of ``t_s`` (hour ``h`` covers ``[h, h + 1)``)."""
         return self.anchor_hour + (np.asarray(t_s, dtype=np.float64) - self.anchor_s) / 3600.0
 
@@ -78,7 +78,7 @@ class CalendarMapping:
         """Index (wrapped into ``[0, hours)``) of the data hour holding ``t_s``."""
         return int(np.floor(self.anchor_hour + (t_s - self.anchor_s) / 3600.0)) % self.hours
 
-    def hour_indices(self, t_s: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    def hour_indices(self, t_s: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Vectorised :meth:`hour_index`."""
         return np.floor(self.data_hours(t_s)).astype(np.int64) % self.hours
 

@@ -27,9 +27,16 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
+from hexagrid.domain.accelerators import CATALOG, runtime_s
+from hexagrid.domain.fleet import Fleet
+from hexagrid.domain.jobs import JobSpec
+from hexagrid.domain.kinds import JobKind
+from hexagrid.energy.calendar import CalendarMapping
+from hexagrid.energy.carbon import CarbonTrace
+from hexagrid.energy.power import DEFAULT_UTILISATION, busy_gpu_it_power_w
 from hexagrid.errors import InfeasibleError, InputError
 
-__all__ = ["OracleJob", "OracleResult", "carbon_gap_pct", "carbon_lower_bound"]
+__all__ = ["OracleInstance", "OracleJob", "OracleResult", "carbon_gap_pct", "carbon_lower_bound", "oracle_instance"]
 
 F64 = npt.NDArray[np.float64]
 
@@ -192,3 +199,99 @@ def carbon_lower_bound(
     np.add.at(plan, (var_s, var_h), x)
     bound = float(h.getInfo().objective_function_value)
     return OracleResult(bound_g=bound, status=name, gpu_hours=plan, variables=n_var, constraints=n_row)
+
+
+@dataclass(frozen=True)
+class OracleInstance:
+    """An oracle problem built from job specs and a fleet; ``solve()`` gives the bound.
+
+    Hour ``h`` of the arrays covers POSIX ``[hour0_s + h * 3600, hour0_s + (h + 1) * 3600)``. ``job_ids``
+    names ``jobs`` in order; ``skipped`` lists jobs no site of the fleet can run (left out of the bound).
+    """
+
+    jobs: list[OracleJob]
+    job_ids: list[str]
+    capacity_gpus: F64
+    intensity_g_per_kwh: F64
+    energy_kwh_per_gpu_h: F64
+    hour0_s: float
+    skipped: list[str]
+
+    def solve(self, time_limit_s: float = 300.0) -> OracleResult:
+        return carbon_lower_bound(
+            self.jobs, self.capacity_gpus, self.intensity_g_per_kwh, self.energy_kwh_per_gpu_h, time_limit_s
+        )
+
+
+def oracle_instance(
+    jobs: Sequence[JobSpec],
+    fleet: Fleet,
+    trace: CarbonTrace,
+    calendar: CalendarMapping,
+    hour0_s: float,
+    hours: int,
+    window_end_s: Sequence[float] | None = None,
+) -> OracleInstance:
+    """The oracle problem for ``jobs`` on ``fleet``, from the same models the scheduler and simulator use.
+
+    Each rule below can only loosen the problem, so the result stays a lower bound on any schedule that
+    runs these jobs on this fleet (with the one power model and the one runtime model):
+
+    * a job's window is ``[submit_s, deadline_s)``, or up to ``window_end_s[j]`` (e.g. when the job really
+      ended, if later), or the arrays' end; sites are those with a pool whose accelerator it accepts, in a
+      country its residency allows and of a tier it requires (access rules and availability windows are
+      ignored: more room);
+    * its work is ``gpus x`` the shortest runtime over those pools, and each site's energy per GPU-hour is
+      the least ``runtime_p x power_p x PUE`` over the site's pools divided by that shortest runtime;
+    * capacity is every GPU of the site in every hour; each hour's intensity is the lower of the (at most
+      two) data hours it overlaps under ``calendar``.
+    """
+    if hours < 1:
+        raise InputError(f"hours must be >= 1, got {hours}")
+    if window_end_s is not None and len(window_end_s) != len(jobs):
+        raise InputError(f"window_end_s has {len(window_end_s)} entries for {len(jobs)} jobs")
+    sites = fleet.sites
+    n_sites = len(sites)
+    capacity = np.repeat(np.array([[float(s.gpus)] for s in sites]), hours, axis=1)
+    rows = np.array([trace.zone_index(s.grid_zone) for s in sites], dtype=np.int64)
+    t: F64 = np.asarray(hour0_s + np.arange(hours) * 3600.0, dtype=np.float64)
+    a = calendar.hour_indices(t)
+    b = calendar.hour_indices(t + 3599.999)
+    intensity = np.minimum(trace.values[rows][:, a], trace.values[rows][:, b])
+    end_s = hour0_s + hours * 3600.0
+    out_jobs: list[OracleJob] = []
+    ids: list[str] = []
+    energy: list[list[float]] = []
+    skipped: list[str] = []
+    for j, spec in enumerate(jobs):
+        kind = spec.kind
+        inference = kind is JobKind.INFERENCE
+        u = DEFAULT_UTILISATION[kind]
+        best_site: list[float] = [math.inf] * n_sites  # least runtime x W per GPU x PUE at each site (W-s)
+        r_min = math.inf
+        for si, site in enumerate(sites):
+            if not spec.residency.allows(site.country) or not site.tier.satisfies(spec.min_tier):
+                continue
+            for pool in site.pools:
+                if not spec.resources.accepts(pool.accelerator):
+                    continue
+                acc = CATALOG[pool.accelerator]
+                run = runtime_s(spec.expected_duration_s, acc, inference)
+                w = float(busy_gpu_it_power_w(acc.tdp_w, acc.idle_w, float(pool.gpus_per_node), u)) * site.pue
+                best_site[si] = min(best_site[si], run * w)
+                r_min = min(r_min, run)
+        allowed = tuple(si for si in range(n_sites) if math.isfinite(best_site[si]))
+        if not allowed:
+            skipped.append(spec.id)
+            continue
+        release_h = (spec.submit_s - hour0_s) / 3600.0
+        hi = spec.deadline_s if spec.deadline_s is not None else end_s
+        if window_end_s is not None:
+            hi = max(hi, float(window_end_s[j]))
+        deadline_h = min((hi - hour0_s) / 3600.0, float(hours))
+        out_jobs.append(OracleJob(release_h, deadline_h, spec.resources.gpus, r_min / 3600.0, allowed))
+        ids.append(spec.id)
+        # kWh per GPU-hour of the shortest-runtime work: (runtime x W) / shortest runtime / 1000
+        energy.append([(v / r_min / 1000.0) if math.isfinite(v) else 0.0 for v in best_site])
+    e = np.array(energy, dtype=np.float64).reshape(len(out_jobs), n_sites)
+    return OracleInstance(out_jobs, ids, capacity, intensity, e, float(hour0_s), skipped)
