@@ -186,3 +186,16 @@ def test_empty_table_has_zero_counts(tmp_path: Path) -> None:
     assert t.gpu_hours() == 0.0
     assert t.gpu_histogram() == {}
     assert np.asarray(t.submit_s).size == 0
+
+
+def test_swf_unix_start_time_sets_the_calendar(tmp_path: Path) -> None:
+    t = load_swf(write(tmp_path / "s.swf", "; UnixStartTime: 1000000000\n" + SWF))
+    assert t.origin_s == 1_000_000_000.0
+    assert load_swf(write(tmp_path / "n.swf", SWF)).origin_s is None
+
+
+def test_options_that_do_not_apply_are_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"processors_per_gpu do not apply to the built-in trace itp"):
+        load_trace("itp", processors_per_gpu=4)
+    with pytest.raises(InputError, match=r"time_format do not apply to an SWF file"):
+        load_trace(write(tmp_path / "s.swf", SWF), time_format="iso")

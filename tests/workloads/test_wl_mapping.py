@@ -195,3 +195,10 @@ def test_id_prefix_and_start(itp: JobTable) -> None:
     specs = list(m.iter_jobspecs(100.0, id_prefix="run1/"))
     assert specs[0].id == "run1/" + m.job_id[0]
     assert [s.submit_s for s in specs] == (m.submit_s + 100.0).tolist()
+
+
+def test_offered_load(itp: JobTable) -> None:
+    # A100 GPU-hours / (GPUs x span): ITP asks for ~510 A100s on average over its 60 days
+    assert itp.offered_load(1000) == pytest.approx(734_723.9 / (1000 * itp.span_s() / 3600), rel=1e-6)
+    with pytest.raises(InputError, match="gpus: must be >= 1"):
+        itp.offered_load(0)

@@ -125,3 +125,21 @@ def test_scaling_identity_and_errors(synth: JobTable) -> None:
         scale_trace(small, time_compression=0)
     with pytest.raises(InputError, match="replicate"):
         scale_trace(small, replicate=0)
+
+
+def test_horizon_for_load_sizes_a_run_to_a_fleet() -> None:
+    mix = SyntheticMix()
+    t = generate_synthetic(200_000, seed=4, start_s=START, horizon_s=WEEK)
+    # the analytic mean matches the drawn one; the tolerance is wide because a quarter of all GPU-hours
+    # come from the 0.07% of jobs with 1,024 GPUs (~140 of them here), so the sample mean varies ~8%
+    assert t.gpu_hours() / len(t) == pytest.approx(mix.mean_gpu_hours_per_job(), rel=0.15)
+    horizon = mix.horizon_for_load(200_000, gpus=100_000, load=0.7)
+    sized = generate_synthetic(200_000, seed=4, start_s=START, horizon_s=horizon)
+    assert sized.offered_load(100_000) == pytest.approx(0.7, rel=0.15)
+    with pytest.raises(InputError, match="horizon_for_load"):
+        mix.horizon_for_load(10, gpus=0, load=0.5)
+
+
+def test_zero_jobs() -> None:
+    t = generate_synthetic(0, seed=1, start_s=START, horizon_s=3600)
+    assert len(t) == 0 and t.offered_load(10) == 0.0

@@ -71,6 +71,7 @@ def load_trace(name_or_path: str | Path, *, reference_accelerator: str = "V100",
     """
     key = str(name_or_path)
     if key in BUILTIN_TRACES:
+        _only(options, set(), f"the built-in trace {key}")
         path = builtin_trace_path(key)
         loader = load_itp if "itp" in BUILTIN_TRACES[key] else load_philly
         return loader(path, reference_accelerator=reference_accelerator)
@@ -81,9 +82,12 @@ def load_trace(name_or_path: str | Path, *, reference_accelerator: str = "V100",
         return load_itp(path, reference_accelerator=reference_accelerator)
     lower = path.name.lower()
     if lower.endswith((".swf", ".swf.gz")):
+        _only(options, {"processors_per_gpu"}, "an SWF file")
         return load_swf(path, reference_accelerator=reference_accelerator, **options)
     if "mapping" in options:
+        _only(options, {"mapping", "time_format", "duration_unit", "name"}, "a generic CSV")
         return load_csv(path, reference_accelerator=reference_accelerator, **options)
+    _only(options, set(), "a Philly or ITP trace")
     header = _header(path)
     if {"submission_time", "duration", "num_gpu"} <= set(header):
         return load_itp(path, reference_accelerator=reference_accelerator)
@@ -94,6 +98,14 @@ def load_trace(name_or_path: str | Path, *, reference_accelerator: str = "V100",
         "Philly needs timestamp,duration,num_gpus; ITP needs submission_time,duration,num_gpu; "
         "other CSVs need a column mapping (load_csv(path, mapping={'submit': ..., 'duration': ..., 'gpus': ...}))"
     )
+
+
+def _only(options: dict[str, Any], accepted: set[str], what: str) -> None:
+    """Options that do not apply to the format found are an error, not silently ignored."""
+    extra = sorted(set(options) - accepted)
+    if extra:
+        ok = ", ".join(sorted(accepted)) or "none"
+        raise InputError(f"option(s) {', '.join(extra)} do not apply to {what}; accepted: {ok}")
 
 
 # -- Philly ----------------------------------------------------------------------------------------
@@ -253,6 +265,7 @@ def load_swf(
     - Per the SWF conventions -1 means "unknown": a job whose run time is -1 or 0 (never ran or was
       cancelled before starting) or whose processor count is unknown is skipped, and the number
       skipped is recorded in the table's ``notes``. Status (field 11) is not used otherwise.
+    - the header's ``UnixStartTime`` (if any) gives the calendar time of the first job (``origin_s``).
     - ids are ``swf-<job number>``. Requested time (field 9) is not used: walltimes come from the
       mapping rule, as for the other traces.
     """
@@ -260,11 +273,15 @@ def load_swf(
     if processors_per_gpu < 1:
         raise InputError(f"processors_per_gpu: must be >= 1, got {processors_per_gpu}")
     text = _read_text(path)
+    unix_start: float | None = None
     rows: list[list[float]] = []
     line_numbers: list[int] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith(";"):
+            key, _, value = line.lstrip(";").partition(":")
+            if key.strip() == "UnixStartTime" and value.strip().lstrip("-").isdigit():
+                unix_start = float(value.strip())
             continue
         parts = line.split()
         if len(parts) != 18:
@@ -293,6 +310,8 @@ def load_swf(
     sub = submit[keep]
     origin = float(sub.min()) if len(sub) else 0.0
     notes = [f"GPUs = ceil(processors / {processors_per_gpu})"]
+    if unix_start is None:
+        notes.append("no UnixStartTime in the header: calendar time of the first job unknown")
     if skipped_run:
         notes.append(f"skipped {skipped_run} records with run time -1 (unknown) or 0 (never ran), per SWF conventions")
     if skipped_procs:
@@ -304,6 +323,7 @@ def load_swf(
         duration_s=run[keep],
         gpus=gpus,
         reference_accelerator=reference_accelerator,
+        origin_s=None if unix_start is None else unix_start + origin,
         notes=tuple(notes),
     )
 

@@ -147,6 +147,37 @@ class SyntheticMix(BaseModel):
             raise ValueError(f"weekly: needs 7 rates >= 0 (Monday..Sunday), got {len(self.weekly)}")
         return self
 
+    def mean_gpu_hours_per_job(self) -> float:
+        """Expected GPU-hours of one job on the reference accelerator (an analytic estimate).
+
+        ``sum over kinds and sizes of share x p(size) x size x median x size^e x exp(sigma^2 / 2) / 3600``:
+        the log-normal's mean, ignoring the 60 s .. 14 day clip (which moves it by a few percent).
+        """
+        total = sum(self.kind_shares.values())
+        out = 0.0
+        for kind, share in self.kind_shares.items():
+            if share <= 0:
+                continue
+            sizes = self.sizes[kind]
+            psum = sum(sizes.values())
+            model = self.durations[kind]
+            mean_factor = float(np.exp(model.sigma**2 / 2))
+            for g, p in sizes.items():
+                out += (share / total) * (p / psum) * g * model.median_s * g**model.size_exponent * mean_factor
+        return out / 3600.0
+
+    def horizon_for_load(self, n_jobs: int, gpus: int, load: float) -> float:
+        """Seconds over which ``n_jobs`` offer ``load`` x ``gpus`` busy GPUs on average (an estimate).
+
+        Use it to size a synthetic run to a fleet: e.g. 1,000,000 jobs at 0.7 of a 1,000,000-GPU
+        fleet. Offered load only: the fleet's rules and power may keep utilisation below it.
+        """
+        if gpus < 1 or not 0 < load <= 100 or n_jobs < 1:
+            raise InputError(
+                f"horizon_for_load: needs n_jobs >= 1, gpus >= 1, 0 < load <= 100; got {n_jobs}, {gpus}, {load}"
+            )
+        return n_jobs * self.mean_gpu_hours_per_job() * 3600.0 / (gpus * load)
+
     def hourly_rates(self, start_s: float, horizon_s: float) -> np.ndarray:
         """Relative arrival rate of each hour of ``[start_s, start_s + horizon_s)`` (the last one partial)."""
         hours = int(np.ceil(horizon_s / 3600.0))

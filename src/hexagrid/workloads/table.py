@@ -204,6 +204,19 @@ class JobTable:
         values, counts = np.unique(self.gpus, return_counts=True)
         return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
+    def offered_load(self, gpus: int) -> float:
+        """Average busy share of ``gpus`` reference GPUs that this workload asks for over its span.
+
+        GPU-hours on the reference accelerator / (gpus x span in hours): 1.0 fills the fleet if every
+        job could start on submission. An estimate to size ``scale_trace`` or a synthetic horizon.
+        """
+        if gpus < 1:
+            raise InputError(f"gpus: must be >= 1, got {gpus}")
+        span_h = self.span_s() / 3600.0
+        if span_h <= 0:
+            return 0.0
+        return self.gpu_hours() * self.duration_factor() / (gpus * span_h)
+
     def span_s(self) -> float:
         """Seconds from the first to the last submission."""
         return float(self.submit_s[-1] - self.submit_s[0]) if len(self) else 0.0
