@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hexagrid.energy.carbon import (
     CarbonTrace,
@@ -219,3 +221,35 @@ def test_eco2mix_fold_listed_once_is_interpolated_not_a_gap() -> None:
     rows2 = [r for r in rows if ",04:" not in r and ",03:" not in r] + ["France,x,2025-10-26,05:00,60"]
     with pytest.raises(DataError, match="no value for hour 2025-10-26T02:00Z"):
         parse_carbon_text("\n".join(rows2), "gap")
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.integers(1, 60),
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([",", ";", "\t"]),
+)
+def test_wide_and_long_round_trip(n_zones: int, n_hours: int, seed: int, sep: str) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0, 900, (n_zones, n_hours)).round(2)
+    zones = [f"Z{i}" for i in range(n_zones)]
+    t0 = datetime(2023, 3, 25, tzinfo=UTC) + timedelta(hours=int(rng.integers(0, 100)))
+    times = [(t0 + timedelta(hours=h)).strftime("%Y-%m-%dT%H:%MZ") for h in range(n_hours)]
+    wide = (
+        sep.join(["timestamp", *zones])
+        + "\n"
+        + "".join(
+            sep.join([times[h], *(repr(float(values[z, h])) for z in range(n_zones))]) + "\n" for h in range(n_hours)
+        )
+    )
+    t = parse_carbon_text(wide, "wide")
+    assert t.zones == tuple(zones) and t.start == t0 and np.array_equal(t.values, values)
+    rows = [f"{zones[z]}{sep}{times[h]}{sep}{float(values[z, h])!r}" for z in range(n_zones) for h in range(n_hours)]
+    order = rng.permutation(len(rows))
+    long = sep.join(["zone", "timestamp", "gco2_per_kwh"]) + "\n" + "\n".join(rows[i] for i in order) + "\n"
+    t2 = parse_carbon_text(long, "long")
+    assert sorted(t2.zones) == sorted(zones)
+    assert np.array_equal(t2.select(zones).values, values)
