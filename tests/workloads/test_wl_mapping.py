@@ -202,3 +202,22 @@ def test_offered_load(itp: JobTable) -> None:
     assert itp.offered_load(1000) == pytest.approx(734_723.9 / (1000 * itp.span_s() / 3600), rel=1e-6)
     with pytest.raises(InputError, match="gpus: must be >= 1"):
         itp.offered_load(0)
+
+
+def test_jobs_go_only_to_tenants_allowed_that_many_gpus(itp: JobTable) -> None:
+    tenants = [
+        tenant("small-co", "commercial", fair_share_weight=5, max_gpus=8),
+        tenant("big-co", "commercial", fair_share_weight=1, max_gpus=32),
+        tenant("lab", "academic", fair_share_weight=1),
+    ]
+    m = MappingRule().apply(itp, tenants, seed=1)
+    small, big, lab = (m.tenants.index(t) for t in ("small-co", "big-co", "lab"))
+    assert (m.gpus[m.tenant == small] <= 8).all()
+    assert (m.gpus[m.tenant == big] <= 32).all()
+    # 64-GPU jobs can only go to the uncapped lab
+    assert (m.tenant[m.gpus == 64] == lab).all()
+    # small jobs still follow the shares: 30% academic, commercial 5:1 by fair share
+    one = m.gpus == 1
+    assert (m.tenant[one] == lab).mean() == pytest.approx(0.3, abs=0.01)
+    with pytest.raises(InputError, match=r"a 64-GPU job has no tenant that may use that many GPUs"):
+        MappingRule().apply(itp, tenants[:2], seed=1)

@@ -189,7 +189,7 @@ class MappingRule(BaseModel):
         rng = np.random.default_rng(np.random.SeedSequence(seed))
         n = len(table)
 
-        tenant_codes = self._draw_tenants(rng, n, tenants)
+        tenant_codes = self._draw_tenants(rng, table.gpus, tenants)
         classes = tuple(t.tenant_class for t in tenants)
         class_of_tenant = np.array([TENANT_CLASSES.index(c) for c in classes], dtype=np.int8)
         tclass = class_of_tenant[tenant_codes]
@@ -284,28 +284,56 @@ class MappingRule(BaseModel):
 
     # -- steps ----------------------------------------------------------------------------------
 
-    def _draw_tenants(self, rng: np.random.Generator, n: int, tenants: list[Tenant]) -> np.ndarray:
-        """Tenant per job: configured shares, or class by ``academic_share`` then ``fair_share_weight``."""
+    def _draw_tenants(self, rng: np.random.Generator, gpus: np.ndarray, tenants: list[Tenant]) -> np.ndarray:
+        """Tenant per job: configured shares, or class by ``academic_share`` then ``fair_share_weight``.
+
+        A job only goes to a tenant allowed that many GPUs at once (``max_gpus``), or it could never
+        start; jobs of each size draw among the tenants that may run them, with the same rule.
+        """
         s = self.shares
+        ids = [t.id for t in tenants]
         if s.tenant_shares is not None:
-            ids = [t.id for t in tenants]
             unknown = sorted(set(s.tenant_shares) - set(ids))
             if unknown:
                 raise InputError(f"tenant_shares: unknown tenant(s) {', '.join(unknown)}; tenants: {', '.join(ids)}")
-            weights = np.array([s.tenant_shares.get(i, 0.0) for i in ids], dtype=np.float64)
-        else:
-            fair = np.array([t.fair_share_weight for t in tenants], dtype=np.float64)
-            academic = np.array([t.tenant_class is TenantClass.ACADEMIC for t in tenants])
+        caps = np.array([t.max_gpus if t.max_gpus is not None else np.inf for t in tenants], dtype=np.float64)
+        u = rng.random(len(gpus))
+        out = np.zeros(len(gpus), dtype=np.int32)
+        sizes = np.unique(gpus)
+        # group job sizes by the set of tenants allowed to run them (few groups: one per distinct cap)
+        groups: dict[tuple[bool, ...], list[int]] = {}
+        for g in sizes.tolist():
+            groups.setdefault(tuple((caps >= g).tolist()), []).append(g)
+        for allowed_t, group_sizes in groups.items():
+            allowed = np.array(allowed_t)
+            weights = self._tenant_weights(tenants, allowed)
+            if weights.sum() <= 0:
+                biggest = max(group_sizes)
+                cap_txt = ", ".join(f"{t.id} {t.max_gpus}" for t in tenants if t.max_gpus is not None)
+                raise InputError(
+                    f"a {biggest}-GPU job has no tenant that may use that many GPUs at once "
+                    f"(max_gpus: {cap_txt}) with a share above 0; raise a max_gpus or give such a tenant a share"
+                )
+            cdf = np.cumsum(weights / weights.sum())
+            mask = np.isin(gpus, group_sizes)
+            out[mask] = np.minimum(np.searchsorted(cdf, u[mask], side="right"), len(tenants) - 1)
+        return out
+
+    def _tenant_weights(self, tenants: list[Tenant], allowed: np.ndarray) -> np.ndarray:
+        """Each tenant's share of jobs among the ``allowed`` ones (zero for the others)."""
+        s = self.shares
+        if s.tenant_shares is not None:
+            weights = np.array([s.tenant_shares.get(t.id, 0.0) for t in tenants], dtype=np.float64)
+            return np.where(allowed, weights, 0.0)
+        fair = np.where(allowed, np.array([t.fair_share_weight for t in tenants], dtype=np.float64), 0.0)
+        academic = np.array([t.tenant_class is TenantClass.ACADEMIC for t in tenants])
+        a_total, c_total = fair[academic].sum(), fair[~academic].sum()
+        if a_total > 0 and c_total > 0:
             weights = np.zeros(len(tenants))
-            a_total, c_total = fair[academic].sum(), fair[~academic].sum()
-            if a_total > 0 and c_total > 0:
-                weights[academic] = s.academic_share * fair[academic] / a_total
-                weights[~academic] = (1 - s.academic_share) * fair[~academic] / c_total
-            else:
-                weights = fair
-        if weights.sum() <= 0:
-            raise InputError("tenant shares: every tenant has share 0; give at least one a positive share")
-        return rng.choice(len(tenants), size=n, p=weights / weights.sum()).astype(np.int32)
+            weights[academic] = s.academic_share * fair[academic] / a_total
+            weights[~academic] = (1 - s.academic_share) * fair[~academic] / c_total
+            return weights
+        return fair
 
     @staticmethod
     def _draw_projects(
