@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from hexagrid.domain import JobSpec, SiteKind, Start, Tenant, TenantClass
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
+from hexagrid.simulation.windows import WindowTimeline
 
 __all__ = ["ConstraintChecker", "Violation"]
 
@@ -54,22 +55,45 @@ class ConstraintChecker:
 
     index: FleetIndex
     tenants: dict[str, Tenant]
+    windows: dict[int, WindowTimeline] = field(default_factory=dict)  # site index -> its open intervals
     max_examples: int = 20
     counts: Counter[str] = field(default_factory=Counter)
     examples: list[Violation] = field(default_factory=list)
-    _pool_free: npt.NDArray[np.int64] = field(init=False)
+    _pool_free: list[int] = field(init=False)
     _node_free: list[npt.NDArray[np.int64] | None] = field(init=False)
-    _site_power_w: npt.NDArray[np.float64] = field(init=False)
+    _pool_site: list[int] = field(init=False)
+    _pool_gpn: list[int] = field(init=False)
+    _pool_nodes: list[int] = field(init=False)
+    _pool_fac_w: list[list[float]] = field(init=False)
+    _site_power_w: list[float] = field(init=False)
+    _site_jobs: list[int] = field(init=False)
+    _site_env_w: list[float] = field(init=False)
+    _site_from: list[float] = field(init=False)
+    _site_until: list[float] = field(init=False)
+    _site_public: list[bool] = field(init=False)
+    _static_cache: dict[tuple[object, ...], list[tuple[str, str]]] = field(init=False)
     _tenant_gpus: Counter[str] = field(default_factory=Counter, init=False)
     _alloc_used_gpu_h: Counter[tuple[str, str, str]] = field(default_factory=Counter, init=False)
     _running: dict[str, _Running] = field(default_factory=dict, init=False)
     _pool_of: dict[tuple[str, str], int] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._pool_free = self.index.pool_gpus.copy()
-        self._node_free = [None] * len(self.index.pool_keys)
-        self._site_power_w = np.zeros(len(self.index.sites))
-        self._pool_of = self.index.pool_index()
+        idx = self.index
+        # plain lists: the checker runs once per start, where numpy scalar access would dominate
+        self._pool_free = idx.pool_gpus.tolist()
+        self._node_free = [None] * len(idx.pool_keys)
+        self._pool_site = idx.pool_site.tolist()
+        self._pool_gpn = idx.pool_gpus_per_node.tolist()
+        self._pool_nodes = idx.pool_nodes.tolist()
+        self._pool_fac_w = (idx.pool_it_w_per_gpu * idx.site_pue[idx.pool_site][:, None]).tolist()
+        self._site_power_w = [0.0] * len(idx.sites)
+        self._site_jobs = [0] * len(idx.sites)
+        self._site_env_w = idx.site_envelope_w.tolist()
+        self._site_from = idx.site_online_from_s.tolist()
+        self._site_until = idx.site_online_until_s.tolist()
+        self._site_public = [s.kind is SiteKind.PUBLIC_SUPERCOMPUTER for s in idx.sites]
+        self._pool_of = idx.pool_index()
+        self._static_cache = {}
 
     @property
     def total(self) -> int:
@@ -79,6 +103,39 @@ class ConstraintChecker:
         self.counts[rule] += 1
         if len(self.examples) < self.max_examples:
             self.examples.append(Violation(now_s, job_id, rule, message))
+
+    def _static(self, job: JobSpec, pool: int, tenant: Tenant | None) -> list[tuple[str, str]]:
+        """Rules that depend only on the job's attributes and the pool: memoised per distinct combination."""
+        r = job.resources
+        key = (pool, job.tenant, job.project, job.residency, job.min_tier, r.accelerators, r.min_gpu_memory_gb,
+               job.max_price_eur_per_gpu_h)
+        hit = self._static_cache.get(key)
+        if hit is not None:
+            return hit
+        idx = self.index
+        site = idx.sites[int(idx.pool_site[pool])]
+        acc = idx.pool_accelerator[pool]
+        out: list[tuple[str, str]] = []
+        if tenant is None:
+            out.append(("unknown_tenant", f"tenant {job.tenant!r} is not in the scenario"))
+        if not job.residency.allows(site.country):
+            out.append(("residency", f"residency {job.residency} forbids {site.id} in {site.country}"))
+        if tenant is not None and not tenant.residency.allows(site.country):
+            out.append(("residency", f"tenant {tenant.id} residency {tenant.residency} forbids {site.country}"))
+        if not site.tier.satisfies(job.min_tier):
+            out.append(("sovereignty", f"{site.id} tier {site.tier.value} < {job.min_tier.value}"))
+        if tenant is not None:
+            if not site.access.admits(tenant.tenant_class):
+                out.append(("access", f"{site.id} ({site.access.value}) does not admit {tenant.tenant_class.value}"))
+            if site.kind is SiteKind.PUBLIC_SUPERCOMPUTER and tenant.tenant_class is not TenantClass.ACADEMIC:
+                out.append(("access", f"public site {site.id} runs academic work only"))
+        if not r.accepts(acc):
+            out.append(("accelerator", f"job does not accept {acc} at {site.id}"))
+        price = float(idx.pool_price_eur_per_gpu_h[pool])
+        if job.max_price_eur_per_gpu_h is not None and price > job.max_price_eur_per_gpu_h + 1e-9:
+            out.append(("price", f"{site.id} charges {price} EUR/GPU-h > max {job.max_price_eur_per_gpu_h}"))
+        self._static_cache[key] = out
+        return out
 
     def on_start(self, job: JobSpec, start: Start, now_s: float, runtime_s: float,
                  placed_nodes: tuple[int, ...] = ()) -> None:
@@ -95,99 +152,77 @@ class ConstraintChecker:
         if jid in self._running:
             flag(now_s, jid, "double_start", "job started while already running")
             return
-        idx = self.index
-        si = int(idx.pool_site[pool])
-        site = idx.sites[si]
-        acc = idx.pool_accelerator[pool]
-        gpn_pool = int(idx.pool_gpus_per_node[pool])
+        si = self._pool_site[pool]
+        gpn_pool = self._pool_gpn[pool]
         tenant = self.tenants.get(job.tenant)
-        if tenant is None:
-            flag(now_s, jid, "unknown_tenant", f"tenant {job.tenant!r} is not in the scenario")
-        # residency and sovereignty
-        if not job.residency.allows(site.country):
-            flag(now_s, jid, "residency", f"residency {job.residency} forbids {site.id} in {site.country}")
-        if tenant is not None and not tenant.residency.allows(site.country):
-            flag(now_s, jid, "residency", f"tenant {tenant.id} residency {tenant.residency} forbids {site.country}")
-        if not site.tier.satisfies(job.min_tier):
-            flag(now_s, jid, "sovereignty", f"{site.id} tier {site.tier.value} < {job.min_tier.value}")
-        # access and allocation
+        for rule, message in self._static(job, pool, tenant):
+            flag(now_s, jid, rule, message)
+        gpus, gpn, n_nodes = start.gpus, start.gpus_per_node, start.nodes
+        r = job.resources
+        # allocation on public sites: GPU-hours left on the project's grant
         alloc_key: tuple[str, str, str] | None = None
-        if tenant is not None:
-            if not site.access.admits(tenant.tenant_class):
-                flag(now_s, jid, "access", f"{site.id} ({site.access.value}) does not admit {tenant.tenant_class.value}")
-            if site.kind is SiteKind.PUBLIC_SUPERCOMPUTER:
-                if tenant.tenant_class is not TenantClass.ACADEMIC:
-                    flag(now_s, jid, "access", f"public site {site.id} runs academic work only")
-                pid = job.project or (tenant.projects[0].id if len(tenant.projects) == 1 else None)
-                proj = tenant.project(pid) if pid else None
-                granted = proj.allocations_gpu_h.get(site.id, 0.0) if proj else 0.0
-                alloc_key = (tenant.id, pid or "", site.id)
-                if granted - self._alloc_used_gpu_h[alloc_key] <= 0:
-                    flag(now_s, jid, "allocation",
-                         f"project {job.project!r} has no GPU-hours left on {site.id} (granted {granted})")
-        # accelerator and shape
-        if not job.resources.accepts(acc):
-            flag(now_s, jid, "accelerator", f"job does not accept {acc} at {site.id}/{start.pool_id}")
-        if start.gpus != job.resources.gpus:
-            flag(now_s, jid, "gang_shape", f"start gives {start.gpus} GPUs, job asks {job.resources.gpus}")
-        if start.gpus_per_node > gpn_pool or start.gpus_per_node < 1 or start.nodes < 1:
-            flag(now_s, jid, "gang_shape",
-                 f"{start.nodes} x {start.gpus_per_node} GPUs does not fit nodes of {gpn_pool} GPUs")
-        if job.resources.num_nodes > 1 and start.nodes != job.resources.num_nodes:
-            flag(now_s, jid, "gang_shape", f"job asks {job.resources.num_nodes} nodes, start gives {start.nodes}")
-        if job.resources.gpus_per_node is not None and start.gpus_per_node != job.resources.gpus_per_node:
-            flag(now_s, jid, "gang_shape",
-                 f"job asks {job.resources.gpus_per_node} GPUs per node, start gives {start.gpus_per_node}")
-        # capacity (pool count, and per node when the scheduler names nodes)
-        if start.gpus > self._pool_free[pool]:
-            flag(now_s, jid, "capacity", f"{start.gpus} GPUs asked, {int(self._pool_free[pool])} free in "
+        if tenant is not None and self._site_public[si]:
+            pid = job.project or (tenant.projects[0].id if len(tenant.projects) == 1 else None)
+            proj = tenant.project(pid) if pid else None
+            site_id = self.index.site_ids[si]
+            granted = proj.allocations_gpu_h.get(site_id, 0.0) if proj else 0.0
+            alloc_key = (tenant.id, pid or "", site_id)
+            if granted - self._alloc_used_gpu_h[alloc_key] <= 0:
+                flag(now_s, jid, "allocation", f"project {pid!r} has no GPU-hours left on {site_id} (granted {granted})")
+        # gang shape
+        if gpus != r.gpus:
+            flag(now_s, jid, "gang_shape", f"start gives {gpus} GPUs, job asks {r.gpus}")
+        if gpn > gpn_pool or gpn < 1 or n_nodes < 1:
+            flag(now_s, jid, "gang_shape", f"{n_nodes} x {gpn} GPUs does not fit nodes of {gpn_pool} GPUs")
+        if r.num_nodes > 1 and n_nodes != r.num_nodes:
+            flag(now_s, jid, "gang_shape", f"job asks {r.num_nodes} nodes, start gives {n_nodes}")
+        if r.gpus_per_node is not None and gpn != r.gpus_per_node:
+            flag(now_s, jid, "gang_shape", f"job asks {r.gpus_per_node} GPUs per node, start gives {gpn}")
+        # capacity: the pool's count, and each node the job sits on
+        if gpus > self._pool_free[pool]:
+            flag(now_s, jid, "capacity", f"{gpus} GPUs asked, {self._pool_free[pool]} free in "
                  f"{start.site_id}/{start.pool_id}")
         nodes = tuple(start.node_indices) or tuple(int(x) for x in placed_nodes)
         if nodes:
             free = self._node_free[pool]
             if free is None:
-                free = np.full(int(idx.pool_nodes[pool]), gpn_pool, dtype=np.int64)
+                free = np.full(self._pool_nodes[pool], gpn_pool, dtype=np.int64)
                 self._node_free[pool] = free
-            arr = np.asarray(nodes, dtype=np.int64)
-            if (len(set(nodes)) != len(nodes) or len(nodes) != start.nodes or arr.min() < 0
-                    or arr.max() >= len(free)):
-                flag(now_s, jid, "gang_shape", f"bad node indices {nodes[:8]} for {start.nodes} nodes")
+            if len(set(nodes)) != len(nodes) or len(nodes) != n_nodes or min(nodes) < 0 or max(nodes) >= len(free):
+                flag(now_s, jid, "gang_shape", f"bad node indices {nodes[:8]} for {n_nodes} nodes")
                 nodes = ()
-            elif bool((free[arr] < start.gpus_per_node).any()):
+            elif any(free[x] < gpn for x in nodes):
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
-        if tenant is not None and tenant.max_gpus is not None and self._tenant_gpus[tenant.id] + start.gpus > tenant.max_gpus:
+        if tenant is not None and tenant.max_gpus is not None and self._tenant_gpus[tenant.id] + gpus > tenant.max_gpus:
             flag(now_s, jid, "tenant_cap", f"tenant {tenant.id} would hold "
-                 f"{self._tenant_gpus[tenant.id] + start.gpus} GPUs > cap {tenant.max_gpus}")
+                 f"{self._tenant_gpus[tenant.id] + gpus} GPUs > cap {tenant.max_gpus}")
         # power envelope: facility watts of everything running at the site plus this job
-        power_w = start.gpus * float(idx.pool_it_w_per_gpu[pool, KIND_CODES[job.kind]]) * float(idx.site_pue[si])
-        if self._site_power_w[si] + power_w > idx.site_envelope_w[si] + _EPS_W:
-            flag(now_s, jid, "power_envelope", f"{site.id} would draw {(self._site_power_w[si] + power_w) / 1e6:.3f} "
-                 f"MW > envelope {site.power_mw} MW")
+        power_w = gpus * self._pool_fac_w[pool][KIND_CODES[job.kind]]
+        if self._site_power_w[si] + power_w > self._site_env_w[si] + _EPS_W:
+            flag(now_s, jid, "power_envelope", f"{self.index.site_ids[si]} would draw "
+                 f"{(self._site_power_w[si] + power_w) / 1e6:.3f} MW > envelope {self._site_env_w[si] / 1e6:g} MW")
         # online dates and windows
-        if not idx.site_online_from_s[si] <= now_s < idx.site_online_until_s[si]:
-            flag(now_s, jid, "offline", f"{site.id} is not online at t={now_s:.0f}")
-        sched = site.schedule
-        if sched is not None and not sched.always_open():
+        if not self._site_from[si] <= now_s < self._site_until[si]:
+            flag(now_s, jid, "offline", f"{self.index.site_ids[si]} is not online at t={now_s:.0f}")
+        sched = self.windows.get(si)
+        if sched is not None:
             close = sched.close_after(now_s)
             if close is None:
-                flag(now_s, jid, "window", f"{site.id}'s availability window is closed at t={now_s:.0f}")
+                flag(now_s, jid, "window", f"{self.index.site_ids[si]}'s availability window is closed at t={now_s:.0f}")
             elif not job.preemptible and now_s + runtime_s > close + 1e-6:
-                flag(now_s, jid, "window", f"non-preemptible job needs {runtime_s:.0f} s but {site.id}'s window "
-                     f"closes in {close - now_s:.0f} s")
-        # price
-        price = float(idx.pool_price_eur_per_gpu_h[pool])
-        if job.max_price_eur_per_gpu_h is not None and price > job.max_price_eur_per_gpu_h + 1e-9:
-            flag(now_s, jid, "price", f"{site.id} charges {price} EUR/GPU-h > max {job.max_price_eur_per_gpu_h}")
+                flag(now_s, jid, "window", f"non-preemptible job needs {runtime_s:.0f} s but "
+                     f"{self.index.site_ids[si]}'s window closes in {close - now_s:.0f} s")
         # book it
-        self._pool_free[pool] -= start.gpus
+        self._pool_free[pool] -= gpus
         if nodes:
             free = self._node_free[pool]
             assert free is not None
-            free[np.asarray(nodes, dtype=np.int64)] -= start.gpus_per_node
+            for x in nodes:
+                free[x] -= gpn
         self._site_power_w[si] += power_w
-        self._tenant_gpus[job.tenant] += start.gpus
-        self._running[jid] = _Running(pool, start.gpus, nodes, start.gpus_per_node, power_w, job.tenant,
-                                      alloc_key, now_s)
+        self._site_jobs[si] += 1
+        self._tenant_gpus[job.tenant] += gpus
+        self._running[jid] = _Running(pool, gpus, nodes, gpn, power_w, job.tenant, alloc_key, now_s)
 
     def on_stop(self, job_id: str, now_s: float) -> None:
         """Release what ``job_id`` held (finish, preemption or failure); charge its allocation."""
@@ -198,18 +233,14 @@ class ConstraintChecker:
         if r.nodes:
             free = self._node_free[r.pool]
             assert free is not None
-            free[np.asarray(r.nodes, dtype=np.int64)] += r.gpus_per_node
-        si = int(self.index.pool_site[r.pool])
-        self._site_power_w[si] -= r.power_w
-        if not self._running_on_site(si):
-            self._site_power_w[si] = 0.0  # drop float dust when the site empties
+            for x in r.nodes:
+                free[x] += r.gpus_per_node
+        si = self._pool_site[r.pool]
+        self._site_jobs[si] -= 1
+        self._site_power_w[si] = self._site_power_w[si] - r.power_w if self._site_jobs[si] else 0.0
         self._tenant_gpus[r.tenant] -= r.gpus
         if r.alloc_key is not None:
             self._alloc_used_gpu_h[r.alloc_key] += r.gpus * (now_s - r.start_s) / 3600.0
-
-    def _running_on_site(self, si: int) -> bool:
-        ps = self.index.pool_site
-        return any(int(ps[r.pool]) == si for r in self._running.values()) if self._site_power_w[si] < 1.0 else True
 
     def flag_running(self, now_s: float, job_id: str, rule: str, message: str) -> None:
         """Record a rule broken by a job left running (past a window close or a site going offline)."""

@@ -32,6 +32,7 @@ from hexagrid.simulation.checker import ConstraintChecker
 from hexagrid.simulation.engine import Clock, Event, EventKind, EventQueue, SimClock
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
 from hexagrid.simulation.runtime import RuntimeModel
+from hexagrid.simulation.windows import WindowTimeline
 
 __all__ = ["DecideFn", "RunResult", "SimConfig", "Simulator"]
 
@@ -51,6 +52,9 @@ class SimConfig:
     restart_cost_s: float = 300.0  # reload after a preemption or a failure (estimate: 5 min)
     failure_rate_per_gpu_h: float = 0.0  # off by default; e.g. 1e-5 = one failure per 100,000 GPU-hours
     horizon_s: float = 60 * 86400.0  # stop this long after the last arrival even if jobs still wait
+    #: batch passes: at most one per this many seconds (0 = a pass at every instant with a change). Like
+    #: Slurm's scheduling interval; large runs use it to bound the number of passes.
+    min_pass_interval_s: float = 0.0
     seed: int = 0
 
 
@@ -87,6 +91,9 @@ class RunResult:
     passes: int
     decisions: dict[str, int]
     violations: dict[str, Any]
+
+
+_PERIODIC, _BATCH, _AGAIN = 0, 1, 2  # TICK targets: the periodic tick, a batched pass, a re-pass after preemptions
 
 
 def _np(buf: array[Any], dtype: type) -> npt.NDArray[Any]:
@@ -148,7 +155,9 @@ class Simulator:
         model = RuntimeModel(cfg.restart_cost_s)
         rng = np.random.default_rng(cfg.seed)
         state = self.state_factory()
-        checker = ConstraintChecker(idx, {t.id: t for t in self.tenants})
+        timelines = {si: WindowTimeline(sc, self.start_s) for si, sc in enumerate(s.schedule for s in idx.sites)
+                     if sc is not None and not sc.always_open()}
+        checker = ConstraintChecker(idx, {t.id: t for t in self.tenants}, timelines)
         clock = self.clock or SimClock(self.start_s)
         heap = EventQueue()
         queue = _Queue()
@@ -173,14 +182,18 @@ class Simulator:
         remaining = np.zeros(n_jobs)  # reference seconds of work left
         gen = np.zeros(n_jobs, dtype=np.int64)  # bumps on every stop: stale FINISH/FAILURE events are dropped
         job_ids: list[str] = []
+        kind_l = [0] * n_jobs
 
         # live bookkeeping
         pos: dict[str, int] = {}  # job id -> arrival index, for jobs not yet done
         running: dict[int, tuple[int, float, bool, JobSpec, int]] = {}  # j -> (pool, start, restarting, job, gpus)
         restarting: set[int] = set()
         deferred: dict[int, JobSpec] = {}
-        site_power_w = np.zeros(len(idx.sites))
-        site_peak_w = np.zeros(len(idx.sites))
+        site_power_w = [0.0] * len(idx.sites)
+        site_peak_w = [0.0] * len(idx.sites)
+        site_jobs = [0] * len(idx.sites)
+        pool_site = idx.pool_site.tolist()  # plain lists on the hot path: numpy scalar access is slow
+        pool_fac_w = (idx.pool_it_w_per_gpu * idx.site_pue[idx.pool_site][:, None]).tolist()
         seg_job, seg_pool, seg_gpus = array("q"), array("q"), array("q")
         seg_a, seg_b = array("d"), array("d")
         pass_t, pass_q = array("d"), array("q")
@@ -206,10 +219,9 @@ class Simulator:
             else:
                 state.preempt_job(job.id, now)
             checker.on_stop(job.id, now)
-            si = int(idx.pool_site[pool])
-            site_power_w[si] -= g * idx.pool_it_w_per_gpu[pool, kind_a[j]] * idx.site_pue[si]
-            if site_power_w[si] < 1e-3:
-                site_power_w[si] = 0.0
+            si = pool_site[pool]
+            site_jobs[si] -= 1
+            site_power_w[si] = site_power_w[si] - g * pool_fac_w[pool][kind_l[j]] if site_jobs[si] else 0.0
             seg_job.append(j)
             seg_pool.append(pool)
             seg_gpus.append(g)
@@ -235,19 +247,15 @@ class Simulator:
                 heap.push(a, Event(EventKind.SITE_ONLINE, si))
             if math.isfinite(b) and b > self.start_s:
                 heap.push(b, Event(EventKind.SITE_OFFLINE, si))
-        schedules = [s.schedule for s in idx.sites]
-        windowed = [si for si, sc in enumerate(schedules) if sc is not None and not sc.always_open()]
-
         def push_window(si: int, t: float) -> None:
-            sc = schedules[si]
-            assert sc is not None
+            sc = timelines[si]
             close = sc.close_after(t)
             if close is not None:
                 heap.push(close, Event(EventKind.WINDOW_CLOSE, si))
             else:
                 heap.push(sc.next_open(t), Event(EventKind.WINDOW_OPEN, si))
 
-        for si in windowed:
+        for si in timelines:
             push_window(si, self.start_s)
         if self.signals is not None:
             first_hour = (math.floor(self.start_s / cfg.signal_step_s) + 1) * cfg.signal_step_s
@@ -258,6 +266,8 @@ class Simulator:
         arrived = 0
         last_arrival_s = self.start_s
         tick_pending = False
+        batch_pending = False
+        last_pass_s = -math.inf
         dirty = False
         now = self.start_s
         stop_at = math.inf
@@ -296,7 +306,10 @@ class Simulator:
                         requeue(j, now, pool, t0, was_restart, job)
                     dirty = True
                 elif k is EventKind.TICK:
-                    tick_pending = False
+                    if ev.target == _PERIODIC:
+                        tick_pending = False
+                    elif ev.target == _BATCH:
+                        batch_pending = False
                     if len(queue):
                         dirty = True
                 elif k is EventKind.SIGNAL:
@@ -333,7 +346,7 @@ class Simulator:
                 ref_dur[j] = job.expected_duration_s
                 remaining[j] = job.expected_duration_s
                 gpus_a[j] = job.resources.gpus
-                kind_a[j] = KIND_CODES[job.kind]
+                kind_a[j] = kind_l[j] = KIND_CODES[job.kind]
                 tenant_a[j] = tenant_code.get(job.tenant, -1)
                 if job.deadline_s is not None:
                     deadline[j] = job.deadline_s
@@ -344,8 +357,14 @@ class Simulator:
                 if next_job is None:
                     stop_at = last_arrival_s + cfg.horizon_s
 
-            if dirty and (len(queue) or window_closed or offline):
+            if (dirty and cfg.min_pass_interval_s > 0 and now < last_pass_s + cfg.min_pass_interval_s
+                    and not window_closed and not offline):
+                if not batch_pending:  # too soon after the last pass: batch until the interval is up
+                    heap.push(last_pass_s + cfg.min_pass_interval_s, Event(EventKind.TICK, _BATCH))
+                    batch_pending = True
+            elif dirty and (len(queue) or window_closed or offline):
                 dirty = False
+                last_pass_s = now
                 passes += 1
                 q = queue.view()
                 pass_t.append(now)
@@ -357,7 +376,7 @@ class Simulator:
                             continue
                         j = pos[d.job_id]
                         pool = pool_of[(d.site_id, d.pool_id)]
-                        kc = int(kind_a[j])
+                        kc = kind_l[j]
                         was_restart = j in restarting
                         restarting.discard(j)
                         dur = remaining[j] / speed(pool, kc) + (cfg.restart_cost_s if was_restart else 0.0)
@@ -375,8 +394,9 @@ class Simulator:
                         last_pool[j] = pool
                         if math.isnan(first_start[j]):
                             first_start[j] = now
-                        si = int(idx.pool_site[pool])
-                        site_power_w[si] += g * idx.pool_it_w_per_gpu[pool, kc] * idx.site_pue[si]
+                        si = pool_site[pool]
+                        site_jobs[si] += 1
+                        site_power_w[si] += g * pool_fac_w[pool][kc]
                         if site_power_w[si] > site_peak_w[si]:
                             site_peak_w[si] = site_power_w[si]
                         end = now + dur
@@ -408,11 +428,11 @@ class Simulator:
                         heap.push(max(d.until_s, now + 1.0), Event(EventKind.WAKE, j))
                         decisions["defer"] += 1
                 if dirty:  # preemptions this pass: look again one second later
-                    heap.push(now + 1.0, Event(EventKind.TICK))
+                    heap.push(now + 1.0, Event(EventKind.TICK, _AGAIN))
             # whatever still runs where it may not after the pass is stopped by force (and counted)
             for si in (*window_closed, *offline):
                 for j, (pool, _t0, _r, job, _g) in list(running.items()):
-                    if int(idx.pool_site[pool]) != si:
+                    if pool_site[pool] != si:
                         continue
                     rule = "offline" if si in offline else "window"
                     if rule == "window" and job.preemptible:
@@ -427,7 +447,7 @@ class Simulator:
                     decisions["forced_stop"] += 1
                     dirty = True
             if len(queue) and not tick_pending:
-                heap.push(now + cfg.tick_s, Event(EventKind.TICK))
+                heap.push(now + cfg.tick_s, Event(EventKind.TICK, _PERIODIC))
                 tick_pending = True
 
         # jobs still running at the horizon: close their segments there (they count as unfinished)
@@ -461,7 +481,7 @@ class Simulator:
             seg_gpus=_np(seg_gpus, np.int64),
             pass_time_s=_np(pass_t, np.float64),
             pass_queue_len=_np(pass_q, np.int64),
-            site_peak_facility_w=site_peak_w,
+            site_peak_facility_w=np.asarray(site_peak_w),
             events=events,
             passes=passes,
             decisions=decisions,

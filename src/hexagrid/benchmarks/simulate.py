@@ -1,0 +1,123 @@
+"""``hexagrid bench simulate``: the simulator at trace scale and at national scale.
+
+(a) The whole Microsoft ITP trace (69,351 jobs) on a fleet sized to it: france-2026's sites with every
+    pool's node count scaled by one factor, so that the trace's offered load (its GPU-hours on the
+    reference accelerator, divided by each pool's relative training throughput) fills
+    ``target_utilisation`` of the fleet over the trace's span. Pools keep at least the nodes a 64-GPU
+    gang needs; power envelopes scale with each site's GPUs.
+(b) 1,000,000 synthetic jobs (the workloads package's default mix) over france-2028 (over a million
+    accelerators), submitted over a horizon chosen the same way so the fleet runs at about
+    ``target_utilisation``.
+Both map attributes with the scenario's tenants and run one policy (default ``hexagrid``) end to end:
+event loop, scheduler, checker, accounting and the per-job Parquet table. Figures: wall seconds, events
+per second, jobs per second, and the process's peak RSS (``ru_maxrss``).
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, Scenario
+from hexagrid.energy.carbon import load_carbon
+from hexagrid.scenarios import load_scenario
+from hexagrid.simulation.driver import SimConfig
+from hexagrid.simulation.fleetindex import date_to_posix_s
+from hexagrid.simulation.run import simulate_policies
+from hexagrid.workloads import JobTable, MappingRule, generate_synthetic, load_trace
+
+__all__ = ["bench_simulate", "reference_capacity_gpus", "sized_scenario"]
+
+_MAX_GANG_GPUS = 64  # ITP's largest job
+
+
+def reference_capacity_gpus(scenario: Scenario) -> float:
+    """The fleet's GPUs in reference-accelerator equivalents (sum of GPUs x relative training throughput)."""
+    ref = CATALOG[REFERENCE_ACCELERATOR].training_throughput
+    return sum(p.gpus * CATALOG[p.accelerator].training_throughput / ref for s in scenario.sites for p in s.pools)
+
+
+def _reference_gpu_hours(table: JobTable) -> float:
+    return float(np.sum(table.gpus * table.expected_duration_s)) / 3600.0
+
+
+def sized_scenario(scenario: Scenario, table: JobTable, target_utilisation: float = 0.6) -> Scenario:
+    """``scenario`` with every pool's nodes scaled so ``table`` fills about ``target_utilisation`` of it."""
+    span_h = max(table.span_s() / 3600.0, 1.0)
+    need = _reference_gpu_hours(table) / span_h / target_utilisation
+    factor = need / reference_capacity_gpus(scenario)
+    sites = []
+    for s in scenario.sites:
+        pools = []
+        for p in s.pools:
+            min_nodes = max(1, math.ceil(_MAX_GANG_GPUS / p.gpus_per_node))
+            pools.append(p.model_copy(update={"nodes": max(min_nodes, round(p.nodes * factor))}))
+        gpus = sum(p.gpus for p in pools)
+        sites.append(s.model_copy(update={"pools": pools, "power_mw": round(s.power_mw * gpus / s.gpus, 4)}))
+    return scenario.model_copy(update={"name": f"{scenario.name}-sized", "sites": sites})
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _run(scenario: Scenario, table: JobTable, policy: str, seed: int, config: SimConfig,
+         progress: Callable[[str, int, int], None] | None) -> dict[str, Any]:
+    carbon = load_carbon("builtin:2022")
+    with tempfile.TemporaryDirectory(prefix="hexagrid-bench-") as tmp:
+        t0 = time.perf_counter()
+        out = simulate_policies(scenario, table, carbon=carbon, policies=[policy], seed=seed, config=config,
+                                out_dir=Path(tmp), report=False, progress=progress)
+        wall = time.perf_counter() - t0
+    s = out.summary["policies"][policy]
+    return {"wall_s": wall, "jobs": s["jobs"], "completed": s["completed"], "events": s["events"],
+            "passes": s["scheduling_passes"], "violations": s["constraint_violations"],
+            "utilisation": s["utilisation"], "gpus": out.summary["fleet"]["gpus"]}
+
+
+def bench_simulate(*, national_jobs: int = 1_000_000, policy: str = "hexagrid", seed: int = 0,
+                   target_utilisation: float = 0.6, itp: bool = True, national: bool = True,
+                   national_pass_interval_s: float = 60.0,
+                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Run (a) and (b); return the figures (the ``--json`` keys plus detail)."""
+    out: dict[str, Any] = {"policy": policy, "seed": seed}
+    if itp:
+        base = load_scenario("france-2026")
+        trace = load_trace("itp")
+        scen = sized_scenario(base, trace, target_utilisation)
+        table = MappingRule().apply_scenario(trace, scen, seed)
+        r = _run(scen, table, policy, seed, SimConfig(seed=seed), progress)
+        out.update({
+            "itp_wall_s": round(r["wall_s"], 3), "itp_jobs": r["jobs"], "itp_completed": r["completed"],
+            "itp_gpus": r["gpus"], "itp_events": r["events"], "itp_passes": r["passes"],
+            "itp_events_per_s": round(r["events"] / r["wall_s"], 1), "itp_jobs_per_s": round(r["jobs"] / r["wall_s"], 1),
+            "itp_utilisation": r["utilisation"], "itp_violations": r["violations"],
+        })
+    if national:
+        scen = load_scenario("france-2028")
+        start_s = date_to_posix_s(scen.defaults.start_date)
+        probe = generate_synthetic(min(national_jobs, 100_000), seed, start_s, 86400.0)
+        per_job_ref_gpu_h = _reference_gpu_hours(probe) / max(len(probe), 1)
+        horizon_s = 3600.0 * per_job_ref_gpu_h * national_jobs / (reference_capacity_gpus(scen) * target_utilisation)
+        table = MappingRule().apply_scenario(generate_synthetic(national_jobs, seed, start_s, max(horizon_s, 3600.0)),
+                                             scen, seed)
+        cfg = SimConfig(seed=seed, min_pass_interval_s=national_pass_interval_s)
+        r = _run(scen, table, policy, seed, cfg, progress)
+        out.update({
+            "national_wall_s": round(r["wall_s"], 3), "national_jobs": r["jobs"], "national_completed": r["completed"],
+            "national_gpus": r["gpus"], "national_events": r["events"], "national_passes": r["passes"],
+            "national_horizon_h": round(horizon_s / 3600.0, 2),
+            "national_events_per_s": round(r["events"] / r["wall_s"], 1),
+            "national_jobs_per_s": round(r["jobs"] / r["wall_s"], 1),
+            "national_utilisation": r["utilisation"], "national_violations": r["violations"],
+            "national_pass_interval_s": national_pass_interval_s,
+        })
+    out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    return out
