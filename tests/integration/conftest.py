@@ -14,17 +14,11 @@ create tenants, providers and sites, ``restart()``, ``stop()``). ``sqlite_server
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +26,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from hexagrid.server.localpg import PrivatePostgres, create_database, drop_database, free_port, pg_bin
 
 
 def _root_conftest() -> Any:
@@ -58,55 +54,6 @@ FAST_TIMINGS = {
 }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _pg_bin() -> Path | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(found[-1]).parent if found else None
-
-
-class PrivatePostgres:
-    """A throw-away PostgreSQL cluster in a temp dir, run as the ``postgres`` user (we may be root)."""
-
-    def __init__(self) -> None:
-        self.bin = _pg_bin()
-        self.dir = Path(tempfile.mkdtemp(prefix="hx-pg-"))
-        self.port = free_port()
-
-    def _run(self, *args: str) -> None:
-        cmd = list(args)
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres")
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        subprocess.run(cmd, check=True, capture_output=True, timeout=120)
-
-    def start(self) -> str:
-        assert self.bin is not None
-        self._run(str(self.bin / "initdb"), "-D", str(self.dir / "data"), "-A", "trust", "-U", "postgres")
-        self._run(
-            str(self.bin / "pg_ctl"),
-            "-D",
-            str(self.dir / "data"),
-            "-o",
-            f"-h 127.0.0.1 -p {self.port} -k {self.dir} -c max_connections=300 -c fsync=off",
-            "-l",
-            str(self.dir / "log"),
-            "-w",
-            "start",
-        )
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def stop(self) -> None:
-        assert self.bin is not None
-        with contextlib.suppress(Exception):
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "immediate", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> Iterator[str]:
     """URL of a PostgreSQL maintenance database (``postgres``) on a cluster we may create databases in."""
@@ -114,7 +61,7 @@ def postgres_admin_url() -> Iterator[str]:
     if url:
         yield url
         return
-    if _pg_bin() is None:
+    if pg_bin() is None:
         missing_service("PostgreSQL not installed (apt-get install -y postgresql) and HEXAGRID_TEST_POSTGRES_URL unset")
     pg = PrivatePostgres()
     try:
@@ -126,22 +73,12 @@ def postgres_admin_url() -> Iterator[str]:
     pg.stop()
 
 
-def _psycopg_dsn(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://")
-
-
 @pytest.fixture
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A fresh database for this test; dropped afterwards."""
-    import psycopg
-
-    name = "hx_" + uuid.uuid4().hex[:16]
-    with psycopg.connect(_psycopg_dsn(postgres_admin_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _db = postgres_admin_url.rpartition("/")
-    yield f"{base}/{name}"
-    with contextlib.suppress(Exception), psycopg.connect(_psycopg_dsn(postgres_admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    url = create_database(postgres_admin_url)
+    yield url
+    drop_database(postgres_admin_url, url)
 
 
 def test_site(

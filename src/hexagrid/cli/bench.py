@@ -14,3 +14,7 @@ app.command("energy")(bench_energy)
 from hexagrid.cli.trace import bench_workloads  # noqa: E402
 
 app.command("workloads")(bench_workloads)
+
+from hexagrid.cli.server import bench_api  # noqa: E402
+
+app.command("api")(bench_api)

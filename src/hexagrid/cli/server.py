@@ -246,3 +246,43 @@ def register(app: typer.Typer) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     print(json.dumps({"commands": ["server", "up"]}))
+
+
+def bench_api(
+    submits: int = typer.Option(5000, "--submits", min=100, help="Submissions per database."),
+    agents: int = typer.Option(10_000, "--agents", min=0, help="Simulated agents (0: skip the heartbeat phases)."),
+    interval_s: float = typer.Option(30.0, "--interval-s", help="Heartbeat interval of the simulated agents."),
+    seconds: float = typer.Option(15.0, "--seconds", min=1, help="Length of each heartbeat phase."),
+    clients: int = typer.Option(2, "--clients", min=1, max=32, help="Client processes."),
+    threads: int = typer.Option(8, "--threads", min=1, max=256, help="Threads per client process."),
+    no_postgres: bool = typer.Option(False, "--no-postgres", help="SQLite only."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Submissions/s with p50/p99 on SQLite and PostgreSQL, and heartbeats/s from N simulated agents."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from hexagrid.benchmarks.api import run_api_bench
+    from hexagrid.cli.common import print_json
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
+    ) as prog:
+        task = prog.add_task("starting", total=None)
+        res = run_api_bench(
+            submits=submits,
+            agents=agents,
+            interval_s=interval_s,
+            seconds=seconds,
+            clients=clients,
+            threads=threads,
+            postgres=not no_postgres,
+            progress=lambda phase: prog.update(task, description=phase),
+        )
+    if as_json:
+        print_json({k: round(v, 3) for k, v in res.figures.items()})
+        return
+    t = Table("figure", "value", title="hexagrid bench api")
+    for k, v in res.figures.items():
+        t.add_row(k, f"{v:,.2f}")
+    console.print(t)

@@ -21,9 +21,9 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from hexagrid.domain import Defer, Fleet, JobSpec, NotNow, Preempt, Start, Tenant, WeeklySchedule
@@ -214,8 +214,12 @@ class SchedulingLoop:
                     self.run_pass(time.time())
             except Exception:
                 log.exception("scheduling pass failed")
+            started = time.monotonic()
             self.ctx.hub.scheduler_wake.wait(self.ctx.settings.tick_s)
-            time.sleep(0.05)  # coalesce bursts of wake-ups (a storm of submits) into one pass
+            # coalesce a storm of wake-ups (submits, reports) into one pass per min_pass_interval_s
+            rest = self.ctx.settings.min_pass_interval_s - (time.monotonic() - started)
+            if rest > 0 and not self._stop.is_set():
+                self._stop.wait(rest)
 
     def _sched(self) -> Any:
         if self._scheduler is None:
@@ -268,36 +272,59 @@ class SchedulingLoop:
             ).scalars():
                 a.state, a.updated_s = "done", now
 
+    def _load_specs(self, s: Session, ids: list[str]) -> None:
+        """Parse the specs of jobs not yet in the cache (once per job, not once per pass)."""
+        for k in range(0, len(ids), 500):
+            chunk = ids[k : k + 500]
+            q = select(Job.id, Job.org_id, Job.submitted_s, Job.spec_json).where(Job.id.in_(chunk))
+            for jid, org, sub, spec in s.execute(q):
+                self.specs[jid] = JobRequest.model_validate_json(spec).to_jobspec(job_id=jid, tenant=org, submit_s=sub)
+
     def run_pass(self, now: float) -> dict[str, int]:
-        """One scheduling pass; returns the count of decisions by kind."""
+        """One scheduling pass; returns the count of decisions by kind.
+
+        The queue is read as plain columns and reasons are written back in one batched UPDATE of the
+        jobs whose reason changed, so a pass over thousands of waiting jobs stays cheap.
+        """
         t0 = time.perf_counter()
         counts: dict[str, int] = defaultdict(int)
         notify: set[str] = set()
         with self.ctx.db.session() as s:
             notify |= self.sweep(s, now)
         with self.ctx.db.session() as s:
-            pending = (
-                s.execute(select(Job).where(Job.state == "pending").order_by(Job.submitted_s, Job.id)).scalars().all()
+            q = (
+                select(Job.id, Job.deferred_until_s, Job.reason, Job.message)
+                .where(Job.state == "pending")
+                .order_by(Job.submitted_s, Job.id)
             )
-            live_ids = {j.id for j in pending}
-            queue_jobs = [j for j in pending if j.deferred_until_s is None or j.deferred_until_s <= now]
-            if not queue_jobs:
+            pending = s.execute(q).all()
+            live_ids = {r[0] for r in pending}
+            queue_rows = [r for r in pending if r[1] is None or r[1] <= now]
+            if not queue_rows:
                 self._prune_cache(s, live_ids)
                 self.ctx.metrics.observe_pass({}, time.perf_counter() - t0)
                 self._notify(notify)
                 return {}
+            self._load_specs(s, [r[0] for r in queue_rows if r[0] not in self.specs])
             live = build_live_state(s, now, self.specs)
-            by_id = {j.id: j for j in queue_jobs}
+            current = {r[0]: (r[2], r[3], r[1]) for r in queue_rows}
+            reasons: list[dict[str, Any]] = []
+
+            def set_reason(job_id: str, reason: str, message: str, until: float | None = None) -> None:
+                old = current.get(job_id)
+                if old is not None and (old[0], old[1], old[2]) != (reason, message, until):
+                    reasons.append({"b_id": job_id, "b_reason": reason, "b_message": message, "b_until": until})
+
             if live.state is None:
-                for j in queue_jobs:
-                    self._set_reason(s, j, "capacity", "no registered node is ready and available at any site")
-                counts["not_now"] = len(queue_jobs)
+                for jid in current:
+                    set_reason(jid, "capacity", "no registered node is ready and available at any site")
+                counts["not_now"] = len(current)
             else:
-                queue = [job_spec(j, self.specs) for j in queue_jobs]
+                queue = [self.specs[r[0]] for r in queue_rows]
                 decisions = self._sched().decide(live.state, queue, self.signals, now)
                 for d in decisions:
                     if isinstance(d, Start):
-                        job = by_id.get(d.job_id)
+                        job = s.get(Job, d.job_id)
                         if job is not None and self._apply_start(s, live, job, d, now, notify):
                             counts["start"] += 1
                     elif isinstance(d, Preempt):
@@ -308,18 +335,28 @@ class SchedulingLoop:
                             )
                             counts["preempt"] += 1
                     elif isinstance(d, Defer):
-                        job = by_id.get(d.job_id)
-                        if job is not None:
-                            if job.deferred_until_s != d.until_s:
-                                add_event(s, job, "pending", d.message, reason=d.reason.value, at_s=now)
-                            job.deferred_until_s = d.until_s
-                            self._set_reason(s, job, d.reason.value, d.message)
+                        if d.job_id in current:
+                            if current[d.job_id][2] != d.until_s:
+                                job = s.get(Job, d.job_id)
+                                if job is not None:
+                                    add_event(s, job, "pending", d.message, reason=d.reason.value, at_s=now)
+                            set_reason(d.job_id, d.reason.value, d.message, d.until_s)
                             counts["defer"] += 1
-                    elif isinstance(d, NotNow):
-                        job = by_id.get(d.job_id)
-                        if job is not None:
-                            self._set_reason(s, job, d.reason.value, d.message)
-                            counts["not_now"] += 1
+                    elif isinstance(d, NotNow) and d.job_id in current:
+                        set_reason(d.job_id, d.reason.value, d.message)
+                        counts["not_now"] += 1
+            if reasons:
+                t = cast(Table, Job.__table__)  # the Core table, for an executemany UPDATE
+                stmt = (
+                    update(t)
+                    .where(t.c.id == bindparam("b_id"), t.c.state == "pending")
+                    .values(
+                        reason=bindparam("b_reason"),
+                        message=bindparam("b_message"),
+                        deferred_until_s=bindparam("b_until"),
+                    )
+                )
+                s.connection().execute(stmt, reasons)
             self._prune_cache(s, live_ids)
         self.ctx.metrics.observe_pass(dict(counts), time.perf_counter() - t0)
         self._notify(notify)
@@ -333,11 +370,6 @@ class SchedulingLoop:
     def _notify(self, nodes: set[str]) -> None:
         for n in nodes:
             self.ctx.hub.notify_node(n)
-
-    @staticmethod
-    def _set_reason(s: Session, job: Job, reason: str, message: str) -> None:
-        if job.reason != reason or job.message != message:
-            job.reason, job.message = reason, message
 
     def _apply_start(self, s: Session, live: LiveState, job: Job, d: Start, now: float, notify: set[str]) -> bool:
         s.refresh(job, with_for_update=True)

@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     long_poll_s: float = Field(default=25.0, ge=0, le=300)
     stop_grace_s: float = Field(default=30.0, ge=0, le=3600)
     tick_s: float = Field(default=5.0, gt=0, le=3600, description="scheduling pass at least this often")
+    min_pass_interval_s: float = Field(default=0.5, ge=0, le=60, description="at most one pass per this interval")
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     bootstrap_admin_token: str | None = Field(default=None, repr=False)
     scheduler_enabled: bool = True
