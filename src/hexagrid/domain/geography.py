@@ -43,7 +43,9 @@ def _coerce_residency(value: Any) -> Any:
     if isinstance(value, str):
         return {"scope": value.upper() if value.lower() in ("fr", "eu", "any") else value}
     if isinstance(value, list | tuple | set | frozenset):
-        return {"scope": "countries", "countries": sorted(value)}
+        items = list(value)
+        # sorted for a canonical form; non-text items are left for the field check to name
+        return {"scope": "countries", "countries": sorted(items) if all(isinstance(c, str) for c in items) else items}
     return value
 
 

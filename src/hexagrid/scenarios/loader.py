@@ -160,11 +160,11 @@ class _Origin:
 def _merge_by_id(base: list[Any], own: list[Any], base_name: str) -> tuple[list[Any], list[tuple[str | None, int]]]:
     merged = list(base)
     origin: list[tuple[str | None, int]] = [(base_name, i) for i in range(len(base))]
-    position = {e.get("id"): i for i, e in enumerate(base) if isinstance(e, dict)}
+    position = {e["id"]: i for i, e in enumerate(base) if isinstance(e, dict) and isinstance(e.get("id"), str)}
     replaced: set[Any] = set()
     for i, entry in enumerate(own):
         key = entry.get("id") if isinstance(entry, dict) else None
-        if key is not None and key in position and key not in replaced:
+        if isinstance(key, str) and key in position and key not in replaced:
             merged[position[key]] = entry
             origin[position[key]] = (None, i)
             replaced.add(key)
@@ -180,8 +180,9 @@ def _apply_extends(
     origin = _Origin()
     ref = data.pop("extends", None)
     if ref is None:
-        origin.sites = [(None, i) for i in range(len(data.get("sites") or []))]
-        origin.tenants = [(None, i) for i in range(len(data.get("tenants") or []))]
+        for key in ("sites", "tenants"):
+            entries = data.get(key)
+            setattr(origin, key, [(None, i) for i in range(len(entries))] if isinstance(entries, list) else [])
         return data, origin
     if not isinstance(ref, str) or not ref:
         raise ValidationFailed(
@@ -246,7 +247,11 @@ def _reference_errors(data: dict[str, Any]) -> list[FieldError]:
             FieldError(f"sites[{i}].{e.path}", e.message)
             for e in _duplicates(pools, "pools", "pool", f" in site {site.get('id')!r}")
         ]
-    kinds = {s.get("id"): s.get("kind") for _, s in sites if isinstance(s.get("id"), str)}
+    kinds = {
+        s.get("id"): s.get("kind") if isinstance(s.get("kind"), str) else None
+        for _, s in sites
+        if isinstance(s.get("id"), str)
+    }
     known_kinds = {k.value for k in SiteKind}
     tenants = _dict_list(data, "tenants")
     errors += _duplicates(tenants, "tenants", "tenant")
