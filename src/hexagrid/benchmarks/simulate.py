@@ -1,10 +1,11 @@
 """``hexagrid bench simulate``: the simulator at trace scale and at national scale.
 
-(a) The whole Microsoft ITP trace (69,351 jobs) on a fleet sized to it: france-2026's sites with every
-    pool's node count scaled by one factor, so that the trace's offered load (its GPU-hours on the
-    reference accelerator, divided by each pool's relative training throughput) fills
-    ``target_utilisation`` of the fleet over the trace's span. Pools keep at least the nodes a 64-GPU
-    gang needs; power envelopes scale with each site's GPUs.
+(a) The whole Microsoft ITP trace (69,351 jobs) on a fleet sized to it: france-2026's sites and rules
+    with every pool's node count scaled by one factor (at least one node; the largest pool open to each
+    tenant class keeps room for ITP's 64-GPU jobs), the factor bisected so the trace's offered load (its
+    GPU-hours on the reference accelerator) is ``target_utilisation`` of the fleet's capacity counted in
+    reference-accelerator equivalents (GPUs x relative training throughput) over the trace's span.
+    Power envelopes scale with each site's GPUs.
 (b) 1,000,000 synthetic jobs (the workloads package's default mix) over france-2028 (over a million
     accelerators), submitted over a horizon chosen the same way so the fleet runs at about
     ``target_utilisation``.
@@ -23,15 +24,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, Scenario
+from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, Scenario, TenantClass
 from hexagrid.energy.carbon import load_carbon
 from hexagrid.scenarios import load_scenario
 from hexagrid.simulation.driver import SimConfig
 from hexagrid.simulation.fleetindex import date_to_posix_s
 from hexagrid.simulation.run import simulate_policies
-from hexagrid.workloads import JobTable, MappingRule, generate_synthetic, load_trace
+from hexagrid.workloads import JobTable, MappingRule, SyntheticMix, generate_synthetic, load_trace
 
 __all__ = ["bench_simulate", "reference_capacity_gpus", "sized_scenario"]
 
@@ -44,24 +43,41 @@ def reference_capacity_gpus(scenario: Scenario) -> float:
     return sum(p.gpus * CATALOG[p.accelerator].training_throughput / ref for s in scenario.sites for p in s.pools)
 
 
-def _reference_gpu_hours(table: JobTable) -> float:
-    return float(np.sum(table.gpus * table.expected_duration_s)) / 3600.0
-
-
-def sized_scenario(scenario: Scenario, table: JobTable, target_utilisation: float = 0.6) -> Scenario:
-    """``scenario`` with every pool's nodes scaled so ``table`` fills about ``target_utilisation`` of it."""
-    span_h = max(table.span_s() / 3600.0, 1.0)
-    need = _reference_gpu_hours(table) / span_h / target_utilisation
-    factor = need / reference_capacity_gpus(scenario)
+def _scaled(scenario: Scenario, factor: float) -> Scenario:
+    """Every pool's nodes x ``factor`` (at least one node); the largest pool of the largest site for each
+    tenant class keeps room for a 64-GPU gang, so every trace job has somewhere to run."""
+    gang_pools: set[tuple[str, str]] = set()
+    for cls in (TenantClass.ACADEMIC, TenantClass.COMMERCIAL):
+        sites = [s for s in scenario.sites if s.access.admits(cls) and s.availability is None]
+        if sites:
+            big = max(sites, key=lambda s: s.gpus)
+            pool = max(big.pools, key=lambda p: p.gpus)
+            gang_pools.add((big.id, pool.id))
     sites = []
     for s in scenario.sites:
         pools = []
         for p in s.pools:
-            min_nodes = max(1, math.ceil(_MAX_GANG_GPUS / p.gpus_per_node))
-            pools.append(p.model_copy(update={"nodes": max(min_nodes, round(p.nodes * factor))}))
+            nodes = max(1, round(p.nodes * factor))
+            if (s.id, p.id) in gang_pools:
+                nodes = max(nodes, math.ceil(_MAX_GANG_GPUS / p.gpus_per_node))
+            pools.append(p.model_copy(update={"nodes": min(nodes, p.nodes)}))
         gpus = sum(p.gpus for p in pools)
         sites.append(s.model_copy(update={"pools": pools, "power_mw": round(s.power_mw * gpus / s.gpus, 4)}))
     return scenario.model_copy(update={"name": f"{scenario.name}-sized", "sites": sites})
+
+
+def sized_scenario(scenario: Scenario, table: JobTable, target_utilisation: float = 0.6) -> Scenario:
+    """``scenario`` with its pools scaled by one factor (bisected) so ``table`` offers about
+    ``target_utilisation`` of the fleet's reference-accelerator capacity over the trace's span."""
+    want = table.offered_load(1) / target_utilisation  # reference GPUs the trace needs at that utilisation
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        if reference_capacity_gpus(_scaled(scenario, mid)) < want:
+            lo = mid
+        else:
+            hi = mid
+    return _scaled(scenario, hi)
 
 
 def _peak_rss_mb() -> float:
@@ -103,9 +119,8 @@ def bench_simulate(*, national_jobs: int = 1_000_000, policy: str = "hexagrid", 
     if national:
         scen = load_scenario("france-2028")
         start_s = date_to_posix_s(scen.defaults.start_date)
-        probe = generate_synthetic(min(national_jobs, 100_000), seed, start_s, 86400.0)
-        per_job_ref_gpu_h = _reference_gpu_hours(probe) / max(len(probe), 1)
-        horizon_s = 3600.0 * per_job_ref_gpu_h * national_jobs / (reference_capacity_gpus(scen) * target_utilisation)
+        horizon_s = SyntheticMix().horizon_for_load(national_jobs, round(reference_capacity_gpus(scen)),
+                                                    target_utilisation)
         table = MappingRule().apply_scenario(generate_synthetic(national_jobs, seed, start_s, max(horizon_s, 3600.0)),
                                              scen, seed)
         cfg = SimConfig(seed=seed, min_pass_interval_s=national_pass_interval_s)

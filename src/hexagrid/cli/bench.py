@@ -18,3 +18,7 @@ app.command("workloads")(bench_workloads)
 from hexagrid.cli.server import bench_api  # noqa: E402
 
 app.command("api")(bench_api)
+
+from hexagrid.cli.simulate import bench_simulate  # noqa: E402
+
+app.command("simulate")(bench_simulate)

@@ -44,6 +44,7 @@ def _register() -> None:
     from hexagrid.cli import jobs; jobs.register(app)  # noqa: E702, I001
     from hexagrid.cli import plan; app.command(name="plan")(plan.plan)  # noqa: E702, I001
     from hexagrid.cli import trace; app.add_typer(trace.app, name="trace")  # noqa: E702, I001
+    from hexagrid.cli import simulate; app.command(name="simulate")(simulate.simulate)  # noqa: E702, I001
 
 
 _register()

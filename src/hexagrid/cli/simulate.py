@@ -118,3 +118,49 @@ def _print_table(summary: dict[str, object]) -> None:
     for key, label, fmt in rows:
         t.add_row(label, *(fmt.format(pols[p][key]) for p in pols))
     console.print(t)
+
+
+def bench_simulate(
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    national_jobs: int = typer.Option(1_000_000, "--national-jobs", min=1, max=100_000_000,
+                                      help="Synthetic jobs over france-2028."),
+    policy: str = typer.Option("hexagrid", "--policy", help="Scheduler policy."),
+    seed: int = typer.Option(0, "--seed"),
+    only: str = typer.Option("both", "--only", help="Run 'itp', 'national' or 'both'."),
+) -> None:
+    """(a) the whole ITP trace on a fleet sized to it; (b) 1M synthetic jobs over france-2028 (>1M GPUs)."""
+    from hexagrid.benchmarks.simulate import bench_simulate as run_bench
+    from hexagrid.simulation.run import policy_names
+
+    if policy not in policy_names():
+        fail(f"--policy: unknown policy {policy!r}; policies: {', '.join(policy_names())}")
+    if only not in ("itp", "national", "both"):
+        fail(f"--only: must be itp, national or both, got {only!r}")
+    progress = Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("jobs"), TimeElapsedColumn(), console=err_console, transient=True,
+                        disable=as_json)
+    tasks: dict[str, int] = {}
+
+    def on_progress(name: str, done: int, total: int) -> None:
+        key = f"{total}"
+        if key not in tasks:
+            tasks[key] = progress.add_task("itp" if total < 100_000 and only != "national" else "national",
+                                           total=total)
+        progress.update(tasks[key], completed=done)
+
+    with progress:
+        r = run_bench(national_jobs=national_jobs, policy=policy, seed=seed, itp=only in ("itp", "both"),
+                      national=only in ("national", "both"), progress=on_progress)
+    if as_json:
+        print_json(r)
+        return
+    t = Table(title=f"hexagrid bench simulate (policy {policy})")
+    for c in ("run", "jobs", "GPUs", "wall s", "events/s", "jobs/s", "passes", "violations"):
+        t.add_column(c, justify="right" if c != "run" else "left")
+    for key, label in (("itp", "ITP whole trace, sized fleet"), ("national", "synthetic, france-2028")):
+        if f"{key}_wall_s" in r:
+            t.add_row(label, f"{r[f'{key}_jobs']:,}", f"{r[f'{key}_gpus']:,}", f"{r[f'{key}_wall_s']:.2f}",
+                      f"{r[f'{key}_events_per_s']:,.0f}", f"{r[f'{key}_jobs_per_s']:,.0f}",
+                      f"{r[f'{key}_passes']:,}", f"{r[f'{key}_violations']:,}")
+    console.print(t)
+    console.print(f"peak RSS {r['peak_rss_mb']:,.0f} MB")
