@@ -47,9 +47,18 @@ def test_synth_writes_csv_that_loads_back(tmp_path: Path) -> None:
     )
     assert res.exit_code == 0, res.output
     info = json.loads(res.stdout)
-    back = load_csv(out, {"id": "job_id", "submit": "submit_s", "duration": "duration_s", "gpus": "gpus"})
+    mapping = {"id": "job_id", "submit": "submit_s", "duration": "duration_s", "gpus": "gpus", "kind": "kind"}
+    back = load_csv(out, mapping, reference_accelerator="A100")
     assert len(back) == info["jobs"] == 5000
     assert round(back.gpu_hours(), 1) == info["gpu_hours"]
+    assert back.summary()["kind"] == info["kind"]
+    cli = runner.invoke(
+        app,
+        ["trace", "info", str(out), "--reference-accelerator", "A100", "--json"]
+        + [arg for k, c in mapping.items() for arg in ("-c", f"{k}={c}")],
+    )
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.stdout)["reference_gpu_hours"] == info["reference_gpu_hours"]
     again = runner.invoke(
         app,
         ["trace", "synth", "-n", "5000", "--seed", "2", "--horizon-days", "7", "-o", str(tmp_path / "b.csv"), "--json"],
@@ -83,3 +92,9 @@ def test_bench_workloads_reports_figures() -> None:
     assert fig["scaled_jobs"] == 15 * 69_351
     for key in ("load_itp_s", "map_itp_s", "generate_s", "map_synthetic_s", "jobspecs_synthetic_s", "scale_itp_s"):
         assert fig[key] >= 0
+
+
+def test_column_option_errors() -> None:
+    res = runner.invoke(app, ["trace", "info", "itp", "--time-format", "iso"])
+    assert res.exit_code != 0
+    assert "apply to a generic CSV" in str(res.exception)

@@ -199,3 +199,12 @@ def test_options_that_do_not_apply_are_errors(tmp_path: Path) -> None:
         load_trace("itp", processors_per_gpu=4)
     with pytest.raises(InputError, match=r"time_format do not apply to an SWF file"):
         load_trace(write(tmp_path / "s.swf", SWF), time_format="iso")
+
+
+def test_csv_kind_column(tmp_path: Path) -> None:
+    text = "s,d,g,k\n0,10,1,training\n5,10,2,inference\n"
+    t = load_csv(write(tmp_path / "k.csv", text), {"submit": "s", "duration": "d", "gpus": "g", "kind": "k"})
+    assert t.summary()["kind"] == {"training": 1, "inference": 1}
+    bad = write(tmp_path / "b.csv", text.replace("inference", "gaming"))
+    with pytest.raises(DataError, match=r"line 3: column 'k' \(kind\) must be one of training, fine_tuning"):
+        load_csv(bad, {"submit": "s", "duration": "d", "gpus": "g", "kind": "k"})

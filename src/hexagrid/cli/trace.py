@@ -17,13 +17,42 @@ app = typer.Typer(help="GPU job traces and synthetic demand: counts, mapping, ge
 __all__ = ["app"]
 
 
-def _load(source: str, reference_accelerator: str, processors_per_gpu: int | None) -> Any:
+def _load(
+    source: str,
+    reference_accelerator: str,
+    processors_per_gpu: int | None = None,
+    columns: list[str] | None = None,
+    time_format: str | None = None,
+    duration_unit: str | None = None,
+) -> Any:
+    """Load ``source``; ``columns`` (KEY=COLUMN) reads it as a generic CSV through that mapping."""
+    from hexagrid.errors import InputError
     from hexagrid.workloads import load_trace
 
     options: dict[str, Any] = {}
     if processors_per_gpu is not None:
         options["processors_per_gpu"] = processors_per_gpu
+    if columns:
+        mapping: dict[str, str] = {}
+        for item in columns:
+            key, sep, col = item.partition("=")
+            if not sep or not key.strip() or not col.strip():
+                raise InputError(f"--column: must be KEY=COLUMN (e.g. submit=start_time), got {item!r}")
+            mapping[key.strip()] = col.strip()
+        options["mapping"] = mapping
+    if time_format is not None:
+        options["time_format"] = time_format
+    if duration_unit is not None:
+        options["duration_unit"] = duration_unit
+    if ("time_format" in options or "duration_unit" in options) and "mapping" not in options:
+        raise InputError("--time-format and --duration-unit apply to a generic CSV read with --column KEY=COLUMN")
     return load_trace(source, reference_accelerator=reference_accelerator, **options)
+
+
+_COLUMN_HELP = (
+    "Generic CSV: map hexagrid's names to the file's columns, KEY=COLUMN, repeatable; keys submit, gpus, "
+    "duration or end, id, cluster."
+)
 
 
 def _fmt_span(seconds: float) -> str:
@@ -85,10 +114,15 @@ def info(
         "V100", "--reference-accelerator", help="The accelerator the trace's durations were measured on."
     ),
     processors_per_gpu: int | None = typer.Option(None, "--processors-per-gpu", help="SWF only: processors per GPU."),
+    column: list[str] = typer.Option(None, "--column", "-c", help=_COLUMN_HELP),
+    time_format: str | None = typer.Option(
+        None, "--time-format", help="Generic CSV: seconds (default), iso, or a strptime pattern (UTC)."
+    ),
+    duration_unit: str | None = typer.Option(None, "--duration-unit", help="Generic CSV: s (default), min or h."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Jobs, GPU-hours, GPUs-per-job histogram and time span of a trace."""
-    table = _load(source, reference_accelerator, processors_per_gpu)
+    table = _load(source, reference_accelerator, processors_per_gpu, column, time_format, duration_unit)
     summary = table.summary()
     if as_json:
         print_json(_json_ready(summary))
@@ -102,6 +136,12 @@ def map_(
     scenario: str = typer.Option("france-2026", "--scenario", "-s", help="Built-in scenario or a YAML path."),
     seed: int = typer.Option(0, "--seed", help="Seed of the mapping rule."),
     reference_accelerator: str = typer.Option("V100", "--reference-accelerator"),
+    processors_per_gpu: int | None = typer.Option(None, "--processors-per-gpu", help="SWF only: processors per GPU."),
+    column: list[str] = typer.Option(None, "--column", "-c", help=_COLUMN_HELP),
+    time_format: str | None = typer.Option(
+        None, "--time-format", help="Generic CSV: seconds, iso or a strptime pattern."
+    ),
+    duration_unit: str | None = typer.Option(None, "--duration-unit", help="Generic CSV: s, min or h."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """What the seeded mapping rule gives a trace's jobs over a scenario's tenants (counts per attribute)."""
@@ -109,7 +149,8 @@ def map_(
     from hexagrid.workloads import MappingRule
 
     scen = load_scenario(scenario)
-    table = MappingRule().apply_scenario(_load(source, reference_accelerator, None), scen, seed)
+    loaded = _load(source, reference_accelerator, processors_per_gpu, column, time_format, duration_unit)
+    table = MappingRule().apply_scenario(loaded, scen, seed)
     summary = table.summary()
     if as_json:
         print_json(_json_ready(summary))
@@ -124,11 +165,18 @@ def synth(
     start: str = typer.Option("2026-01-01", "--start", help="Calendar start (UTC date, YYYY-MM-DD)."),
     horizon_days: float = typer.Option(30.0, "--horizon-days", help="Submissions spread over this many days."),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Write the jobs as CSV (job_id,submit_s,duration_s,gpus,kind)."
+        None,
+        "--out",
+        "-o",
+        help="Write the jobs as CSV (job_id,submit_s,duration_s,gpus,kind; durations on the A100 reference).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Generate synthetic demand (diurnal and weekly arrivals, growth, per-kind sizes and durations)."""
+    """Generate synthetic demand (diurnal and weekly arrivals, growth, per-kind sizes and durations).
+
+    Read a written CSV back with: hexagrid trace info FILE --reference-accelerator A100
+    -c id=job_id -c submit=submit_s -c duration=duration_s -c gpus=gpus -c kind=kind
+    """
     from hexagrid.errors import InputError
     from hexagrid.workloads import KINDS, generate_synthetic
 

@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from hexagrid.errors import DataError, InputError, NotFound
-from hexagrid.workloads.table import JobTable
+from hexagrid.workloads.table import KINDS, JobTable
 
 __all__ = [
     "BUILTIN_TRACES",
@@ -338,7 +338,7 @@ def _is_number(text: str) -> bool:
 
 # -- generic CSV -----------------------------------------------------------------------------------
 
-_CSV_KEYS = ("submit", "duration", "gpus", "id", "cluster", "end")
+_CSV_KEYS = ("submit", "duration", "gpus", "id", "cluster", "end", "kind")
 
 
 def load_csv(
@@ -353,7 +353,8 @@ def load_csv(
     """Any CSV with one job a row, through a column mapping.
 
     ``mapping`` keys: ``submit`` and ``gpus`` (required), ``duration`` or ``end`` (one required),
-    ``id`` and ``cluster`` (optional), each naming a column of the file.
+    ``id``, ``cluster`` and ``kind`` (optional; training, fine_tuning, inference or batch, kept by the
+    mapping rule), each naming a column of the file.
 
     ``time_format``: ``seconds`` (numbers, any origin), ``iso`` (ISO 8601 text, UTC unless it says
     otherwise) or a ``strptime`` pattern such as ``%Y-%m-%d %H:%M:%S`` (read as UTC). ``end`` is read
@@ -379,7 +380,7 @@ def load_csv(
     types: dict[str, pa.DataType] = {mapping["gpus"]: pa.int64()}
     if "duration" in mapping:
         types[mapping["duration"]] = pa.float64()
-    for key in ("id", "cluster"):
+    for key in ("id", "cluster", "kind"):
         if key in mapping:
             types[mapping[key]] = pa.string()
     time_cols = [mapping[k] for k in ("submit", "end") if k in mapping]
@@ -415,9 +416,11 @@ def load_csv(
     cluster_names: tuple[str, ...] = ()
     if "cluster" in mapping:
         cluster_codes, cluster_names = _categorical(table.column(mapping["cluster"]))
+    kind_codes = _kind_column(path, table, mapping["kind"]) if "kind" in mapping else None
     origin = float(submit.min()) if n else 0.0
     return JobTable.from_arrays(
         label,
+        kind=kind_codes,
         job_id=ids,
         submit_s=submit - origin,
         duration_s=duration,
@@ -554,6 +557,22 @@ def _check_positive(path: Path, arr: np.ndarray, column: str, *, strict: bool) -
         row = int(np.flatnonzero(bad)[0])
         need = "> 0" if strict else ">= 0"
         raise DataError(f"{path}: line {row + 2}: column {column!r} must be {need}, got {arr[row]:g}")
+
+
+def _kind_column(path: Path, table: pa.Table, column: str) -> np.ndarray:
+    """Kind codes (see ``KINDS``) from a text column; an unknown kind names its line."""
+    labels = [k.value for k in KINDS]
+    code_of = {k: i for i, k in enumerate(labels)}
+    values = table.column(column).to_pylist()
+    out = np.empty(len(values), dtype=np.int8)
+    for i, v in enumerate(values):
+        code = code_of.get((v or "").strip())
+        if code is None:
+            raise DataError(
+                f"{path}: line {i + 2}: column {column!r} (kind) must be one of {', '.join(labels)}, got {v!r}"
+            )
+        out[i] = code
+    return out
 
 
 def _categorical(col: pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
