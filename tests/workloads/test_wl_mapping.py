@@ -221,3 +221,19 @@ def test_jobs_go_only_to_tenants_allowed_that_many_gpus(itp: JobTable) -> None:
     assert (m.tenant[one] == lab).mean() == pytest.approx(0.3, abs=0.01)
     with pytest.raises(InputError, match=r"a 64-GPU job has no tenant that may use that many GPUs"):
         MappingRule().apply(itp, tenants[:2], seed=1)
+
+
+def test_to_arrow_decodes_labels(itp: JobTable) -> None:
+    m = MappingRule().apply(itp.head(3000), TENANTS, seed=2)
+    t = m.to_arrow()
+    assert t.num_rows == 3000
+    assert t.column("job_id").to_pylist() == m.job_id.tolist()
+    assert set(t.column("tenant").to_pylist()) <= {x.id for x in TENANTS}
+    assert set(t.column("residency").to_pylist()) <= {"FR", "EU", "ANY"}
+    assert t.column("deadline_s").null_count == int(np.isnan(m.deadline_s).sum())
+    assert t.column("cluster").to_pylist()[0].startswith("cluster")
+    # projects: cnrs has p1/p2, the others none -> null
+    projects = t.column("project").to_pylist()
+    tenants = t.column("tenant").to_pylist()
+    assert all((p is None) == (tn != "cnrs") for p, tn in zip(projects, tenants, strict=True))
+    assert "tenant" not in itp.head(10).to_arrow().column_names

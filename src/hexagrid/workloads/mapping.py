@@ -341,8 +341,8 @@ class MappingRule(BaseModel):
     ) -> tuple[np.ndarray, tuple[str, ...]]:
         """Project per job among its tenant's projects: by GPU-hour allocation if any, else evenly.
 
-        Project labels are ``tenant/project`` so equal project ids of two tenants stay apart; the
-        JobSpec gets the bare project id.
+        Labels are every tenant's project ids in tenant order, one entry per (tenant, project), so two
+        tenants' projects with the same id keep distinct codes.
         """
         labels: list[str] = []
         out = np.full(len(tenant_codes), -1, dtype=np.int32)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -278,6 +278,48 @@ class JobTable:
             h.update(f.name.encode())
             h.update(repr(getattr(self, f.name)).encode())
         return h.hexdigest()
+
+    def to_arrow(self) -> Any:
+        """A ``pyarrow.Table`` with one row per job and labels in place of codes (for Parquet/CSV export).
+
+        Columns: job_id, submit_s, duration_s, expected_duration_s, gpus, cluster, kind and, when
+        mapped, tenant, tenant_class, project, residency, min_tier, deadline_s, preemptible,
+        checkpoint_interval_s, priority, objective, accelerators, walltime_s (nulls where unset).
+        """
+        import pyarrow as pa
+
+        def labels(codes: np.ndarray, names: Sequence[object]) -> pa.Array:
+            lookup = _objects((*[str(x) for x in names], None))
+            return pa.array(lookup[np.where(codes >= 0, codes, len(names))].tolist(), type=pa.string())
+
+        def floats(values: np.ndarray) -> pa.Array:
+            return pa.array(values, mask=np.isnan(values), type=pa.float64())
+
+        cols: dict[str, pa.Array] = {
+            "job_id": pa.array(self.job_id.tolist(), type=pa.string()),
+            "submit_s": pa.array(self.submit_s),
+            "duration_s": pa.array(self.duration_s),
+            "expected_duration_s": pa.array(self.expected_duration_s),
+            "gpus": pa.array(self.gpus),
+            "cluster": labels(self.cluster, self.clusters),
+            "kind": labels(self.kind, [k.value for k in KINDS]),
+        }
+        if self.is_mapped:
+            m = self._mapped_columns()
+            class_codes = np.array([TENANT_CLASSES.index(c) for c in self.tenant_classes], dtype=np.int8)
+            cols["tenant"] = labels(m["tenant"], self.tenants)
+            cols["tenant_class"] = labels(class_codes[m["tenant"]], [c.value for c in TENANT_CLASSES])
+            cols["project"] = labels(m["project"], self.projects)
+            cols["residency"] = labels(m["residency"], [str(r) for r in self.residencies])
+            cols["min_tier"] = labels(m["min_tier"], [t.value for t in TIERS])
+            cols["deadline_s"] = floats(m["deadline_s"])
+            cols["preemptible"] = pa.array(m["preemptible"])
+            cols["checkpoint_interval_s"] = floats(m["checkpoint_interval_s"])
+            cols["priority"] = pa.array(m["priority"])
+            cols["objective"] = labels(m["objective"], [o.value for o in OBJECTIVES])
+            cols["accelerators"] = labels(m["accel_set"], [",".join(a) for a in self.accel_sets])
+            cols["walltime_s"] = floats(m["walltime_s"])
+        return pa.table(cols)
 
     # -- summaries ------------------------------------------------------------------------------
 
