@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from scenario_cli import run_cli
 
+from hexagrid.domain import CATALOG, JobKind
+from hexagrid.energy.power import DEFAULT_UTILISATION, busy_gpu_it_power_w
 from hexagrid.scenarios import builtin_names, load_scenario
 
 VALID = Path(__file__).parent / "valid"
@@ -76,7 +78,13 @@ def test_show_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monke
 def test_show_a_file(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_cli(capsys, monkeypatch, "scenario", "show", str(VALID / "minimal.yaml"), "--json")
     assert result.code == 0
-    assert json.loads(result.out)["totals"] == {
+    totals = json.loads(result.out)["totals"]
+    # every GPU training, by the shared power model: 400 H100 in 4-GPU nodes at PUE 1.2, 400 in 8-GPU nodes at 1.3
+    h100, u = CATALOG["H100"], DEFAULT_UTILISATION[JobKind.TRAINING]
+    per_gpu_w = {g: busy_gpu_it_power_w(h100.tdp_w, h100.idle_w, float(g), u) for g in (4, 8)}
+    expected_w = 400 * per_gpu_w[4] * 1.2 + 400 * per_gpu_w[8] * 1.3
+    assert totals.pop("training_load_mw") == pytest.approx(expected_w / 1e6)
+    assert totals == {
         "sites": 2,
         "accelerators": 800,
         "power_mw": 8.0,

@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from hexagrid.cli.common import console, print_json
-from hexagrid.domain import Scenario, Site
+from hexagrid.domain import CATALOG, JobKind, Scenario, Site
+from hexagrid.energy.power import job_facility_power_w
 from hexagrid.scenarios import builtin_names, load_scenario
 
 app = typer.Typer(
@@ -28,6 +29,18 @@ def _gpus_by_accelerator(sites: list[Site]) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def training_load_mw(site: Site) -> float:
+    """Facility MW with every GPU of the site training (the shared power model's default utilisation).
+
+    Above ``power_mw``, the envelope binds before the GPUs run out (as at Sesterce Grand Est in 2028).
+    """
+    watts = sum(
+        job_facility_power_w(CATALOG[p.accelerator], p.gpus, p.gpus_per_node, JobKind.TRAINING, site.pue)
+        for p in site.pools
+    )
+    return watts / 1e6
+
+
 def _site_row(site: Site) -> dict[str, Any]:
     return {
         "id": site.id,
@@ -38,6 +51,7 @@ def _site_row(site: Site) -> dict[str, Any]:
         "region": site.region,
         "grid_zone": site.grid_zone,
         "power_mw": site.power_mw,
+        "training_load_mw": round(training_load_mw(site), 6),
         "pue": site.pue,
         "cooling": site.cooling.value,
         "tier": site.tier.value,
@@ -79,6 +93,7 @@ def scenario_summary(scenario: Scenario) -> dict[str, Any]:
             "sites": len(scenario.sites),
             "accelerators": scenario.fleet.gpus,
             "power_mw": round(scenario.fleet.power_mw, 6),
+            "training_load_mw": round(sum(training_load_mw(s) for s in scenario.sites), 6),
             "accelerators_by_type": _gpus_by_accelerator(scenario.sites),
             "tenants": len(scenario.tenants),
         },
@@ -95,7 +110,7 @@ def _by_acc(counts: dict[str, int], sep: str = "\n") -> str:
 
 def _wide() -> Console:
     """Tables are wide: when stdout is not a terminal (a pipe, a file), do not squeeze them to 80 columns."""
-    return console if console.is_terminal else Console(width=max(console.width, 180))
+    return console if console.is_terminal else Console(width=max(console.width, 200))
 
 
 @app.command("list")
@@ -137,6 +152,7 @@ def show(
     table.add_column("country", footer="")
     table.add_column("zone")
     table.add_column("MW", justify="right", footer=_mw(totals["power_mw"]))
+    table.add_column("MW all training", justify="right", footer=_mw(totals["training_load_mw"]))
     table.add_column("PUE", justify="right")
     table.add_column("cooling")
     table.add_column("tier")
@@ -150,6 +166,12 @@ def show(
             row["country"],
             row["grid_zone"],
             _mw(row["power_mw"]),
+            # red: the envelope binds before the GPUs run out
+            (
+                f"[red]{_mw(row['training_load_mw'])}[/]"
+                if row["training_load_mw"] > row["power_mw"]
+                else _mw(row["training_load_mw"])
+            ),
             f"{row['pue']:.2f}",
             row["cooling"],
             row["tier"],
@@ -158,6 +180,11 @@ def show(
             f"{row['gpus']:,}",
         )
     out.print(table)
+    out.print(
+        "MW all training: facility power with every GPU training (hexagrid.energy.power, estimate); "
+        "[red]red[/] where it exceeds the envelope, which then binds before the GPUs run out.",
+        highlight=False,
+    )
     if sc.tenants:
         tenants = Table(title="Tenants")
         for col, justify in (
