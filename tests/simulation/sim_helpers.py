@@ -10,12 +10,29 @@ from hexagrid.domain import JobSpec, NotNow, Resources, Site, Tenant
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
 
 
-def make_site(site_id: str = "lab", country: str = "FR", nodes: int = 2, gpus_per_node: int = 4,
-              accelerator: str = "A100", power_mw: float = 1.0, **extra: Any) -> Site:
+def make_site(
+    site_id: str = "lab",
+    country: str = "FR",
+    nodes: int = 2,
+    gpus_per_node: int = 4,
+    accelerator: str = "A100",
+    power_mw: float = 1.0,
+    **extra: Any,
+) -> Site:
     fields: dict[str, Any] = {
-        "id": site_id, "name": site_id, "operator": "test", "kind": "private_cloud", "country": country,
-        "region": "test", "latitude": 48.7, "longitude": 2.2, "grid_zone": "FR" if country == "FR" else country,
-        "power_mw": power_mw, "cooling": "direct_liquid", "pue": 1.2, "access": "both",
+        "id": site_id,
+        "name": site_id,
+        "operator": "test",
+        "kind": "private_cloud",
+        "country": country,
+        "region": "test",
+        "latitude": 48.7,
+        "longitude": 2.2,
+        "grid_zone": "FR" if country == "FR" else country,
+        "power_mw": power_mw,
+        "cooling": "direct_liquid",
+        "pue": 1.2,
+        "access": "both",
         "price_eur_per_gpu_h": {accelerator: 2.0},
         "pools": [{"id": "p0", "accelerator": accelerator, "gpus_per_node": gpus_per_node, "nodes": nodes}],
     }
@@ -24,8 +41,14 @@ def make_site(site_id: str = "lab", country: str = "FR", nodes: int = 2, gpus_pe
 
 
 def make_job(job_id: str, submit: float, duration: float, gpus: int = 4, **extra: Any) -> JobSpec:
-    return JobSpec(id=job_id, tenant="acme", resources=Resources(gpus=gpus), submit_s=T0 + submit,
-                   expected_duration_s=duration, **extra)
+    return JobSpec(
+        id=job_id,
+        tenant="acme",
+        resources=Resources(gpus=gpus),
+        submit_s=T0 + submit,
+        expected_duration_s=duration,
+        **extra,
+    )
 
 
 TENANTS = [Tenant.model_validate({"id": "acme", "name": "Acme", "class": "commercial"})]

@@ -10,6 +10,7 @@ import pytest
 from sim_helpers import T0, TENANTS, Scripted, make_job, make_site
 
 from hexagrid.domain import Fleet, JobSpec, Preempt, Residency, Start
+from hexagrid.scheduling import ClusterState
 from hexagrid.simulation.driver import SimConfig, Simulator
 from hexagrid.simulation.fleetindex import FleetIndex
 
@@ -18,13 +19,17 @@ from hexagrid.simulation.fleetindex import FleetIndex
 def tiny_fleet() -> Fleet:
     return Fleet(sites=[make_site()])
 
-sched_mod = pytest.importorskip("hexagrid.scheduling.state")
-
 
 def _sim(fleet: Fleet, scripted: Scripted, **cfg: Any) -> Simulator:
-    return Simulator(index=FleetIndex.build(fleet), tenants=TENANTS,
-                     state_factory=lambda: sched_mod.ClusterState.from_fleet(fleet, TENANTS),
-                     decide=scripted.decide, signals=None, start_s=T0, config=SimConfig(**cfg))
+    return Simulator(
+        index=FleetIndex.build(fleet),
+        tenants=TENANTS,
+        state_factory=lambda: ClusterState.from_fleet(fleet, TENANTS),
+        decide=scripted.decide,
+        signals=None,
+        start_s=T0,
+        config=SimConfig(**cfg),
+    )
 
 
 def start_all(site: str = "lab", pool: str = "p0") -> Any:
@@ -36,6 +41,7 @@ def start_all(site: str = "lab", pool: str = "p0") -> Any:
                 out.append(Start(j.id, site, pool, 1, j.resources.gpus))
                 free -= j.resources.gpus
         return out
+
     return script
 
 
@@ -53,8 +59,10 @@ def test_start_finish_and_one_pass_per_instant(tiny_fleet: Fleet) -> None:
 
 
 def test_preemption_keeps_checkpointed_work_and_pays_restart(tiny_fleet: Fleet) -> None:
-    jobs = [make_job("a", 10, 1000, gpus=8, preemptible=True, checkpoint_interval_s=300),
-            make_job("b", 510, 100, gpus=8, priority=10)]
+    jobs = [
+        make_job("a", 10, 1000, gpus=8, preemptible=True, checkpoint_interval_s=300),
+        make_job("b", 510, 100, gpus=8, priority=10),
+    ]
 
     def script(state: Any, queue: list[JobSpec], now: float) -> list[Any]:
         ids = [j.id for j in queue]
@@ -93,8 +101,9 @@ def test_without_checkpoints_a_preempted_job_restarts_from_scratch(tiny_fleet: F
 
 def test_failures_are_seeded_and_requeue(tiny_fleet: Fleet) -> None:
     jobs = [make_job(f"j{i}", 100 * i, 3600, gpus=4, checkpoint_interval_s=600) for i in range(6)]
-    runs = [_sim(tiny_fleet, Scripted(start_all()), failure_rate_per_gpu_h=0.5, seed=7).run(6, iter(jobs))
-            for _ in range(2)]
+    runs = [
+        _sim(tiny_fleet, Scripted(start_all()), failure_rate_per_gpu_h=0.5, seed=7).run(6, iter(jobs)) for _ in range(2)
+    ]
     assert runs[0].failures.sum() > 0
     assert np.array_equal(runs[0].end_time_s, runs[1].end_time_s)
     assert not np.isnan(runs[0].end_time_s).any()  # every job still finished

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import io
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ CORSICA_OUTLINE: tuple[tuple[float, float], ...] = (
     (8.85, 42.65), (9.3, 42.8), (9.4, 43.0),
 )
 
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
+_XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
 _MAX_SITE_PANELS = 9
@@ -63,7 +66,10 @@ def _svg(fig: Any) -> str:
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "hexagrid"}, bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    text = text[text.index("<svg"):]
+    # inline SVG in HTML needs no namespace declarations or RDF metadata: drop them, so the page holds no URL
+    text = _METADATA.sub("", text)
+    return _XMLNS.sub("", text)
 
 
 def _hours(runs: Sequence[Any]) -> np.ndarray:
