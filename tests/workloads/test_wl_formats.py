@@ -208,3 +208,9 @@ def test_csv_kind_column(tmp_path: Path) -> None:
     bad = write(tmp_path / "b.csv", text.replace("inference", "gaming"))
     with pytest.raises(DataError, match=r"line 3: column 'k' \(kind\) must be one of training, fine_tuning"):
         load_csv(bad, {"submit": "s", "duration": "d", "gpus": "g", "kind": "k"})
+
+
+def test_swf_repeated_job_number(tmp_path: Path) -> None:
+    bad = SWF + "    3  500 0 60 1 -1 -1 1 60 -1 1 1 1 -1 1 -1 -1 -1\n"
+    with pytest.raises(DataError, match=r"line 11: field 1 \(job_number\) 3 repeats line 7"):
+        load_swf(write(tmp_path / "d.swf", bad))

@@ -303,6 +303,13 @@ def load_swf(
     if bad_submit.any():
         i = int(np.flatnonzero(bad_submit)[0])
         raise DataError(f"{path}: line {line_numbers[i]}: field 2 (submit_time) must be >= 0, got {submit[i]:g}")
+    seen, dup = np.unique(job_number, return_counts=True)
+    if (dup > 1).any():
+        j = int(seen[dup > 1][0])
+        lines = [line_numbers[i] for i in np.flatnonzero(job_number == j)[:2].tolist()]
+        raise DataError(
+            f"{path}: line {lines[1]}: field 1 (job_number) {j} repeats line {lines[0]}; job numbers must be unique"
+        )
     keep = (run > 0) & (procs > 0)
     skipped_run = int((run <= 0).sum())
     skipped_procs = int(((run > 0) & (procs <= 0)).sum())
