@@ -361,8 +361,9 @@ class JobTable:
         """One :class:`JobSpec` per row, in submit order; ``submit_s = start_s + offset``.
 
         Needs a mapped table (tenant, residency, ...). Values were validated column-wise when the
-        table was built and mapped, so rows become JobSpecs with ``model_construct`` (no per-row
-        validation: 69k jobs in well under a second).
+        table was built and mapped, so rows become JobSpecs without per-row validation (the
+        equivalent of ``model_construct``, about 2 µs a job; categorical columns are decoded with one
+        numpy take each and Resources objects are shared between jobs of the same shape).
         """
         if not self.is_mapped:
             raise InputError(
