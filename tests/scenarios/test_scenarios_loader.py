@@ -14,6 +14,7 @@ from hexagrid.scenarios import (
     BUILTIN_DIR,
     builtin_names,
     builtin_path,
+    dump_scenario,
     field_errors,
     format_path,
     load_scenario,
@@ -232,3 +233,11 @@ def test_parse_scenario_result_is_a_plain_scenario() -> None:
     sc = parse_scenario((VALID / "minimal.yaml").read_text(), "minimal.yaml")
     assert isinstance(sc, Scenario)
     assert sc.fleet.gpus == 400 + 400
+
+
+@pytest.mark.parametrize("name", ["france-2025", "france-2028", "europe-2026"])
+def test_dump_round_trips(name: str) -> None:
+    sc = load_scenario(name)
+    text = dump_scenario(sc)
+    assert "extends" not in text and text.startswith(f"name: {name}\n")
+    assert parse_scenario(text, f"{name}-dumped.yaml") == sc

@@ -4,13 +4,21 @@
 :class:`hexagrid.errors.ValidationFailed` carrying every problem, each naming its field path.
 """
 
-from hexagrid.scenarios.loader import BUILTIN_DIR, builtin_names, builtin_path, load_scenario, parse_scenario
+from hexagrid.scenarios.loader import (
+    BUILTIN_DIR,
+    builtin_names,
+    builtin_path,
+    dump_scenario,
+    load_scenario,
+    parse_scenario,
+)
 from hexagrid.scenarios.validation import field_errors, format_path, load_yaml, show_value
 
 __all__ = [
     "BUILTIN_DIR",
     "builtin_names",
     "builtin_path",
+    "dump_scenario",
     "field_errors",
     "format_path",
     "load_scenario",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
 from hexagrid.domain.kinds import SiteKind
@@ -20,7 +21,7 @@ from hexagrid.domain.scenario import Scenario
 from hexagrid.errors import FieldError, NotFound, ValidationFailed
 from hexagrid.scenarios.validation import field_errors, load_yaml, show_value
 
-__all__ = ["BUILTIN_DIR", "builtin_names", "builtin_path", "load_scenario", "parse_scenario"]
+__all__ = ["BUILTIN_DIR", "builtin_names", "builtin_path", "dump_scenario", "load_scenario", "parse_scenario"]
 
 #: Where the built-in scenario files live (package data).
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
@@ -87,6 +88,16 @@ def parse_scenario(text: str, source: str, *, base_dir: Path | None = None) -> S
     if base_dir is None and source and Path(source).parent != Path():
         base_dir = Path(source).parent
     return _parse(text, source, base_dir, ())
+
+
+def dump_scenario(scenario: Scenario) -> str:
+    """YAML text of a scenario, fully expanded (no ``extends``), that loads back to an equal Scenario.
+
+    Fields left at their defaults are omitted so that the file reads like a hand-written one.
+    """
+    data = scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data.setdefault("name", scenario.name)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120)
 
 
 def _read(path: Path) -> str:
