@@ -195,6 +195,6 @@ def reservation_for(
     ps = _Pass(sched, state, None, now_s)
     row = JobRow.from_spec(job)
     e = ps.entry(row, int(state.tenants.klass[tix]))
-    if e.reason is not None or len(e.idx) == 0:
+    if e.reason is not None:
         return None
     return sched._reserve(ps, row, e)

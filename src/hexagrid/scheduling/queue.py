@@ -16,13 +16,17 @@ import numpy.typing as npt
 
 from hexagrid.domain.accelerators import CATALOG
 from hexagrid.domain.jobs import JobSpec
-from hexagrid.domain.kinds import JobKind, Objective
+from hexagrid.domain.kinds import JobKind, Objective, SovereigntyTier
 from hexagrid.scheduling.state import KIND_INDEX
 
 __all__ = ["JobQueue", "JobRow"]
 
+# enum members are singletons: keying by id() avoids Enum.__hash__, a Python-level call, per job
+_KIND_BY_ID = {id(k): i for k, i in KIND_INDEX.items()}
+_TIER_RANK_BY_ID = {id(t): t.rank for t in SovereigntyTier}
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class JobRow:
     """What the scheduler derives once from a JobSpec.
 
@@ -49,12 +53,11 @@ class JobRow:
     checkpoint_interval_s: float | None
     objective: Objective
     skey: tuple[object, ...]
-    acc_desc: str
-    where_desc: str
 
     @classmethod
     def from_spec(cls, job: JobSpec) -> JobRow:
         r = job.resources
+        kind = _KIND_BY_ID[id(job.kind)]
         gpn_req = r.gpus_per_node or (r.gpus // r.num_nodes if r.num_nodes > 1 else 0)
         inf = job.inference
         lat_key = None if inf is None else (inf.users_latitude, inf.users_longitude, inf.latency_target_ms)
@@ -65,27 +68,20 @@ class JobRow:
             r.gpus,
             r.num_nodes,
             gpn_req,
-            job.residency,
-            job.min_tier.rank,
+            (job.residency.scope, job.residency.countries),
+            _TIER_RANK_BY_ID[id(job.min_tier)],
             max_price,
             lat_key,
+            kind,
+            job.objective.value,  # plain values: an Enum's hash is a Python call, a str's is cached
         )
-        if r.accelerators:
-            acc_desc = "/".join(r.accelerators)
-        elif r.min_gpu_memory_gb > 0:
-            acc_desc = f"GPUs with >= {r.min_gpu_memory_gb:g} GB"
-        else:
-            acc_desc = "GPUs"
-        if r.min_gpu_memory_gb > 0 and r.accelerators:
-            accepted = [a for a in r.accelerators if CATALOG[a].memory_gb >= r.min_gpu_memory_gb]
-            acc_desc = "/".join(accepted) if accepted else f"{acc_desc} with >= {r.min_gpu_memory_gb:g} GB"
-        scope = str(job.residency)
+        wall = job.walltime_s
         return cls(
             spec=job,
             id=job.id,
             tenant=job.tenant,
             project=job.project,
-            kind=KIND_INDEX[job.kind],
+            kind=kind,
             inference=job.kind is JobKind.INFERENCE,
             gpus=r.gpus,
             num_nodes=r.num_nodes,
@@ -93,15 +89,32 @@ class JobRow:
             priority=job.priority,
             submit_s=job.submit_s,
             duration_s=job.expected_duration_s,
-            walltime_s=job.walltime_limit_s,
+            walltime_s=job.expected_duration_s if wall is None else wall,
             deadline_s=job.deadline_s,
             preemptible=job.preemptible,
             checkpoint_interval_s=job.checkpoint_interval_s,
             objective=job.objective,
             skey=skey,
-            acc_desc=acc_desc,
-            where_desc="" if scope == "ANY" else f"{scope} ",
         )
+
+    @property
+    def acc_desc(self) -> str:
+        """The accepted accelerators in words, for messages."""
+        r = self.spec.resources
+        if r.accelerators and r.min_gpu_memory_gb > 0:
+            accepted = [a for a in r.accelerators if CATALOG[a].memory_gb >= r.min_gpu_memory_gb]
+            return "/".join(accepted) if accepted else f"{'/'.join(r.accelerators)} with >= {r.min_gpu_memory_gb:g} GB"
+        if r.accelerators:
+            return "/".join(r.accelerators)
+        if r.min_gpu_memory_gb > 0:
+            return f"GPUs with >= {r.min_gpu_memory_gb:g} GB"
+        return "GPUs"
+
+    @property
+    def where_desc(self) -> str:
+        """``'FR '`` for residency FR, empty for ANY: 'no FR site with ...'."""
+        scope = str(self.spec.residency)
+        return "" if scope == "ANY" else f"{scope} "
 
     def shape_desc(self) -> str:
         if self.num_nodes > 1:

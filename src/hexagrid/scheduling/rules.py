@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from hexagrid.domain.accelerators import CATALOG
 from hexagrid.domain.decisions import ReasonCode
-from hexagrid.domain.geography import Residency, haversine_km
+from hexagrid.domain.geography import Residency
 from hexagrid.scheduling.config import SchedulerConfig
 from hexagrid.scheduling.queue import JobRow
 from hexagrid.scheduling.state import BArr, FArr, FleetIndex, IArr
 
-__all__ = ["PassRules", "StaticRules", "fmt_time", "latency_ms", "static_rules"]
+__all__ = ["PassRules", "StaticRules", "fmt_time", "latency_ms", "static_mask", "static_rules"]
 
 CLASS_NAMES = ("academic", "commercial")
 
@@ -38,17 +40,41 @@ def latency_ms(ix: FleetIndex, lat: float, lon: float, config: SchedulerConfig) 
 
     Estimate: light in fibre covers about 200 km per ms and fibre paths run longer than the great
     circle, so 1 ms of round trip per 100 km (``latency_ms_per_100km``) plus a fixed base for
-    access networks and queuing (``latency_base_ms``).
+    access networks and queuing (``latency_base_ms``). Distance is the great circle of
+    ``hexagrid.domain.haversine_km``, vectorised over sites (same formula, same Earth radius).
     """
-    km = np.array(
-        [haversine_km(la, lo, lat, lon) for la, lo in zip(ix.site_lat.tolist(), ix.site_lon.tolist(), strict=True)]
-    )
+    p1, p2 = np.radians(ix.site_lat), math.radians(lat)
+    dp, dl = p2 - p1, np.radians(lon - ix.site_lon)
+    a = np.sin(dp / 2) ** 2 + np.cos(p1) * math.cos(p2) * np.sin(dl / 2) ** 2
+    km = 2 * 6371.0 * np.arcsin(np.minimum(1.0, np.sqrt(a)))
     return config.latency_base_ms + config.latency_ms_per_100km * km / 100.0
+
+
+def _component(ix: FleetIndex, key: tuple[object, ...], build: Callable[[], Any]) -> Any:
+    hit = ix.cache.get(key)
+    if hit is None:
+        hit = ix.cache[key] = build()
+    return hit
 
 
 def _residency_mask(ix: FleetIndex, residency: Residency) -> BArr:
     by_country = {c: residency.allows(c) for c in set(ix.pool_country)}
     return np.array([by_country[c] for c in ix.pool_country], dtype=np.bool_)
+
+
+def _shape(ix: FleetIndex, gpus: int, num_nodes: int, gpn_req: int) -> tuple[IArr, IArr, BArr]:
+    """Per pool: GPUs per node ``g`` and nodes ``n`` the job takes there, and whether that shape fits at all."""
+    if gpn_req > 0:
+        g = np.where(ix.pool_gpn >= gpn_req, gpn_req, 0)
+        n = np.full(ix.n_pools, num_nodes, dtype=np.int64)
+    else:
+        single = gpus <= ix.pool_gpn
+        whole = (gpus % ix.pool_gpn) == 0
+        g = np.where(single, gpus, np.where(whole, ix.pool_gpn, 0))
+        n = np.where(single, 1, gpus // ix.pool_gpn)
+    g = g.astype(np.int64)
+    n = n.astype(np.int64)
+    return g, n, (g > 0) & (n <= ix.pool_nodes)
 
 
 @dataclass
@@ -62,51 +88,84 @@ class StaticRules:
     site_latency_ms: FArr | None
 
 
-def static_rules(ix: FleetIndex, row: JobRow, tclass: int, config: SchedulerConfig) -> StaticRules:
-    """Rules 2-8 of the precedence (access .. latency) for a job signature and tenant class; memoised."""
-    key = ("static", row.skey, tclass, config.latency_base_ms, config.latency_ms_per_100km)
-    hit = ix.cache.get(key)
-    if hit is not None:
-        return hit
+def static_mask(ix: FleetIndex, row: JobRow, tclass: int,
+                config: SchedulerConfig) -> tuple[BArr, IArr, IArr, FArr | None]:
+    """The pools a job signature admits under rules 2-8 (access .. latency), fast.
+
+    Rules are grouped by what they depend on — (tenant class, residency, tier), (accelerators, price),
+    shape, users' position — and each group's mask is memoised, so a new signature costs three or
+    four vector ANDs. Returns the mask, the per-pool gang shape (g, n) and the sites' latency.
+    """
     spec = row.spec
     res = spec.resources
-    access = (ix.pool_access == 2) | (ix.pool_access == tclass)
-    residency = _residency_mask(ix, spec.residency)
-    tier = ix.pool_tier >= spec.min_tier.rank
-    acc_ok = np.array([res.accepts(a) for a in ix.acc_names], dtype=np.bool_)
-    accel = acc_ok[ix.pool_acc]
-    if row.gpn_req > 0:
-        g = np.where(ix.pool_gpn >= row.gpn_req, row.gpn_req, 0)
-        n = np.full(ix.n_pools, row.num_nodes, dtype=np.int64)
-    else:
-        single = row.gpus <= ix.pool_gpn
-        whole = (row.gpus % ix.pool_gpn) == 0
-        g = np.where(single, row.gpus, np.where(whole, ix.pool_gpn, 0))
-        n = np.where(single, 1, row.gpus // ix.pool_gpn)
-    g = g.astype(np.int64)
-    n = n.astype(np.int64)
-    shape = (g > 0) & (n <= ix.pool_nodes)
+    rank = spec.min_tier.rank
+    rkey = (spec.residency.scope, spec.residency.countries)
+    who = _component(ix, ("who", tclass, rkey, rank), lambda: _access_mask(ix, tclass)
+                     & _component(ix, ("residency", rkey), lambda: _residency_mask(ix, spec.residency))
+                     & (ix.pool_tier >= rank))
     max_price = math.inf if spec.max_price_eur_per_gpu_h is None else spec.max_price_eur_per_gpu_h
-    price = ix.pool_price <= max_price
+    what = _component(ix, ("what", res.accelerators, res.min_gpu_memory_gb, max_price),
+                      lambda: _accel_mask(ix, row) & (ix.pool_price <= max_price))
+    g, n, shape = _component(ix, ("shape", row.gpus, row.num_nodes, row.gpn_req),
+                             lambda: _shape(ix, row.gpus, row.num_nodes, row.gpn_req))
+    mask = who & what & shape
+    lat_ms = None
+    if spec.inference is not None:
+        inf = spec.inference
+        lat_ms, near = _component(ix, ("near", inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
+                                       config.latency_base_ms, config.latency_ms_per_100km),
+                                  lambda: _near(ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
+                                                config))
+        mask &= near
+    if len(ix.cache) > 200_000:  # bounded memo: a long run with ever-new price caps must not grow without end
+        ix.cache.clear()
+    return mask, g, n, lat_ms
+
+
+def _access_mask(ix: FleetIndex, tclass: int) -> BArr:
+    return (ix.pool_access == 2) | (ix.pool_access == tclass)
+
+
+def _accel_mask(ix: FleetIndex, row: JobRow) -> BArr:
+    res = row.spec.resources
+    return np.array([res.accepts(a) for a in ix.acc_names], dtype=np.bool_)[ix.pool_acc]
+
+
+def _near(ix: FleetIndex, lat: float, lon: float, target_ms: float, config: SchedulerConfig) -> tuple[FArr, BArr]:
+    lat_ms = latency_ms(ix, lat, lon, config)
+    return lat_ms, lat_ms[ix.pool_site] <= target_ms
+
+
+def static_rules(ix: FleetIndex, row: JobRow, tclass: int, config: SchedulerConfig) -> StaticRules:
+    """Rules 2-8 of the precedence (access .. latency) one by one, for the funnel and for ``explain``."""
+    spec = row.spec
+    max_price = math.inf if spec.max_price_eur_per_gpu_h is None else spec.max_price_eur_per_gpu_h
+    g, n, shape = _component(ix, ("shape", row.gpus, row.num_nodes, row.gpn_req),
+                             lambda: _shape(ix, row.gpus, row.num_nodes, row.gpn_req))
+    rkey = (spec.residency.scope, spec.residency.countries)
+    res = spec.resources
+    rank = spec.min_tier.rank
     rules: list[tuple[ReasonCode, BArr]] = [
-        (ReasonCode.ACCESS, access),
-        (ReasonCode.RESIDENCY, residency),
-        (ReasonCode.SOVEREIGNTY, tier),
-        (ReasonCode.ACCELERATOR, accel),
+        (ReasonCode.ACCESS, _component(ix, ("access", tclass), lambda: _access_mask(ix, tclass))),
+        (ReasonCode.RESIDENCY, _component(ix, ("residency", rkey), lambda: _residency_mask(ix, spec.residency))),
+        (ReasonCode.SOVEREIGNTY, _component(ix, ("tier", rank), lambda: ix.pool_tier >= rank)),
+        (ReasonCode.ACCELERATOR, _component(ix, ("acc", res.accelerators, res.min_gpu_memory_gb),
+                                            lambda: _accel_mask(ix, row))),
         (ReasonCode.GANG_SHAPE, shape),
-        (ReasonCode.PRICE, price),
+        (ReasonCode.PRICE, _component(ix, ("price", max_price), lambda: ix.pool_price <= max_price)),
     ]
     lat_ms = None
     if spec.inference is not None:
         inf = spec.inference
-        lat_ms = latency_ms(ix, inf.users_latitude, inf.users_longitude, config)
-        rules.append((ReasonCode.LATENCY, lat_ms[ix.pool_site] <= inf.latency_target_ms))
+        lat_ms, near = _component(ix, ("near", inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
+                                       config.latency_base_ms, config.latency_ms_per_100km),
+                                  lambda: _near(ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
+                                                config))
+        rules.append((ReasonCode.LATENCY, near))
     mask = np.ones(ix.n_pools, dtype=np.bool_)
     for _, m in rules:
         mask &= m
-    out = StaticRules(rules, mask, g, n, lat_ms)
-    ix.cache[key] = out
-    return out
+    return StaticRules(rules, mask, g, n, lat_ms)
 
 
 class PassRules:

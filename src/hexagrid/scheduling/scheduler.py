@@ -23,7 +23,7 @@ from hexagrid.errors import InputError
 from hexagrid.scheduling.backfill import Event, Reservation, earliest_start
 from hexagrid.scheduling.config import SchedulerConfig
 from hexagrid.scheduling.queue import JobQueue, JobRow
-from hexagrid.scheduling.rules import PassRules, fmt_time, funnel, static_message, static_rules
+from hexagrid.scheduling.rules import PassRules, fmt_time, funnel, static_mask, static_message, static_rules
 from hexagrid.scheduling.state import KINDS, BArr, ClusterState, FArr, FleetIndex, IArr, apply_nodes, best_fit_nodes
 
 __all__ = ["Scheduler", "carbon_intensity_by_pool", "order_queue"]
@@ -78,29 +78,30 @@ def order_queue(q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s
 
 @dataclass(slots=True)
 class _Entry:
-    """A signature's candidate pools for this pass, with their per-pool vectors gathered once."""
+    """A job signature's view of this pass: the pools its hard rules admit (a mask over all pools)."""
 
     uid: int
     reason: ReasonCode | None
     message: str
-    idx: IArr
-    g: IArr
-    n: IArr
-    site: IArr
-    w_per_gpu: FArr
+    mask: BArr
+    g: IArr  # GPUs per node on each pool
+    n: IArr  # nodes on each pool
+    shape_key: tuple[int, int, int]
+    score: FArr
+    has_public: bool
+    has_window: bool
     tp: FArr
     ref_tp: float
-    public: BArr
-    has_public: bool
-    windowed: BArr
-    has_window: bool
-    close_s: FArr
-    score: FArr
-    first: bool  # first_fit placement
+    first_fit: bool
 
 
 class _Pass:
-    """The working copy of one pass: mutable arrays plus per-pass vectors and memo tables."""
+    """The working copy of one pass: mutable arrays plus per-pass vectors and memo tables.
+
+    ``cap_ok`` / ``pow_ok`` cache, per job shape, which pools have room (GPUs / megawatts). A pass
+    only ever takes resources, so a cached False stays right; a cached True may have gone stale where
+    a start happened since, and is re-checked exactly on the pool a job is about to take.
+    """
 
     def __init__(self, sched: Scheduler, state: ClusterState, signals: CarbonSignals | None, now_s: float) -> None:
         cfg = sched.config
@@ -115,17 +116,36 @@ class _Pass:
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
         self.pool_free = state.pool_free_gpus.copy()
+        self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
         self.headroom = ix.site_cap_w - state.site_draw_w
-        self.in_use = state.tenants.in_use.copy()
-        self.cap = state.tenants.cap
-        self.klass = state.tenants.klass
+        self.pool_headroom = self.headroom[ix.pool_site]
+        self.in_use: list[int] = state.tenants.in_use.tolist()
+        self.cap: list[int] = state.tenants.cap.tolist()
+        self.klass: list[int] = state.tenants.klass.tolist()
+        self.flex_s: list[float] = state.tenants.flex_s.tolist()
+        self.pool_zone: list[int] = ix.site_zone_code[ix.pool_site].tolist()
+        # scalars per pool as Python lists: indexing a list is several times cheaper than a numpy array
+        self.site_of: list[int] = ix.pool_site.tolist()
+        self.offset_of: list[int] = ix.pool_offset.tolist()
+        self.nodes_of: list[int] = ix.pool_nodes.tolist()
+        self.gpn_of: list[int] = ix.pool_gpn.tolist()
+        self.public_of: list[bool] = ix.pool_public.tolist()
+        self.price_of: list[float] = ix.pool_price.tolist()
+        self.deferral = cfg.carbon_deferral and signals is not None
         self.alloc = state.alloc_remaining_gpu_h.copy()
         self.no_alloc = np.zeros(ix.n_sites)
         self.intensity = carbon_intensity_by_pool(ix, signals, now_s)
-        self.entries: dict[tuple[object, ...], _Entry] = {}
+        self.intensity_of: list[float] = self.intensity.tolist()
+        self.all_pools = np.arange(ix.n_pools)
+        self.entries: tuple[dict[tuple[object, ...], _Entry], ...] = ({}, {})  # by tenant class
         self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
-        self.scores: dict[tuple[int, Objective], FArr] = {}
+        self.scores: dict[tuple[object, ...], FArr] = {}
+        self.any_public = bool(ix.pool_public.any())
+        self.any_window = bool(ix.pool_windowed.any())
+        self.cap_cache: dict[tuple[int, int, int], BArr] = {}
+        self.pow_cache: dict[tuple[int, int], tuple[FArr, BArr]] = {}
         self.forecasts: dict[tuple[int, int, int], tuple[int, float, float]] = {}
+        self.zone_cs: dict[int, FArr | None] = {}
         self.new_events: dict[int, list[Event]] = {}
         self.reservation: Reservation | None = None
         self.reserved_mask: BArr | None = None
@@ -133,6 +153,31 @@ class _Pass:
         self.preempted: set[str] = set()
         self.preempt_budget = cfg.max_preemptions_per_pass
         self.min_victim_priority: float | None = None
+
+    def forecast_cumsum(self, zone_code: int, horizon_h: int) -> FArr | None:
+        """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per pass."""
+        if zone_code not in self.zone_cs:
+            zone = self.ix.zones[zone_code]
+            cs: FArr | None = None
+            if self.signals is not None and zone in self.signals.zones():
+                fc = np.asarray(self.signals.forecast_g_per_kwh(zone, self.now, horizon_h), dtype=np.float64)
+                cs = np.concatenate([[0.0], np.cumsum(fc)])
+            self.zone_cs[zone_code] = cs
+        return self.zone_cs[zone_code]
+
+    def cap_ok(self, e: _Entry) -> BArr:
+        hit = self.cap_cache.get(e.shape_key)
+        if hit is None:
+            hit = self.cap_cache[e.shape_key] = self.ge[self.all_pools, e.g] >= e.n
+        return hit
+
+    def pow_ok(self, gpus: int, kind: int) -> tuple[FArr, BArr]:
+        key = (gpus, kind)
+        hit = self.pow_cache.get(key)
+        if hit is None:
+            pw = gpus * self.ix.pool_w_per_gpu[kind]
+            hit = self.pow_cache[key] = (pw, pw <= self.pool_headroom)
+        return hit
 
     # -------------------------------------------------------------- per-pass vectors
     def base_score(self, kind: int, objective: Objective) -> FArr:
@@ -165,42 +210,47 @@ class _Pass:
         return score
 
     def entry(self, row: JobRow, tclass: int) -> _Entry:
-        key = (row.skey, tclass, row.kind, row.objective)
-        e = self.entries.get(key)
+        e = self.entries[tclass].get(row.skey)
         if e is not None:
             return e
         ix = self.ix
-        st = static_rules(ix, row, tclass, self.cfg)
-        rules = [*st.rules, (ReasonCode.OFFLINE, self.rules.pool_online), (ReasonCode.WINDOW, self.rules.pool_open)]
-        reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
-        idx = np.flatnonzero(st.mask & self.pass_ok)
-        message = "" if reason is None else static_message(reason, row, tclass, ix, survivors, self.now)
+        smask, g, n, lat_ms = static_mask(ix, row, tclass, self.cfg)
+        mask = smask & self.pass_ok
+        reason: ReasonCode | None = None
+        message = ""
+        if not np.count_nonzero(mask):
+            st = static_rules(ix, row, tclass, self.cfg)
+            rules = [*st.rules, (ReasonCode.OFFLINE, self.rules.pool_online),
+                     (ReasonCode.WINDOW, self.rules.pool_open)]
+            reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
+            assert reason is not None
+            message = static_message(reason, row, tclass, ix, survivors, self.now)
+        inf = row.spec.inference
+        skey = (row.kind, row.objective, None if inf is None else row.skey[8])
+        score = self.scores.get(skey)
+        if score is None:
+            score = self.base_score(row.kind, row.objective)
+            if lat_ms is not None and inf is not None:
+                score = score + self.cfg.inference_distance_weight * lat_ms[ix.pool_site] / inf.latency_target_ms
+            self.scores[skey] = score
         inference = row.inference
-        score = self.base_score(row.kind, row.objective)[idx]
-        if st.site_latency_ms is not None and row.spec.inference is not None:
-            lat = st.site_latency_ms[ix.pool_site[idx]] / row.spec.inference.latency_target_ms
-            score = score + self.cfg.inference_distance_weight * lat
         e = _Entry(
-            uid=len(self.entries),
-            reason=reason,
-            message=message,
-            idx=idx,
-            g=st.g[idx],
-            n=st.n[idx],
-            site=ix.pool_site[idx],
-            w_per_gpu=ix.pool_w_per_gpu[row.kind][idx],
-            tp=(ix.pool_tp_infer if inference else ix.pool_tp_train)[idx],
-            ref_tp=ix.ref_tp_infer if inference else ix.ref_tp_train,
-            public=ix.pool_public[idx],
-            has_public=bool(ix.pool_public[idx].any()),
-            windowed=ix.pool_windowed[idx],
-            has_window=bool(ix.pool_windowed[idx].any()),
-            close_s=self.rules.pool_close_s[idx],
-            score=score,
-            first=self.cfg.placement == "first_fit",
+            uid=len(self.entries[0]) + len(self.entries[1]), reason=reason, message=message, mask=mask, g=g, n=n,
+            shape_key=(row.gpus, row.num_nodes, row.gpn_req), score=score,
+            has_public=self.any_public and bool(np.count_nonzero(mask & ix.pool_public)),
+            has_window=self.any_window and bool(np.count_nonzero(mask & ix.pool_windowed)),
+            tp=ix.pool_tp_infer if inference else ix.pool_tp_train,
+            ref_tp=ix.ref_tp_infer if inference else ix.ref_tp_train, first_fit=self.cfg.placement == "first_fit",
         )
-        self.entries[key] = e
+        self.entries[tclass][row.skey] = e
         return e
+
+    def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
+        """Apply a start to the working arrays."""
+        apply_nodes(self.node_free, self.ge, self.pool_free, int(self.ix.pool_offset[p]), p, nodes, -g)
+        self.tiebreak[p] = _TIE_EPS * (self.pool_free[p] / max(int(self.ix.pool_gpus[p]), 1))
+        self.headroom[s] -= power
+        self.pool_headroom[self.ix.pools_of_site[s]] -= power
 
     # -------------------------------------------------------------- events for reservations
     def events_by_site(self) -> dict[int, list[Event]]:
@@ -272,30 +322,19 @@ class Scheduler:
     def _one(self, ps: _Pass, row: JobRow) -> list[Decision]:
         tix = ps.state.tenants.index.get(row.tenant)
         if tix is None:
-            return [
-                NotNow(row.id, ReasonCode.UNKNOWN_TENANT, f"tenant {row.tenant!r} is not registered with the scheduler")
-            ]
-        tclass = int(ps.klass[tix])
+            return [NotNow(row.id, ReasonCode.UNKNOWN_TENANT,
+                           f"tenant {row.tenant!r} is not registered with the scheduler")]
+        tclass = ps.klass[tix]
         e = ps.entry(row, tclass)
         if e.reason is not None:
             return [NotNow(row.id, e.reason, e.message)]
         if ps.blocker is not None:
-            return [
-                NotNow(
-                    row.id,
-                    ReasonCode.RESERVATION,
-                    f"held behind job {ps.blocker}, first in line (strict order, no backfill)",
-                )
-            ]
+            return [NotNow(row.id, ReasonCode.RESERVATION,
+                           f"held behind job {ps.blocker}, first in line (strict order, no backfill)")]
         if ps.in_use[tix] + row.gpus > ps.cap[tix]:
-            return [
-                NotNow(
-                    row.id,
-                    ReasonCode.TENANT_CAP,
-                    f"tenant {row.tenant} is at its cap: {int(ps.in_use[tix])} of {int(ps.cap[tix])} "
-                    f"GPUs in use, the job needs {row.gpus}",
-                )
-            ]
+            return [NotNow(row.id, ReasonCode.TENANT_CAP,
+                           f"tenant {row.tenant} is at its cap: {ps.in_use[tix]} of {ps.cap[tix]} "
+                           f"GPUs in use, the job needs {row.gpus}")]
         academic_public = e.has_public and tclass == 0
         arow = ps.state.alloc_row_for(row.tenant, row.project) if academic_public else -1
         win_check = e.has_window and not row.preemptible
@@ -303,132 +342,110 @@ class Scheduler:
         failed = ps.failed.get(mkey)
         if failed is not None:
             return self._blocked(ps, row, e, failed[0], failed[1])
-
+        ix = ps.ix
         now = ps.now
-        cand: BArr | None = None
+        cand = e.mask
         if win_check:
             ends = now + (row.walltime_s * e.ref_tp) / e.tp
-            cand = ~e.windowed | (ends <= e.close_s)
-            if not cand.any():
-                names = ", ".join(sorted({ps.ix.site_ids[int(s)] for s in e.site[e.windowed]})[:5])
-                return self._fail(
-                    ps,
-                    row,
-                    e,
-                    mkey,
-                    ReasonCode.WINDOW,
-                    f"the idle-capacity windows of {names} close before this non-preemptible job would end",
-                )
+            cand = cand & (~ix.pool_windowed | (ends <= ps.rules.pool_close_s))
+            if not np.count_nonzero(cand):
+                names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[e.mask & ix.pool_windowed]})[:5])
+                return self._fail(ps, row, e, mkey, ReasonCode.WINDOW,
+                                  f"the idle-capacity windows of {names} close before this non-preemptible job "
+                                  f"would end")
         need_h: FArr | None = None
         if academic_public:
             need_h = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
-            remaining = ps.alloc[arow][e.site] if arow >= 0 else ps.no_alloc[e.site]
-            ok = ~e.public | (remaining >= need_h)
-            cand = ok if cand is None else cand & ok
-            if not cand.any():
+            remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
+            cand = cand & (~ix.pool_public | (remaining >= need_h))
+            if not np.count_nonzero(cand):
                 proj = row.project or "(none)"
-                names = ", ".join(sorted({ps.ix.site_ids[int(s)] for s in e.site[e.public]})[:5])
-                return self._fail(
-                    ps,
-                    row,
-                    e,
-                    mkey,
-                    ReasonCode.ALLOCATION,
-                    f"project {proj} of {row.tenant} has no allocation left for "
-                    f"{float(need_h[e.public].min()):.0f} GPU-hours at {names}",
-                )
-        fit = ps.ge[e.idx, e.g] >= e.n
-        if cand is not None:
-            fit &= cand
-        if not fit.any():
-            return self._fail(
-                ps,
-                row,
-                e,
-                mkey,
-                ReasonCode.CAPACITY,
-                f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()}",
-            )
-        pw = row.gpus * e.w_per_gpu
-        fit &= pw <= ps.headroom[e.site]
-        if not fit.any():
-            return self._fail(
-                ps,
-                row,
-                e,
-                mkey,
-                ReasonCode.POWER_ENVELOPE,
-                f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()} "
-                f"within its power envelope",
-            )
-        # EASY backfill: do not delay the reservation
+                pub = e.mask & ix.pool_public
+                names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[pub]})[:5])
+                return self._fail(ps, row, e, mkey, ReasonCode.ALLOCATION,
+                                  f"project {proj} of {row.tenant} has no allocation left for "
+                                  f"{float(need_h[pub].min()):.0f} GPU-hours at {names}")
+        capok = ps.cap_ok(e)
+        pw, powok = ps.pow_ok(row.gpus, row.kind)
         res = ps.reservation
-        after_r = False
-        wall_end: FArr | None = None
-        if res is not None:
-            wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
-            after = wall_end > res.start_s
-            at_site = e.site == res.site
-            if after.any() and at_site.any():
-                ok = ~(after & at_site) | (pw <= res.extra_power_w)
-                pos_r = np.flatnonzero(e.idx == res.pool)
-                if len(pos_r) and after[pos_r[0]] and fit[pos_r[0]]:
-                    j = int(pos_r[0])
-                    assert ps.reserved_mask is not None
-                    sl = ps.state.pool_slice(res.pool)
-                    free = ps.node_free[sl]
-                    nfree = int(np.count_nonzero((free >= e.g[j]) & ~ps.reserved_mask))
-                    if nfree < e.n[j]:
-                        ok[j] = False
-                fit &= ok
-                if not fit.any():
-                    return self._blocked(
-                        ps,
-                        row,
-                        e,
-                        ReasonCode.RESERVATION,
-                        f"held behind reservation for job {res.job_id} "
-                        f"({res.site_id}/{res.pool_id} from {fmt_time(res.start_s, now)})",
-                        remember=False,
-                    )
-        # placement: objective score with best-fit tie-break, or the first eligible pool
-        if e.first:
-            j = int(fit.argmax())
-        else:
-            frac = ps.pool_free[e.idx] / ps.ix.pool_gpus[e.idx]
-            j = int(np.where(fit, e.score + _TIE_EPS * frac, np.inf).argmin())
-        p = int(e.idx[j])
-        s = int(e.site[j])
-        g, n = int(e.g[j]), int(e.n[j])
-        run_s = (row.duration_s * e.ref_tp) / float(e.tp[j])
-        # carbon-aware deferral: only jobs with slack, never past their latest start
-        if self.config.carbon_deferral and ps.signals is not None:
+        while True:
+            fit = cand & capok
+            fit &= powok
+            if e.first_fit:
+                p = int(fit.argmax())
+                found = bool(fit[p])
+            else:
+                v = np.where(fit, e.score + ps.tiebreak, np.inf)  # the objective, best fit as tie-break
+                p = int(v.argmin())
+                found = bool(v[p] < np.inf)
+            if not found:
+                if not np.count_nonzero(cand & capok):
+                    return self._fail(ps, row, e, mkey, ReasonCode.CAPACITY,
+                                      f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()}")
+                return self._fail(ps, row, e, mkey, ReasonCode.POWER_ENVELOPE,
+                                  f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()} "
+                                  f"within its power envelope")
+            if res is not None:  # EASY backfill: start only what does not delay the reservation
+                wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
+                fit &= self._keeps_reservation(ps, res, e, fit, wall_end, pw)
+                if not np.count_nonzero(fit):
+                    return self._blocked(ps, row, e, ReasonCode.RESERVATION,
+                                         f"held behind reservation for job {res.job_id} "
+                                         f"({res.site_id}/{res.pool_id} from {fmt_time(res.start_s, now)})")
+                p = int(fit.argmax()) if e.first_fit else int(np.where(fit, v, np.inf).argmin())
+            g, n = int(e.g[p]), int(e.n[p])
+            # cached Trues may be stale where earlier starts took GPUs or megawatts: check this pool exactly
+            if ps.ge[p, g] < n:
+                capok[p] = False
+                continue
+            if pw[p] > ps.pool_headroom[p]:
+                powok[p] = False
+                continue
+            break
+        s = ps.site_of[p]
+        tp = float(e.tp[p])
+        run_s = (row.duration_s * e.ref_tp) / tp
+        if ps.deferral:
             d = self._maybe_defer(ps, row, tix, p, run_s)
             if d is not None:
                 return [d]
-        after_r = res is not None and wall_end is not None and bool(wall_end[j] > res.start_s)
+        wall = now + (row.walltime_s * e.ref_tp) / tp
+        after_r = res is not None and wall > res.start_s
         exclude = ps.reserved_mask if (after_r and res is not None and p == res.pool) else None
-        sl = ps.state.pool_slice(p)
-        nodes = best_fit_nodes(ps.node_free[sl], n, g, int(ps.ix.pool_gpn[p]), exclude)
+        lo = ps.offset_of[p]
+        nodes = best_fit_nodes(ps.node_free[lo: lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude)
         assert nodes is not None, "a pool that passed the gang check must yield nodes"
-        apply_nodes(ps.node_free, ps.ge, ps.pool_free, sl.start, p, nodes, -g)
-        power = float(pw[j])
-        ps.headroom[s] -= power
+        power = float(pw[p])
+        ps.take(p, s, nodes, g, power)
         ps.in_use[tix] += row.gpus
-        if need_h is not None and e.public[j] and arow >= 0:
-            ps.alloc[arow, s] -= float(need_h[j])
+        public = ps.public_of[p]
+        if need_h is not None and public and arow >= 0:
+            ps.alloc[arow, s] -= float(need_h[p])
         if after_r and res is not None and s == res.site:
             res.extra_power_w -= power
-        wall = now + (row.walltime_s * e.ref_tp) / float(e.tp[j])
-        ps.new_events.setdefault(s, []).append((wall, p, tuple(nodes.tolist()), g, power))
+        node_t = tuple(nodes.tolist())
+        ps.new_events.setdefault(s, []).append((wall, p, node_t, g, power))
+        charge = " charged to the project's allocation" if public else f", {ps.price_of[p]:.2f} EUR/GPU-h"
+        msg = (f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} ({n} x {g}){charge}; "
+               f"{row.objective.value}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh")
+        return [Start(row.id, ix.site_ids[s], ix.pool_ids[p], n, g, msg, node_t)]
+
+    @staticmethod
+    def _keeps_reservation(ps: _Pass, res: Reservation, e: _Entry, fit: BArr, wall_end: FArr, pw: FArr) -> BArr:
+        """Pools where starting now does not delay the reservation (see hexagrid.scheduling.backfill)."""
         ix = ps.ix
-        charge = " charged to the project's allocation" if e.public[j] else f", {float(ix.pool_price[p]):.2f} EUR/GPU-h"
-        msg = (
-            f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} "
-            f"({n} x {g}){charge}; {row.objective.value}: {run_s / 3600:.1f} h, "
-            f"{float(ps.intensity[p]):.0f} gCO2/kWh"
-        )
-        return [Start(row.id, ix.site_ids[s], ix.pool_ids[p], n, g, msg, tuple((nodes).tolist()))]
+        after = wall_end > res.start_s
+        at_site = ix.pool_site == res.site
+        ok = ~(after & at_site) | (pw <= res.extra_power_w)
+        r = res.pool
+        if after[r] and fit[r] and ok[r]:
+            assert ps.reserved_mask is not None
+            lo = int(ix.pool_offset[r])
+            free = ps.node_free[lo: lo + int(ix.pool_nodes[r])]
+            if int(np.count_nonzero((free >= e.g[r]) & ~ps.reserved_mask)) < e.n[r]:
+                ok = ok.copy()
+                ok[r] = False
+        return ok
 
     def _fail(
         self, ps: _Pass, row: JobRow, e: _Entry, mkey: tuple[object, ...], reason: ReasonCode, message: str
@@ -437,7 +454,7 @@ class Scheduler:
         return self._blocked(ps, row, e, reason, message)
 
     def _blocked(
-        self, ps: _Pass, row: JobRow, e: _Entry, reason: ReasonCode, message: str, remember: bool = True
+        self, ps: _Pass, row: JobRow, e: _Entry, reason: ReasonCode, message: str
     ) -> list[Decision]:
         """A job that cannot start: try preemption, then take the strict-order block or the EASY reservation."""
         if reason not in _TRANSIENT:
@@ -474,27 +491,19 @@ class Scheduler:
 
     def _reserve(self, ps: _Pass, row: JobRow, e: _Entry) -> Reservation | None:
         """The EASY reservation: earliest start over non-windowed candidate pools still online then."""
-        keep = ~e.windowed
-        if e.has_public and int(ps.klass[ps.state.tenants.index[row.tenant]]) == 0:
+        ix = ps.ix
+        keep = e.mask & ~ix.pool_windowed
+        if e.has_public and ps.klass[ps.state.tenants.index[row.tenant]] == 0:
             arow = ps.state.alloc_row_for(row.tenant, row.project)
             need = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
-            remaining = ps.alloc[arow][e.site] if arow >= 0 else ps.no_alloc[e.site]
-            keep &= ~e.public | (remaining >= need)
-        if not keep.any():
+            remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
+            keep &= ~ix.pool_public | (remaining >= need)
+        pools = np.flatnonzero(keep)
+        if len(pools) == 0:
             return None
-        res = earliest_start(
-            ps.ix,
-            row.id,
-            ps.node_free,
-            ps.headroom,
-            ps.events_by_site(),
-            e.idx[keep],
-            e.g[keep],
-            e.n[keep],
-            row.gpus * e.w_per_gpu[keep],
-            ps.now,
-        )
-        if res is not None and res.start_s >= ps.ix.site_online_until_s[res.site]:
+        res = earliest_start(ix, row.id, ps.node_free, ps.headroom, ps.events_by_site(), pools, e.g[pools],
+                             e.n[pools], row.gpus * ix.pool_w_per_gpu[row.kind][pools], ps.now)
+        if res is not None and res.start_s >= ix.site_online_until_s[res.site]:
             return None
         return res
 
@@ -504,44 +513,40 @@ class Scheduler:
         now = ps.now
         if row.deadline_s is not None:
             latest = row.deadline_s - run_s
-            limit = f"deadline {fmt_time(row.deadline_s, now)}"
         else:
-            flex = float(ps.state.tenants.flex_s[tix])
+            flex = ps.flex_s[tix]
             if flex <= 0:
                 return None
             latest = row.submit_s + flex
-            limit = f"flexible until {fmt_time(latest, now)}"
         hour0 = math.floor(now / 3600.0) * 3600.0
         horizon = self.config.deferral_horizon_h
         k_max = min(int((latest - hour0) // 3600.0), horizon - 1)
         if k_max < 1:
             return None
-        zone_code = int(ps.ix.site_zone_code[ps.ix.pool_site[p]])
+        zone_code = ps.pool_zone[p]
         run_h = max(1, math.ceil(run_s / 3600.0))
         length = max(1, min(run_h, horizon - k_max))
         key = (zone_code, length, k_max)
         hit = ps.forecasts.get(key)
         if hit is None:
-            assert ps.signals is not None
-            zone = ps.ix.zones[zone_code]
-            if zone not in ps.signals.zones():
-                ps.forecasts[key] = hit = (0, 0.0, 0.0)
+            cs = ps.forecast_cumsum(zone_code, horizon)
+            if cs is None or len(cs) < k_max + length + 1:
+                hit = (0, 0.0, 0.0)
             else:
-                fc = np.asarray(ps.signals.forecast_g_per_kwh(zone, now, horizon), dtype=np.float64)
-                if len(fc) < k_max + length:
-                    ps.forecasts[key] = hit = (0, 0.0, 0.0)
-                else:
-                    cs = np.concatenate([[0.0], np.cumsum(fc)])
-                    means = (cs[length : k_max + length + 1] - cs[: k_max + 1]) / length
-                    k = int(means.argmin())
-                    hit = (k, float(means[0]), float(means[k]))
-                    ps.forecasts[key] = hit
+                means = (cs[length : k_max + length + 1] - cs[: k_max + 1]) / length
+                k = int(means.argmin())
+                hit = (k, float(means[0]), float(means[k]))
+            ps.forecasts[key] = hit
         k, now_mean, best_mean = hit
         if k < 1 or not best_mean < now_mean * (1.0 - self.config.deferral_min_gain):
             return None
         until = hour0 + k * 3600.0
         if until > latest:  # k <= k_max keeps this from happening; kept as the rule's guard
             return None
+        if row.deadline_s is not None:
+            limit = f"deadline {fmt_time(row.deadline_s, now)}"
+        else:
+            limit = f"flexible until {fmt_time(latest, now)}"
         return Defer(
             row.id,
             until,
@@ -561,21 +566,18 @@ class Scheduler:
             return []
         now = ps.now
         best: tuple[float, int, list[str]] | None = None
-        for j, p in enumerate(e.idx.tolist()):
-            victims = [
-                rj
-                for rj in state.pool_jobs[p].values()
-                if rj.preemptible and rj.priority < row.priority and rj.job_id not in ps.preempted
-            ]
+        for p in np.flatnonzero(e.mask).tolist():
+            victims = [rj for rj in state.pool_jobs[p].values()
+                       if rj.preemptible and rj.priority < row.priority and rj.job_id not in ps.preempted]
             if not victims:
                 continue
             victims.sort(key=lambda r: (r.work_at_risk_gpu_s(now), r.job_id))
-            sl = state.pool_slice(p)
-            free = ps.node_free[sl].copy()
-            s = int(e.site[j])
+            lo = int(ps.ix.pool_offset[p])
+            free = ps.node_free[lo: lo + int(ps.ix.pool_nodes[p])].copy()
+            s = int(ps.ix.pool_site[p])
             headroom = float(ps.headroom[s])
-            need_w = row.gpus * float(e.w_per_gpu[j])
-            g, n = int(e.g[j]), int(e.n[j])
+            need_w = row.gpus * float(ps.ix.pool_w_per_gpu[row.kind, p])
+            g, n = int(e.g[p]), int(e.n[p])
             chosen: list[str] = []
             lost = 0.0
             for rj in victims:

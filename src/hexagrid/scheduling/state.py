@@ -61,6 +61,17 @@ def apply_nodes(
     ``ge[p, k]`` counts nodes with at least ``k`` free GPUs, so a node moving from ``old`` to ``new``
     free GPUs changes the levels strictly between them: one difference array, one cumulative sum.
     """
+    if len(nodes) == 1:  # the common case, in scalars
+        i = int(nodes[0]) + offset
+        o = int(node_free[i])
+        nw = o + delta
+        node_free[i] = nw
+        if delta < 0:
+            ge[p, nw + 1 : o + 1] -= 1
+        else:
+            ge[p, o + 1 : nw + 1] += 1
+        pool_free[p] += delta
+        return
     idx = nodes + offset
     old = node_free[idx].astype(np.int64)
     new = old + delta
