@@ -54,6 +54,13 @@ class TokenCache:
         self._d: dict[str, tuple[Principal | None, float]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, token: str) -> tuple[bool, Principal | None]:
+        """(hit, principal) from the cache alone, without touching the database."""
+        hit = self._d.get(hash_token(token))
+        if hit is not None and hit[1] > time.monotonic():
+            return True, hit[0]
+        return False, None
+
     def resolve(self, session_factory: object, token: str) -> Principal | None:
         h = hash_token(token)
         now = time.monotonic()

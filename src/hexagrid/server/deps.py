@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from hexagrid.server.auth import Principal
 from hexagrid.server.context import ServerContext
@@ -15,19 +16,25 @@ __all__ = ["Ctx", "CurrentPrincipal", "get_ctx", "need", "node_principal"]
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 
 
-def get_ctx(request: Request) -> ServerContext:
+async def get_ctx(request: Request) -> ServerContext:
     return request.app.state.ctx
 
 
 Ctx = Annotated[ServerContext, Depends(get_ctx)]
 
 
-def current_principal(ctx: Ctx, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+async def current_principal(
+    ctx: Ctx, cred: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
     if cred is None or not cred.credentials:
         raise HTTPException(
             401, "missing token: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
         )
-    p = ctx.tokens.resolve(ctx.db.sessions, cred.credentials)
+    # dependencies are async so FastAPI does not hop to a worker thread for each; the database is
+    # only read (in a thread) when the token is not in the short-lived cache
+    hit, p = ctx.tokens.cached(cred.credentials)
+    if not hit:
+        p = await run_in_threadpool(ctx.tokens.resolve, ctx.db.sessions, cred.credentials)
     if p is None:
         raise HTTPException(401, "invalid or revoked token", headers={"WWW-Authenticate": "Bearer"})
     return p
@@ -39,7 +46,7 @@ CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 def need(scope: str) -> object:
     """A dependency that admits principals holding ``scope`` (admin holds every scope but ``node``)."""
 
-    def check(p: CurrentPrincipal) -> Principal:
+    async def check(p: CurrentPrincipal) -> Principal:
         if not p.has(scope):
             raise HTTPException(403, f"this token lacks the {scope!r} scope (it has: {', '.join(sorted(p.scopes))})")
         return p
@@ -47,7 +54,7 @@ def need(scope: str) -> object:
     return Depends(check)
 
 
-def node_principal(node_id: str, p: CurrentPrincipal) -> Principal:
+async def node_principal(node_id: str, p: CurrentPrincipal) -> Principal:
     """A node token, for its own node only (any other node id is 'not found')."""
     if "node" not in p.scopes or p.node_id != node_id:
         raise HTTPException(404, f"node {node_id!r} not found for this token")
