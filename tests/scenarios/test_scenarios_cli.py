@@ -113,3 +113,19 @@ def test_unknown_scenario_exit_2(capsys: pytest.CaptureFixture[str], monkeypatch
         assert result.code == 2
         assert result.err.startswith("hexagrid: error: no scenario 'atlantis'")
         assert "france-2026" in result.err and "Traceback" not in result.err
+
+
+def test_validate_several(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = str(Path(__file__).parent / "malformed" / "pue_below_one.yaml")
+    result = run_cli(
+        capsys, monkeypatch, "scenario", "validate", "france-2025", bad, "nowhere", str(VALID / "minimal.yaml")
+    )
+    assert result.code == 2
+    assert [line.split(" (")[0] for line in result.out.splitlines()] == [
+        "ok: france-2025",
+        f"ok: {VALID / 'minimal.yaml'}",
+    ]
+    errors = result.err.splitlines()
+    assert errors[0] == f"hexagrid: error: {bad}: sites[1].pue: must be between 1 and 3, got 0.9"
+    assert errors[1].startswith("hexagrid: error: no scenario 'nowhere'")
+    assert len(errors) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from hexagrid.cli.common import console, print_json
 from hexagrid.domain import CATALOG, JobKind, Scenario, Site
 from hexagrid.energy.power import job_facility_power_w
+from hexagrid.errors import HexagridError, ValidationFailed
 from hexagrid.scenarios import builtin_names, load_scenario
 
 app = typer.Typer(
@@ -222,8 +224,22 @@ def show(
 
 @app.command()
 def validate(
-    scenario: str = typer.Argument(..., help="A YAML file, or a built-in name."),
+    scenarios: list[str] = typer.Argument(..., help="YAML files or built-in names (one or more)."),
 ) -> None:
-    """Check a scenario file: exit 0 with a summary, or exit 2 with one line per error."""
-    sc = load_scenario(scenario)
-    typer.echo(f"ok: {scenario} ({len(sc.sites)} sites, {sc.fleet.gpus:,} GPUs, {_mw(sc.fleet.power_mw)} MW)")
+    """Check scenario files: "ok: ..." for each good one; exit 2 with one line per error if any is bad."""
+    failed = False
+    for scenario in scenarios:
+        try:
+            sc = load_scenario(scenario)
+        except ValidationFailed as exc:
+            failed = True
+            for line in exc.lines():
+                sys.stderr.write(f"hexagrid: error: {line}\n")
+            continue
+        except HexagridError as exc:
+            failed = True
+            sys.stderr.write(f"hexagrid: error: {exc}\n")
+            continue
+        typer.echo(f"ok: {scenario} ({len(sc.sites)} sites, {sc.fleet.gpus:,} GPUs, {_mw(sc.fleet.power_mw)} MW)")
+    if failed:
+        raise typer.Exit(2)
