@@ -166,3 +166,25 @@ def test_byte_identical_across_processes() -> None:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
         outs.append(proc.stdout)
     assert outs[0] == outs[1] and len(outs[0].split()) == 2
+
+
+def test_concat_trace_and_synthetic() -> None:
+    from hexagrid.workloads import load_trace
+
+    itp = load_trace("itp").head(3000)
+    syn = generate_synthetic(2000, seed=1, start_s=START, horizon_s=WEEK)
+    both = JobTable.concat([itp, syn])
+    assert len(both) == 5000 and (np.diff(both.submit_s) >= 0).all()
+    # different references: everything is converted to the A100 reference
+    assert both.reference_accelerator == "A100"
+    assert both.gpu_hours() == pytest.approx(itp.gpu_hours() * 0.45 + syn.gpu_hours())
+    assert both.summary()["kind"]["unknown"] == 3000
+    assert both.clusters[0].startswith("microsoft-itp-2021/cluster")
+    mapped = MappingRule().apply(both, seed=1)
+    assert np.array_equal(mapped.kind[both.kind >= 0], both.kind[both.kind >= 0])
+    same_ref = JobTable.concat([itp, load_trace("philly").head(10)])
+    assert same_ref.reference_accelerator == "V100"
+    with pytest.raises(InputError, match="job ids repeat"):
+        JobTable.concat([itp, itp])
+    with pytest.raises(InputError, match="map after combining"):
+        JobTable.concat([mapped, syn])

@@ -186,6 +186,43 @@ class JobTable:
             notes=tuple(notes),
         )
 
+    @classmethod
+    def concat(cls, tables: Sequence[JobTable], name: str | None = None) -> JobTable:
+        """Several unmapped workloads as one, on one clock (each keeps its submit offsets), sorted.
+
+        Durations stay as traced when every table has the same reference accelerator; otherwise all
+        are converted to the A100 reference. Cluster labels are prefixed with their table's name.
+        Job ids must be distinct across the tables (``scale_trace`` or the loaders' prefixes keep them so).
+        """
+        if not tables:
+            raise InputError("concat: needs at least one table")
+        mapped = [t.name for t in tables if t.is_mapped]
+        if mapped:
+            raise InputError(f"concat: map after combining; already mapped: {', '.join(mapped)}")
+        refs = {t.reference_accelerator for t in tables}
+        ref = refs.pop() if len(refs) == 1 else REFERENCE_ACCELERATOR
+        ids = np.concatenate([t.job_id for t in tables])
+        if len(set(ids.tolist())) != len(ids):
+            raise InputError("concat: job ids repeat across the tables; give each its own id prefix")
+        clusters: list[str] = []
+        cluster_parts = []
+        for t in tables:
+            cluster_parts.append(np.where(t.cluster >= 0, t.cluster + len(clusters), -1))
+            clusters.extend(f"{t.name}/{c}" for c in t.clusters)
+        factor = [1.0 if t.reference_accelerator == ref else t.duration_factor() for t in tables]
+        return cls.from_arrays(
+            name or "+".join(t.name for t in tables),
+            job_id=ids,
+            submit_s=np.concatenate([t.submit_s for t in tables]),
+            duration_s=np.concatenate([t.duration_s * f for t, f in zip(tables, factor, strict=True)]),
+            gpus=np.concatenate([t.gpus for t in tables]),
+            cluster=np.concatenate(cluster_parts),
+            clusters=tuple(clusters),
+            kind=np.concatenate([t.kind for t in tables]),
+            reference_accelerator=ref,
+            notes=tuple(n for t in tables for n in t.notes),
+        )
+
     # -- basic facts ----------------------------------------------------------------------------
 
     def __len__(self) -> int:
