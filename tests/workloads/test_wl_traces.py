@@ -28,6 +28,7 @@ def check_itp(table) -> None:
     assert len(table.clusters) == 10
     assert len(set(table.job_id.tolist())) == ITP_JOBS
     assert (np.diff(table.submit_s) >= 0).all()
+    assert table.summary()["first_submit_utc"].startswith("2021-03-04")
 
 
 def check_philly(table) -> None:
@@ -40,6 +41,9 @@ def check_philly(table) -> None:
     assert table.submit_s[0] == 0.0
     # 2017-09-04 .. 2017-12-22
     assert 108 < table.span_s() / 86400 < 109
+    summary = table.summary()
+    assert summary["first_submit_utc"].startswith("2017-09-04")
+    assert summary["last_submit_utc"].startswith("2017-12-22")
 
 
 @pytest.mark.parametrize("name", ["itp", "microsoft-itp-2021"])

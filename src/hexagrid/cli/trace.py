@@ -67,6 +67,8 @@ def _print_info(info: dict[str, Any]) -> None:
     t.add_row(f"GPU-hours (on {info['reference_accelerator']}, as traced)", f"{info['gpu_hours']:,.1f}")
     t.add_row("GPU-hours on the reference A100 (estimate)", f"{info['reference_gpu_hours']:,.1f}")
     t.add_row("time span", _fmt_span(info["span_s"]))
+    if "first_submit_utc" in info:
+        t.add_row("submissions (UTC)", f"{info['first_submit_utc']} .. {info['last_submit_utc']}")
     if "median_duration_s" in info:
         t.add_row("median duration (s, as traced)", f"{info['median_duration_s']:,.0f}")
     if info["clusters"]:

@@ -13,6 +13,7 @@ import gc
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -374,6 +375,9 @@ class JobTable:
         }
         if len(self):
             out["median_duration_s"] = float(np.median(self.duration_s))
+            if self.origin_s is not None:
+                out["first_submit_utc"] = _utc(self.origin_s + float(self.submit_s[0]))
+                out["last_submit_utc"] = _utc(self.origin_s + float(self.submit_s[-1]))
         if (self.kind >= 0).any():
             out["kind"] = _count(self.kind, [k.value for k in KINDS])
         if self.is_mapped:
@@ -525,6 +529,10 @@ def _constructor(cls: Any) -> Any:
         return m
 
     return make
+
+
+def _utc(posix_s: float) -> str:
+    return datetime.fromtimestamp(posix_s, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _objects(items: Any) -> np.ndarray:
