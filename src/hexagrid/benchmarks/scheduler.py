@@ -58,18 +58,36 @@ __all__ = ["BenchResult", "SyntheticSignals", "run_scheduler_bench", "synthetic_
 #: 2026-01-03 12:00 UTC, a Saturday: enterprise windows ('Sat-Sun 00:00-24:00') are open.
 BENCH_NOW_S = 1_767_441_600.0
 
-_COUNTRIES = [("FR", "FR", 48.8, 2.3), ("DE", "DE", 50.1, 8.7), ("NL", "NL", 52.4, 4.9), ("ES", "ES", 40.4, -3.7),
-              ("SE", "SE-SE3", 59.3, 18.1), ("PL", "PL", 52.2, 21.0), ("IT", "IT-NO", 45.5, 9.2),
-              ("BE", "BE", 50.8, 4.4), ("GB", "GB", 51.5, -0.1)]
+_COUNTRIES = [
+    ("FR", "FR", 48.8, 2.3),
+    ("DE", "DE", 50.1, 8.7),
+    ("NL", "NL", 52.4, 4.9),
+    ("ES", "ES", 40.4, -3.7),
+    ("SE", "SE-SE3", 59.3, 18.1),
+    ("PL", "PL", 52.2, 21.0),
+    ("IT", "IT-NO", 45.5, 9.2),
+    ("BE", "BE", 50.8, 4.4),
+    ("GB", "GB", 51.5, -0.1),
+]
 _COUNTRY_P = [0.6, 0.1, 0.06, 0.05, 0.05, 0.04, 0.04, 0.03, 0.03]
 #: 2022 life-cycle means (FACTS.md: FR 99.4, DE 482, PL 819, ES 212, GB 235, NL 398, SE-SE3 23); IT, BE estimates.
 _MEAN_G = {"FR": 99.4, "DE": 482, "NL": 398, "ES": 212, "SE-SE3": 23, "PL": 819, "IT-NO": 300, "BE": 160, "GB": 235}
 _ACCS = [("H100", 8, 2.4), ("H200", 8, 3.0), ("B200", 8, 5.0), ("A100", 8, 1.3), ("MI300X", 8, 2.2), ("L40S", 4, 0.9)]
 #: Where inference users are: the largest French and European metropolitan areas.
-_METROS = [("Ile-de-France", 48.86, 2.35), ("Lyon", 45.76, 4.84), ("Marseille", 43.30, 5.37),
-           ("Toulouse", 43.60, 1.44), ("Lille", 50.63, 3.06), ("Bordeaux", 44.84, -0.58), ("Nantes", 47.22, -1.55),
-           ("Strasbourg", 48.57, 7.75), ("Berlin", 52.52, 13.40), ("Madrid", 40.42, -3.70),
-           ("Amsterdam", 52.37, 4.90), ("Milan", 45.46, 9.19)]
+_METROS = [
+    ("Ile-de-France", 48.86, 2.35),
+    ("Lyon", 45.76, 4.84),
+    ("Marseille", 43.30, 5.37),
+    ("Toulouse", 43.60, 1.44),
+    ("Lille", 50.63, 3.06),
+    ("Bordeaux", 44.84, -0.58),
+    ("Nantes", 47.22, -1.55),
+    ("Strasbourg", 48.57, 7.75),
+    ("Berlin", 52.52, 13.40),
+    ("Madrid", 40.42, -3.70),
+    ("Amsterdam", 52.37, 4.90),
+    ("Milan", 45.46, 9.19),
+]
 _SIZES = np.array([1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024])
 _SIZE_P = np.array([0.35, 0.2, 0.18, 0.2, 0.04, 0.02, 0.006, 0.0025, 0.001, 0.0004, 0.0001])
 
@@ -128,33 +146,65 @@ def synthetic_fleet(gpus: int, rng: np.random.Generator) -> tuple[Fleet, list[Te
             tier = str(rng.choice(["standard", "eu_sovereign", "secnumcloud"], p=[0.5, 0.3, 0.2]))
         elif kind == "private_cloud" and country != "GB":
             tier = str(rng.choice(["standard", "eu_sovereign"], p=[0.7, 0.3]))
-        price = {} if kind == "public_supercomputer" else {
-            _ACCS[a][0]: round(_ACCS[a][2] * float(rng.uniform(0.8, 1.3)), 2) for a in acc_idx.tolist()}
-        sites.append(Site(
-            id=f"s{i:03d}", name=f"site {i}", operator=f"op{i % 17}", kind=kind, country=country, region="r",
-            latitude=lat + float(rng.normal(0, 1.5)), longitude=lon + float(rng.normal(0, 1.5)), grid_zone=zone,
-            power_mw=max(0.5, full_load_mw * float(rng.uniform(0.75, 1.3))), cooling="direct_liquid",
-            pue=round(float(rng.uniform(1.1, 1.4)), 2), access="academic" if kind == "public_supercomputer" else
-            ("both" if rng.random() < 0.3 else "commercial"), tier=tier, pools=pools, price_eur_per_gpu_h=price,
-            availability="Mon-Fri 19:00-07:00; Sat-Sun 00:00-24:00" if kind == "enterprise_idle" else None,
-        ))
+        price = (
+            {}
+            if kind == "public_supercomputer"
+            else {_ACCS[a][0]: round(_ACCS[a][2] * float(rng.uniform(0.8, 1.3)), 2) for a in acc_idx.tolist()}
+        )
+        sites.append(
+            Site(
+                id=f"s{i:03d}",
+                name=f"site {i}",
+                operator=f"op{i % 17}",
+                kind=kind,
+                country=country,
+                region="r",
+                latitude=lat + float(rng.normal(0, 1.5)),
+                longitude=lon + float(rng.normal(0, 1.5)),
+                grid_zone=zone,
+                power_mw=max(0.5, full_load_mw * float(rng.uniform(0.75, 1.3))),
+                cooling="direct_liquid",
+                pue=round(float(rng.uniform(1.1, 1.4)), 2),
+                access="academic"
+                if kind == "public_supercomputer"
+                else ("both" if rng.random() < 0.3 else "commercial"),
+                tier=tier,
+                pools=pools,
+                price_eur_per_gpu_h=price,
+                availability="Mon-Fri 19:00-07:00; Sat-Sun 00:00-24:00" if kind == "enterprise_idle" else None,
+            )
+        )
     public = [s.id for s in sites if s.kind.value == "public_supercomputer"]
     tenants: list[Tenant] = []
     for t in range(48):
         academic = t < 12
-        projects = [Project(id=f"proj{k}", allocations_gpu_h={s: float(rng.uniform(1e4, 5e6)) for s in public})
-                    for k in range(2)] if academic else []
-        tenants.append(Tenant.model_validate({
-            "id": f"t{t:02d}", "name": f"tenant {t}", "class": "academic" if academic else "commercial",
-            "fair_share_weight": float(rng.choice([1.0, 2.0, 4.0])),
-            "max_gpus": int(rng.choice([2048, 8192])) if rng.random() < 0.2 else None,
-            "flexibility_h": 12.0 if rng.random() < 0.2 else 0.0, "projects": projects,
-        }))
+        projects = (
+            [
+                Project(id=f"proj{k}", allocations_gpu_h={s: float(rng.uniform(1e4, 5e6)) for s in public})
+                for k in range(2)
+            ]
+            if academic
+            else []
+        )
+        tenants.append(
+            Tenant.model_validate(
+                {
+                    "id": f"t{t:02d}",
+                    "name": f"tenant {t}",
+                    "class": "academic" if academic else "commercial",
+                    "fair_share_weight": float(rng.choice([1.0, 2.0, 4.0])),
+                    "max_gpus": int(rng.choice([2048, 8192])) if rng.random() < 0.2 else None,
+                    "flexibility_h": 12.0 if rng.random() < 0.2 else 0.0,
+                    "projects": projects,
+                }
+            )
+        )
     return Fleet(sites=sites), tenants
 
 
-def synthetic_queue(n: int, tenants: list[Tenant], now_s: float, rng: np.random.Generator,
-                    prefix: str = "q") -> list[JobSpec]:
+def synthetic_queue(
+    n: int, tenants: list[Tenant], now_s: float, rng: np.random.Generator, prefix: str = "q"
+) -> list[JobSpec]:
     """``n`` mixed jobs (see the module docstring)."""
     gpus = rng.choice(_SIZES, size=n, p=_SIZE_P / _SIZE_P.sum())
     dur = np.clip(rng.lognormal(np.log(7200), 1.0, n), 300, 7 * 86400)
@@ -176,11 +226,17 @@ def synthetic_queue(n: int, tenants: list[Tenant], now_s: float, rng: np.random.
                 accs = ("H100", "L40S")
         submit = now_s - float(u[i, 1]) * 2 * 86400
         spec: dict[str, Any] = {
-            "id": f"{prefix}{i:06d}", "tenant": t.id, "kind": kind,
+            "id": f"{prefix}{i:06d}",
+            "tenant": t.id,
+            "kind": kind,
             "resources": Resources(gpus=g, num_nodes=g // 8 if g > 8 else 1, accelerators=accs),
-            "submit_s": submit, "expected_duration_s": d, "walltime_s": d * float(1 + u[i, 2]),
-            "residency": ("FR", "EU", "ANY")[int(res[i])], "priority": int(rng.integers(-10, 11)),
-            "preemptible": bool(u[i, 3] < 0.3), "checkpoint_interval_s": 1800.0 if u[i, 3] < 0.3 else None,
+            "submit_s": submit,
+            "expected_duration_s": d,
+            "walltime_s": d * float(1 + u[i, 2]),
+            "residency": ("FR", "EU", "ANY")[int(res[i])],
+            "priority": int(rng.integers(-10, 11)),
+            "preemptible": bool(u[i, 3] < 0.3),
+            "checkpoint_interval_s": 1800.0 if u[i, 3] < 0.3 else None,
         }
         if t.projects:
             spec["project"] = t.projects[int(u[i, 4] * len(t.projects))].id
@@ -194,14 +250,19 @@ def synthetic_queue(n: int, tenants: list[Tenant], now_s: float, rng: np.random.
             spec["deadline_s"] = now_s + d * 1.5 + float(rng.uniform(3600, 86400))
         if kind == "inference":
             region, lat, lon = _METROS[int(rng.integers(len(_METROS)))]
-            spec["inference"] = InferenceSpec(users_latitude=lat, users_longitude=lon, users_region=region,
-                                              latency_target_ms=float(rng.choice([15.0, 30.0, 60.0])))
+            spec["inference"] = InferenceSpec(
+                users_latitude=lat,
+                users_longitude=lon,
+                users_region=region,
+                latency_target_ms=float(rng.choice([15.0, 30.0, 60.0])),
+            )
         jobs.append(JobSpec(**spec))
     return jobs
 
 
-def _prefill(state: ClusterState, tenants: list[Tenant], target_busy: float, now_s: float,
-             rng: np.random.Generator) -> int:
+def _prefill(
+    state: ClusterState, tenants: list[Tenant], target_busy: float, now_s: float, rng: np.random.Generator
+) -> int:
     """Start running jobs (bypassing the queue) until ``target_busy`` of the GPUs are busy."""
     ix = state.ix
     want = int(state.total_gpus * target_busy)
@@ -219,10 +280,17 @@ def _prefill(state: ClusterState, tenants: list[Tenant], target_busy: float, now
             nodes = int(min(rng.integers(1, 5), (quota - used) // gpn))
             t = academic[k % len(academic)] if public else commercial[k % len(commercial)]
             d = float(rng.uniform(600, 12 * 3600))
-            job = JobSpec(id=f"run{k:06d}", tenant=t.id, project=t.projects[0].id if t.projects else None,
-                          resources=Resources(gpus=nodes * gpn, num_nodes=nodes, gpus_per_node=gpn),
-                          expected_duration_s=d, walltime_s=d * 1.5, submit_s=now_s - 3600,
-                          preemptible=bool(rng.random() < 0.3), priority=int(rng.integers(-10, 0)))
+            job = JobSpec(
+                id=f"run{k:06d}",
+                tenant=t.id,
+                project=t.projects[0].id if t.projects else None,
+                resources=Resources(gpus=nodes * gpn, num_nodes=nodes, gpus_per_node=gpn),
+                expected_duration_s=d,
+                walltime_s=d * 1.5,
+                submit_s=now_s - 3600,
+                preemptible=bool(rng.random() < 0.3),
+                priority=int(rng.integers(-10, 0)),
+            )
             start = Start(job.id, ix.site_ids[s], ix.pool_ids[p], nodes, gpn)
             if state.site_draw_w[s] + job.resources.gpus * ix.pool_w_per_gpu[0, p] > ix.site_cap_w[s]:
                 break
@@ -274,8 +342,9 @@ def _peak_rss_mb() -> float:
     return rss / 1024.0 / 1024.0 if sys.platform == "darwin" else rss / 1024.0
 
 
-def run_scheduler_bench(gpus: int = 500_000, pending: int = 100_000, seed: int = 0,
-                        progress: Any = None) -> BenchResult:
+def run_scheduler_bench(
+    gpus: int = 500_000, pending: int = 100_000, seed: int = 0, progress: Any = None
+) -> BenchResult:
     """Build the synthetic fleet and queue, run the plain and the EASY backfill pass, and measure them."""
     if gpus < 1000:
         raise InputError(f"--gpus must be at least 1000 for a fleet of 48 sites, got {gpus}")
@@ -295,8 +364,7 @@ def run_scheduler_bench(gpus: int = 500_000, pending: int = 100_000, seed: int =
     step("running jobs")
     _prefill(state, tenants, target_busy, BENCH_NOW_S, rng)
     signals = SyntheticSignals(state.ix.zones, BENCH_NOW_S - 86400, 24 * 10, rng)
-    plain = Scheduler(SchedulerConfig.preset("hexagrid").model_copy(update={"backfill": "greedy",
-                                                                           "preemption": False}))
+    plain = Scheduler(SchedulerConfig.preset("hexagrid").model_copy(update={"backfill": "greedy", "preemption": False}))
     step("plain pass")
     t0 = time.perf_counter()
     d_plain = plain.decide(state, queue, signals, BENCH_NOW_S)
@@ -309,9 +377,22 @@ def run_scheduler_bench(gpus: int = 500_000, pending: int = 100_000, seed: int =
     n_plain, placed, _ = _count(d_plain)
     n_easy, placed_bf, reasons = _count(d_easy)
     return BenchResult(
-        gpus=state.total_gpus, pending=pending, sites=state.ix.n_sites, pools=state.ix.n_pools,
-        running=len(state.running), free_gpus=state.free_gpus, requested_gpus=requested, build_state_s=build_s,
-        decisions=n_plain, placed=placed, wall_s=wall, decisions_per_s=n_plain / wall if wall > 0 else 0.0,
-        backfill_decisions=n_easy, backfill_placed=placed_bf, backfill_wall_s=wall_bf,
-        backfill_reasons=dict(sorted(reasons.items())), peak_rss_mb=_peak_rss_mb(), seed=seed,
+        gpus=state.total_gpus,
+        pending=pending,
+        sites=state.ix.n_sites,
+        pools=state.ix.n_pools,
+        running=len(state.running),
+        free_gpus=state.free_gpus,
+        requested_gpus=requested,
+        build_state_s=build_s,
+        decisions=n_plain,
+        placed=placed,
+        wall_s=wall,
+        decisions_per_s=n_plain / wall if wall > 0 else 0.0,
+        backfill_decisions=n_easy,
+        backfill_placed=placed_bf,
+        backfill_wall_s=wall_bf,
+        backfill_reasons=dict(sorted(reasons.items())),
+        peak_rss_mb=_peak_rss_mb(),
+        seed=seed,
     )

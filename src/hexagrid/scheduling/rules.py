@@ -88,8 +88,9 @@ class StaticRules:
     site_latency_ms: FArr | None
 
 
-def static_mask(ix: FleetIndex, row: JobRow, tclass: int,
-                config: SchedulerConfig) -> tuple[BArr, IArr, IArr, FArr | None]:
+def static_mask(
+    ix: FleetIndex, row: JobRow, tclass: int, config: SchedulerConfig
+) -> tuple[BArr, IArr, IArr, FArr | None]:
     """The pools a job signature admits under rules 2-8 (access .. latency), fast.
 
     Rules are grouped by what they depend on — (tenant class, residency, tier), (accelerators, price),
@@ -100,22 +101,40 @@ def static_mask(ix: FleetIndex, row: JobRow, tclass: int,
     res = spec.resources
     rank = spec.min_tier.rank
     rkey = (spec.residency.scope, spec.residency.countries)
-    who = _component(ix, ("who", tclass, rkey, rank), lambda: _access_mask(ix, tclass)
-                     & _component(ix, ("residency", rkey), lambda: _residency_mask(ix, spec.residency))
-                     & (ix.pool_tier >= rank))
+    who = _component(
+        ix,
+        ("who", tclass, rkey, rank),
+        lambda: (
+            _access_mask(ix, tclass)
+            & _component(ix, ("residency", rkey), lambda: _residency_mask(ix, spec.residency))
+            & (ix.pool_tier >= rank)
+        ),
+    )
     max_price = math.inf if spec.max_price_eur_per_gpu_h is None else spec.max_price_eur_per_gpu_h
-    what = _component(ix, ("what", res.accelerators, res.min_gpu_memory_gb, max_price),
-                      lambda: _accel_mask(ix, row) & (ix.pool_price <= max_price))
-    g, n, shape = _component(ix, ("shape", row.gpus, row.num_nodes, row.gpn_req),
-                             lambda: _shape(ix, row.gpus, row.num_nodes, row.gpn_req))
+    what = _component(
+        ix,
+        ("what", res.accelerators, res.min_gpu_memory_gb, max_price),
+        lambda: _accel_mask(ix, row) & (ix.pool_price <= max_price),
+    )
+    g, n, shape = _component(
+        ix, ("shape", row.gpus, row.num_nodes, row.gpn_req), lambda: _shape(ix, row.gpus, row.num_nodes, row.gpn_req)
+    )
     mask = who & what & shape
     lat_ms = None
     if spec.inference is not None:
         inf = spec.inference
-        lat_ms, near = _component(ix, ("near", inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
-                                       config.latency_base_ms, config.latency_ms_per_100km),
-                                  lambda: _near(ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
-                                                config))
+        lat_ms, near = _component(
+            ix,
+            (
+                "near",
+                inf.users_latitude,
+                inf.users_longitude,
+                inf.latency_target_ms,
+                config.latency_base_ms,
+                config.latency_ms_per_100km,
+            ),
+            lambda: _near(ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms, config),
+        )
         mask &= near
     if len(ix.cache) > 200_000:  # bounded memo: a long run with ever-new price caps must not grow without end
         ix.cache.clear()
@@ -140,8 +159,9 @@ def static_rules(ix: FleetIndex, row: JobRow, tclass: int, config: SchedulerConf
     """Rules 2-8 of the precedence (access .. latency) one by one, for the funnel and for ``explain``."""
     spec = row.spec
     max_price = math.inf if spec.max_price_eur_per_gpu_h is None else spec.max_price_eur_per_gpu_h
-    g, n, shape = _component(ix, ("shape", row.gpus, row.num_nodes, row.gpn_req),
-                             lambda: _shape(ix, row.gpus, row.num_nodes, row.gpn_req))
+    g, n, shape = _component(
+        ix, ("shape", row.gpus, row.num_nodes, row.gpn_req), lambda: _shape(ix, row.gpus, row.num_nodes, row.gpn_req)
+    )
     rkey = (spec.residency.scope, spec.residency.countries)
     res = spec.resources
     rank = spec.min_tier.rank
@@ -149,18 +169,28 @@ def static_rules(ix: FleetIndex, row: JobRow, tclass: int, config: SchedulerConf
         (ReasonCode.ACCESS, _component(ix, ("access", tclass), lambda: _access_mask(ix, tclass))),
         (ReasonCode.RESIDENCY, _component(ix, ("residency", rkey), lambda: _residency_mask(ix, spec.residency))),
         (ReasonCode.SOVEREIGNTY, _component(ix, ("tier", rank), lambda: ix.pool_tier >= rank)),
-        (ReasonCode.ACCELERATOR, _component(ix, ("acc", res.accelerators, res.min_gpu_memory_gb),
-                                            lambda: _accel_mask(ix, row))),
+        (
+            ReasonCode.ACCELERATOR,
+            _component(ix, ("acc", res.accelerators, res.min_gpu_memory_gb), lambda: _accel_mask(ix, row)),
+        ),
         (ReasonCode.GANG_SHAPE, shape),
         (ReasonCode.PRICE, _component(ix, ("price", max_price), lambda: ix.pool_price <= max_price)),
     ]
     lat_ms = None
     if spec.inference is not None:
         inf = spec.inference
-        lat_ms, near = _component(ix, ("near", inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
-                                       config.latency_base_ms, config.latency_ms_per_100km),
-                                  lambda: _near(ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms,
-                                                config))
+        lat_ms, near = _component(
+            ix,
+            (
+                "near",
+                inf.users_latitude,
+                inf.users_longitude,
+                inf.latency_target_ms,
+                config.latency_base_ms,
+                config.latency_ms_per_100km,
+            ),
+            lambda: _near(ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms, config),
+        )
         rules.append((ReasonCode.LATENCY, near))
     mask = np.ones(ix.n_pools, dtype=np.bool_)
     for _, m in rules:
@@ -209,13 +239,14 @@ def static_message(reason: ReasonCode, row: JobRow, tclass: int, ix: FleetIndex,
         return f"no {where}site of tier {spec.min_tier.value} or above admits {cls} tenants"
     if reason is ReasonCode.ACCELERATOR:
         return f"no {where}site of tier {spec.min_tier.value} or above offers {row.acc_desc} to {cls} tenants"
+    acc = "" if row.acc_desc == "GPUs" else f"{row.acc_desc} "
     if reason is ReasonCode.GANG_SHAPE:
         return (
-            f"no {where}{row.acc_desc} pool can hold {row.gpus} GPUs{row.shape_desc()} "
+            f"no {where}{acc}pool can hold {row.gpus} GPUs{row.shape_desc()} "
             f"(nodes too small, too few, or {row.gpus} does not divide into whole nodes)"
         )
     if reason is ReasonCode.PRICE:
-        return f"no {where}{row.acc_desc} pool at or below {spec.max_price_eur_per_gpu_h:g} EUR/GPU-h"
+        return f"no {where}{acc}pool at or below {spec.max_price_eur_per_gpu_h:g} EUR/GPU-h"
     if reason is ReasonCode.LATENCY:
         inf = spec.inference
         assert inf is not None

@@ -220,8 +220,7 @@ class _Pass:
         message = ""
         if not np.count_nonzero(mask):
             st = static_rules(ix, row, tclass, self.cfg)
-            rules = [*st.rules, (ReasonCode.OFFLINE, self.rules.pool_online),
-                     (ReasonCode.WINDOW, self.rules.pool_open)]
+            rules = [*st.rules, (ReasonCode.OFFLINE, self.rules.pool_online), (ReasonCode.WINDOW, self.rules.pool_open)]
             reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
             assert reason is not None
             message = static_message(reason, row, tclass, ix, survivors, self.now)
@@ -235,12 +234,19 @@ class _Pass:
             self.scores[skey] = score
         inference = row.inference
         e = _Entry(
-            uid=len(self.entries[0]) + len(self.entries[1]), reason=reason, message=message, mask=mask, g=g, n=n,
-            shape_key=(row.gpus, row.num_nodes, row.gpn_req), score=score,
+            uid=len(self.entries[0]) + len(self.entries[1]),
+            reason=reason,
+            message=message,
+            mask=mask,
+            g=g,
+            n=n,
+            shape_key=(row.gpus, row.num_nodes, row.gpn_req),
+            score=score,
             has_public=self.any_public and bool(np.count_nonzero(mask & ix.pool_public)),
             has_window=self.any_window and bool(np.count_nonzero(mask & ix.pool_windowed)),
             tp=ix.pool_tp_infer if inference else ix.pool_tp_train,
-            ref_tp=ix.ref_tp_infer if inference else ix.ref_tp_train, first_fit=self.cfg.placement == "first_fit",
+            ref_tp=ix.ref_tp_infer if inference else ix.ref_tp_train,
+            first_fit=self.cfg.placement == "first_fit",
         )
         self.entries[tclass][row.skey] = e
         return e
@@ -322,19 +328,30 @@ class Scheduler:
     def _one(self, ps: _Pass, row: JobRow) -> list[Decision]:
         tix = ps.state.tenants.index.get(row.tenant)
         if tix is None:
-            return [NotNow(row.id, ReasonCode.UNKNOWN_TENANT,
-                           f"tenant {row.tenant!r} is not registered with the scheduler")]
+            return [
+                NotNow(row.id, ReasonCode.UNKNOWN_TENANT, f"tenant {row.tenant!r} is not registered with the scheduler")
+            ]
         tclass = ps.klass[tix]
         e = ps.entry(row, tclass)
         if e.reason is not None:
             return [NotNow(row.id, e.reason, e.message)]
         if ps.blocker is not None:
-            return [NotNow(row.id, ReasonCode.RESERVATION,
-                           f"held behind job {ps.blocker}, first in line (strict order, no backfill)")]
+            return [
+                NotNow(
+                    row.id,
+                    ReasonCode.RESERVATION,
+                    f"held behind job {ps.blocker}, first in line (strict order, no backfill)",
+                )
+            ]
         if ps.in_use[tix] + row.gpus > ps.cap[tix]:
-            return [NotNow(row.id, ReasonCode.TENANT_CAP,
-                           f"tenant {row.tenant} is at its cap: {ps.in_use[tix]} of {ps.cap[tix]} "
-                           f"GPUs in use, the job needs {row.gpus}")]
+            return [
+                NotNow(
+                    row.id,
+                    ReasonCode.TENANT_CAP,
+                    f"tenant {row.tenant} is at its cap: {ps.in_use[tix]} of {ps.cap[tix]} "
+                    f"GPUs in use, the job needs {row.gpus}",
+                )
+            ]
         academic_public = e.has_public and tclass == 0
         arow = ps.state.alloc_row_for(row.tenant, row.project) if academic_public else -1
         win_check = e.has_window and not row.preemptible
@@ -350,9 +367,14 @@ class Scheduler:
             cand = cand & (~ix.pool_windowed | (ends <= ps.rules.pool_close_s))
             if not np.count_nonzero(cand):
                 names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[e.mask & ix.pool_windowed]})[:5])
-                return self._fail(ps, row, e, mkey, ReasonCode.WINDOW,
-                                  f"the idle-capacity windows of {names} close before this non-preemptible job "
-                                  f"would end")
+                return self._fail(
+                    ps,
+                    row,
+                    e,
+                    mkey,
+                    ReasonCode.WINDOW,
+                    f"the idle-capacity windows of {names} close before this non-preemptible job would end",
+                )
         need_h: FArr | None = None
         if academic_public:
             need_h = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
@@ -362,9 +384,15 @@ class Scheduler:
                 proj = row.project or "(none)"
                 pub = e.mask & ix.pool_public
                 names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[pub]})[:5])
-                return self._fail(ps, row, e, mkey, ReasonCode.ALLOCATION,
-                                  f"project {proj} of {row.tenant} has no allocation left for "
-                                  f"{float(need_h[pub].min()):.0f} GPU-hours at {names}")
+                return self._fail(
+                    ps,
+                    row,
+                    e,
+                    mkey,
+                    ReasonCode.ALLOCATION,
+                    f"project {proj} of {row.tenant} has no allocation left for "
+                    f"{float(need_h[pub].min()):.0f} GPU-hours at {names}",
+                )
         capok = ps.cap_ok(e)
         pw, powok = ps.pow_ok(row.gpus, row.kind)
         res = ps.reservation
@@ -380,18 +408,35 @@ class Scheduler:
                 found = bool(v[p] < np.inf)
             if not found:
                 if not np.count_nonzero(cand & capok):
-                    return self._fail(ps, row, e, mkey, ReasonCode.CAPACITY,
-                                      f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()}")
-                return self._fail(ps, row, e, mkey, ReasonCode.POWER_ENVELOPE,
-                                  f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()} "
-                                  f"within its power envelope")
+                    return self._fail(
+                        ps,
+                        row,
+                        e,
+                        mkey,
+                        ReasonCode.CAPACITY,
+                        f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()}",
+                    )
+                return self._fail(
+                    ps,
+                    row,
+                    e,
+                    mkey,
+                    ReasonCode.POWER_ENVELOPE,
+                    f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()} "
+                    f"within its power envelope",
+                )
             if res is not None:  # EASY backfill: start only what does not delay the reservation
                 wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
                 fit &= self._keeps_reservation(ps, res, e, fit, wall_end, pw)
                 if not np.count_nonzero(fit):
-                    return self._blocked(ps, row, e, ReasonCode.RESERVATION,
-                                         f"held behind reservation for job {res.job_id} "
-                                         f"({res.site_id}/{res.pool_id} from {fmt_time(res.start_s, now)})")
+                    return self._blocked(
+                        ps,
+                        row,
+                        e,
+                        ReasonCode.RESERVATION,
+                        f"held behind reservation for job {res.job_id} "
+                        f"({res.site_id}/{res.pool_id} from {fmt_time(res.start_s, now)})",
+                    )
                 p = int(fit.argmax()) if e.first_fit else int(np.where(fit, v, np.inf).argmin())
             g, n = int(e.g[p]), int(e.n[p])
             # cached Trues may be stale where earlier starts took GPUs or megawatts: check this pool exactly
@@ -413,7 +458,7 @@ class Scheduler:
         after_r = res is not None and wall > res.start_s
         exclude = ps.reserved_mask if (after_r and res is not None and p == res.pool) else None
         lo = ps.offset_of[p]
-        nodes = best_fit_nodes(ps.node_free[lo: lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude)
+        nodes = best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude)
         assert nodes is not None, "a pool that passed the gang check must yield nodes"
         power = float(pw[p])
         ps.take(p, s, nodes, g, power)
@@ -426,8 +471,10 @@ class Scheduler:
         node_t = tuple(nodes.tolist())
         ps.new_events.setdefault(s, []).append((wall, p, node_t, g, power))
         charge = " charged to the project's allocation" if public else f", {ps.price_of[p]:.2f} EUR/GPU-h"
-        msg = (f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} ({n} x {g}){charge}; "
-               f"{row.objective.value}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh")
+        msg = (
+            f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} ({n} x {g}){charge}; "
+            f"{row.objective.value}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh"
+        )
         return [Start(row.id, ix.site_ids[s], ix.pool_ids[p], n, g, msg, node_t)]
 
     @staticmethod
@@ -441,7 +488,7 @@ class Scheduler:
         if after[r] and fit[r] and ok[r]:
             assert ps.reserved_mask is not None
             lo = int(ix.pool_offset[r])
-            free = ps.node_free[lo: lo + int(ix.pool_nodes[r])]
+            free = ps.node_free[lo : lo + int(ix.pool_nodes[r])]
             if int(np.count_nonzero((free >= e.g[r]) & ~ps.reserved_mask)) < e.n[r]:
                 ok = ok.copy()
                 ok[r] = False
@@ -453,9 +500,7 @@ class Scheduler:
         ps.failed[mkey] = (reason, message)
         return self._blocked(ps, row, e, reason, message)
 
-    def _blocked(
-        self, ps: _Pass, row: JobRow, e: _Entry, reason: ReasonCode, message: str
-    ) -> list[Decision]:
+    def _blocked(self, ps: _Pass, row: JobRow, e: _Entry, reason: ReasonCode, message: str) -> list[Decision]:
         """A job that cannot start: try preemption, then take the strict-order block or the EASY reservation."""
         if reason not in _TRANSIENT:
             return [NotNow(row.id, reason, message)]
@@ -501,8 +546,18 @@ class Scheduler:
         pools = np.flatnonzero(keep)
         if len(pools) == 0:
             return None
-        res = earliest_start(ix, row.id, ps.node_free, ps.headroom, ps.events_by_site(), pools, e.g[pools],
-                             e.n[pools], row.gpus * ix.pool_w_per_gpu[row.kind][pools], ps.now)
+        res = earliest_start(
+            ix,
+            row.id,
+            ps.node_free,
+            ps.headroom,
+            ps.events_by_site(),
+            pools,
+            e.g[pools],
+            e.n[pools],
+            row.gpus * ix.pool_w_per_gpu[row.kind][pools],
+            ps.now,
+        )
         if res is not None and res.start_s >= ix.site_online_until_s[res.site]:
             return None
         return res
@@ -567,13 +622,16 @@ class Scheduler:
         now = ps.now
         best: tuple[float, int, list[str]] | None = None
         for p in np.flatnonzero(e.mask).tolist():
-            victims = [rj for rj in state.pool_jobs[p].values()
-                       if rj.preemptible and rj.priority < row.priority and rj.job_id not in ps.preempted]
+            victims = [
+                rj
+                for rj in state.pool_jobs[p].values()
+                if rj.preemptible and rj.priority < row.priority and rj.job_id not in ps.preempted
+            ]
             if not victims:
                 continue
             victims.sort(key=lambda r: (r.work_at_risk_gpu_s(now), r.job_id))
             lo = int(ps.ix.pool_offset[p])
-            free = ps.node_free[lo: lo + int(ps.ix.pool_nodes[p])].copy()
+            free = ps.node_free[lo : lo + int(ps.ix.pool_nodes[p])].copy()
             s = int(ps.ix.pool_site[p])
             headroom = float(ps.headroom[s])
             need_w = row.gpus * float(ps.ix.pool_w_per_gpu[row.kind, p])
