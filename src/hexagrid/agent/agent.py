@@ -24,7 +24,7 @@ import platform
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,6 +58,8 @@ _LEFTOVER_GRACE_S = 2.0
 #: An assignment whose GPUs are still held by another attempt waits at most this long for them.
 _GPU_WAIT_S = 120.0
 _LOG_CHUNKS_PER_PASS = 32
+#: Pause between assignment polls that brought nothing new.
+_IDLE_POLL_S = 0.2
 
 
 class Backoff:
@@ -116,6 +118,7 @@ class Agent:
         self._report_wake = asyncio.Event()
         self._register_lock = asyncio.Lock()
         self._dirty = False
+        self._exit_code = 0
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -143,7 +146,7 @@ class Agent:
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, handler)
             tasks = [
-                asyncio.create_task(c)
+                asyncio.create_task(self._guard(c))
                 for c in (self._heartbeat_loop(), self._assignment_loop(), self._supervise_loop(), self._report_loop())
             ]
             await self._exit.wait()
@@ -151,7 +154,7 @@ class Agent:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.save()
-            return 0
+            return self._exit_code
         finally:
             await self.client.aclose()
             if self.nvml is not None:
@@ -513,6 +516,18 @@ class Agent:
 
     # ---- loops ---------------------------------------------------------------------------------------
 
+    async def _guard(self, loop: Coroutine[Any, Any, None]) -> None:
+        """A bug in one loop ends the agent (exit 1) instead of leaving it half-alive; jobs keep running and
+        the restarted agent (systemd Restart=always) re-adopts them from the state file."""
+        try:
+            await loop
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("internal error; exiting so the service manager restarts the agent")
+            self._exit_code = 1
+            self._exit.set()
+
     def _backoff(self) -> Backoff:
         return Backoff(initial_s=0.2, cap_s=max(0.25, min(10.0, self.lost_after_s / 4.0)))
 
@@ -543,12 +558,14 @@ class Agent:
                 reply = await self.client.assignments(self.node_id, self.long_poll_s)
                 backoff.reset()
                 self.apply_stops(reply.stop)
+                known = len(self.state.jobs) + len(self.pending) + len(self.done)
                 for a in reply.assignments:
                     self.accept(a)
                 if self._dirty:
                     self.save()
-                if not reply.assignments and not reply.stop and self.long_poll_s < 0.5:
-                    await asyncio.sleep(0.5)  # a server that does not long-poll must not be hammered
+                if len(self.state.jobs) + len(self.pending) + len(self.done) == known:
+                    # nothing new (an empty poll, or redeliveries until our reports land): do not hammer the server
+                    await asyncio.sleep(_IDLE_POLL_S)
             except NodeUnknown:
                 await asyncio.sleep(self.heartbeat_s)  # the heartbeat loop re-registers
             except ServerUnavailable as exc:
