@@ -98,3 +98,20 @@ def test_column_option_errors() -> None:
     res = runner.invoke(app, ["trace", "info", "itp", "--time-format", "iso"])
     assert res.exit_code != 0
     assert "apply to a generic CSV" in str(res.exception)
+
+
+def test_synth_sized_by_load_writes_parquet(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "s.parquet"
+    res = runner.invoke(
+        app, ["trace", "synth", "-n", "20000", "--load", "0.5", "--scenario", "france-2026", "-o", str(out), "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["fleet_gpus"] == 101_660
+    assert 0.3 < info["offered_load"] < 0.7
+    table = pq.read_table(out)
+    assert table.num_rows == 20000 and {"job_id", "submit_s", "gpus", "kind"} <= set(table.column_names)
+    both = runner.invoke(app, ["trace", "synth", "-n", "10", "--load", "0.5", "--horizon-days", "3"])
+    assert both.exit_code != 0 and "give one" in str(both.exception)

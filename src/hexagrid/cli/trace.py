@@ -165,12 +165,19 @@ def synth(
     jobs: int = typer.Option(100_000, "--jobs", "-n", min=1, max=100_000_000, help="Number of jobs."),
     seed: int = typer.Option(0, "--seed", help="Seed of the generator."),
     start: str = typer.Option("2026-01-01", "--start", help="Calendar start (UTC date, YYYY-MM-DD)."),
-    horizon_days: float = typer.Option(30.0, "--horizon-days", help="Submissions spread over this many days."),
+    horizon_days: float | None = typer.Option(
+        None, "--horizon-days", help="Submissions spread over this many days (default 30, or from --load)."
+    ),
+    load: float | None = typer.Option(
+        None, "--load", help="Size the horizon so the jobs offer this share of --scenario's GPUs (e.g. 0.7)."
+    ),
+    scenario: str = typer.Option("france-2026", "--scenario", "-s", help="The fleet --load refers to."),
     out: Path | None = typer.Option(
         None,
         "--out",
         "-o",
-        help="Write the jobs as CSV (job_id,submit_s,duration_s,gpus,kind; durations on the A100 reference).",
+        help="Write the jobs: .parquet (all columns) or CSV (job_id,submit_s,duration_s,gpus,kind); "
+        "durations on the A100 reference.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
@@ -180,33 +187,59 @@ def synth(
     -c id=job_id -c submit=submit_s -c duration=duration_s -c gpus=gpus -c kind=kind
     """
     from hexagrid.errors import InputError
-    from hexagrid.workloads import KINDS, generate_synthetic
+    from hexagrid.workloads import KINDS, SyntheticMix, generate_synthetic
 
     try:
         start_s = datetime.combine(date.fromisoformat(start), datetime.min.time(), tzinfo=UTC).timestamp()
     except ValueError:
         raise InputError(f"--start: must be a date YYYY-MM-DD, got {start!r}") from None
-    table = generate_synthetic(jobs, seed=seed, start_s=start_s, horizon_s=horizon_days * 86400.0)
+    mix = SyntheticMix()
+    fleet_gpus: int | None = None
+    if load is not None:
+        if horizon_days is not None:
+            raise InputError("--load and --horizon-days: give one (--load sizes the horizon to the fleet)")
+        from hexagrid.scenarios import load_scenario
+
+        scen = load_scenario(scenario)
+        fleet_gpus = sum(pool.gpus for site in scen.sites for pool in site.pools)
+        horizon_s = mix.horizon_for_load(jobs, fleet_gpus, load)
+    else:
+        horizon_s = (30.0 if horizon_days is None else horizon_days) * 86400.0
+    table = generate_synthetic(jobs, seed=seed, start_s=start_s, horizon_s=horizon_s, mix=mix)
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as fh:
-            w = csv.writer(fh, lineterminator="\n")
-            w.writerow(["job_id", "submit_s", "duration_s", "gpus", "kind"])
-            kinds = [k.value for k in KINDS]
-            for row in zip(
-                table.job_id.tolist(),
-                table.submit_s.round(3).tolist(),
-                table.duration_s.tolist(),
-                table.gpus.tolist(),
-                (kinds[k] for k in table.kind.tolist()),
-                strict=True,
-            ):
-                w.writerow(row)
+        if out.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table.to_arrow(), out)
+        else:
+            with out.open("w", newline="") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(["job_id", "submit_s", "duration_s", "gpus", "kind"])
+                kinds = [k.value for k in KINDS]
+                for row in zip(
+                    table.job_id.tolist(),
+                    table.submit_s.round(3).tolist(),
+                    table.duration_s.tolist(),
+                    table.gpus.tolist(),
+                    (kinds[k] for k in table.kind.tolist()),
+                    strict=True,
+                ):
+                    w.writerow(row)
     summary = table.summary()
+    summary["horizon_s"] = horizon_s
+    if fleet_gpus is not None:
+        summary["fleet_gpus"] = fleet_gpus
+        summary["offered_load"] = round(table.offered_load(fleet_gpus), 4)
     if as_json:
         print_json(_json_ready(summary))
     else:
         _print_info(summary)
+        if fleet_gpus is not None:
+            console.print(
+                f"horizon {horizon_s / 86400:,.2f} days: offered load {summary['offered_load']:.1%} "
+                f"of {scenario}'s {fleet_gpus:,} GPUs (A100-equivalent estimate)"
+            )
         if out is not None:
             console.print(f"wrote {out}")
 
