@@ -466,7 +466,7 @@ def usage(s: Session, *, org_id: str) -> dict[str, Any]:
 
     projects: list[dict[str, Any]] = [{"project": r[0], **row(r[1:])} for r in by_project]
     total = {
-        k: sum((float(p[k]) for p in projects), 0.0)
+        k: (sum(int(p[k]) for p in projects) if k == "attempts" else sum((float(p[k]) for p in projects), 0.0))
         for k in ("attempts", "gpu_hours", "energy_kwh", "carbon_g", "cost_eur", "heat_reused_kwh")
     }
     return {"tenant": org_id, "total": total, "projects": projects, "running": running_usage(s, org_id=org_id)}
