@@ -144,15 +144,19 @@ def map_(
         None, "--time-format", help="Generic CSV: seconds, iso or a strptime pattern."
     ),
     duration_unit: str | None = typer.Option(None, "--duration-unit", help="Generic CSV: s, min or h."),
+    shares: Path | None = typer.Option(
+        None, "--shares", help="YAML file of mapping shares (AttributeShares fields; the rest keep defaults)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """What the seeded mapping rule gives a trace's jobs over a scenario's tenants (counts per attribute)."""
     from hexagrid.scenarios import load_scenario
-    from hexagrid.workloads import MappingRule
+    from hexagrid.workloads import MappingRule, load_shares
 
+    rule = MappingRule() if shares is None else MappingRule(shares=load_shares(shares))
     scen = load_scenario(scenario)
     loaded = _load(source, reference_accelerator, processors_per_gpu, column, time_format, duration_unit)
-    table = MappingRule().apply_scenario(loaded, scen, seed)
+    table = rule.apply_scenario(loaded, scen, seed)
     summary = table.summary()
     if as_json:
         print_json(_json_ready(summary))
@@ -172,6 +176,9 @@ def synth(
         None, "--load", help="Size the horizon so the jobs offer this share of --scenario's GPUs (e.g. 0.7)."
     ),
     scenario: str = typer.Option("france-2026", "--scenario", "-s", help="The fleet --load refers to."),
+    mix_file: Path | None = typer.Option(
+        None, "--mix", help="YAML file of SyntheticMix fields (kinds, sizes, durations, rhythm, growth)."
+    ),
     out: Path | None = typer.Option(
         None,
         "--out",
@@ -187,13 +194,13 @@ def synth(
     -c id=job_id -c submit=submit_s -c duration=duration_s -c gpus=gpus -c kind=kind
     """
     from hexagrid.errors import InputError
-    from hexagrid.workloads import KINDS, SyntheticMix, generate_synthetic
+    from hexagrid.workloads import KINDS, SyntheticMix, generate_synthetic, load_mix
 
     try:
         start_s = datetime.combine(date.fromisoformat(start), datetime.min.time(), tzinfo=UTC).timestamp()
     except ValueError:
         raise InputError(f"--start: must be a date YYYY-MM-DD, got {start!r}") from None
-    mix = SyntheticMix()
+    mix = SyntheticMix() if mix_file is None else load_mix(mix_file)
     fleet_gpus: int | None = None
     if load is not None:
         if horizon_days is not None:

@@ -9,6 +9,7 @@
 A :class:`JobTable` is columnar (numpy) so a million jobs load, map and scale in a second or two.
 """
 
+from hexagrid.workloads.config import load_mix, load_shares
 from hexagrid.workloads.loaders import (
     BUILTIN_TRACES,
     TRACE_REFERENCE_NOTE,
@@ -42,7 +43,9 @@ __all__ = [
     "generate_synthetic",
     "load_csv",
     "load_itp",
+    "load_mix",
     "load_philly",
+    "load_shares",
     "load_swf",
     "load_trace",
     "scale_trace",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -64,6 +64,14 @@ class ResidencyShares(BaseModel):
         return p / p.sum()
 
 
+_RESIDENCY_GROUPS = ("academic", "commercial", "commercial_sensitive")
+_DEFAULT_RESIDENCY = {
+    "academic": ResidencyShares(FR=0.15, EU=0.35, ANY=0.50),
+    "commercial": ResidencyShares(FR=0.25, EU=0.40, ANY=0.35),
+    "commercial_sensitive": ResidencyShares(FR=0.60, EU=0.30, ANY=0.10),
+}
+
+
 class AttributeShares(BaseModel):
     """The configurable shares of the mapping rule. Defaults are documented estimates (docs/workloads.md).
 
@@ -87,11 +95,7 @@ class AttributeShares(BaseModel):
         "training clusters, so training leads; fine-tuning is the common use of one node today",
     )
     residency: dict[str, ResidencyShares] = Field(
-        default_factory=lambda: {
-            "academic": ResidencyShares(FR=0.15, EU=0.35, ANY=0.50),
-            "commercial": ResidencyShares(FR=0.25, EU=0.40, ANY=0.35),
-            "commercial_sensitive": ResidencyShares(FR=0.60, EU=0.30, ANY=0.10),
-        },
+        default_factory=lambda: dict(_DEFAULT_RESIDENCY),
         description="per group: academic, commercial, and commercial_sensitive (commercial fine-tuning "
         "and inference, which FACTS.md says often must stay in France)",
     )
@@ -128,6 +132,14 @@ class AttributeShares(BaseModel):
         description="walltime = expected duration x factor, uniform in this range; (1, 1) = exactly the duration",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_groups(cls, data: Any) -> Any:
+        """Residency groups left out keep their defaults, so a file can change one group."""
+        if isinstance(data, dict) and isinstance(data.get("residency"), dict):
+            data = {**data, "residency": {**_DEFAULT_RESIDENCY, **data["residency"]}}
+        return data
+
     @model_validator(mode="after")
     def _check(self) -> AttributeShares:
         kinds = [k.value for k in JobKind]
@@ -139,12 +151,10 @@ class AttributeShares(BaseModel):
         for k, v in self.preemptible_share.items():
             if not 0 <= v <= 1:
                 raise ValueError(f"preemptible_share.{k}: must be within 0..1, got {v}")
-        groups = ("academic", "commercial", "commercial_sensitive")
-        missing = [g for g in groups if g not in self.residency]
-        extra = sorted(set(self.residency) - set(groups))
-        if missing or extra:
+        extra = sorted(set(self.residency) - set(_RESIDENCY_GROUPS))
+        if extra:
             raise ValueError(
-                f"residency: needs exactly the groups {', '.join(groups)}; got {', '.join(self.residency)}"
+                f"residency: unknown group(s) {', '.join(extra)}; accepted: {', '.join(_RESIDENCY_GROUPS)}"
             )
         lo, hi = self.deadline_slack
         if not 0 < lo <= hi:
