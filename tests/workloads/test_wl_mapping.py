@@ -237,3 +237,10 @@ def test_to_arrow_decodes_labels(itp: JobTable) -> None:
     tenants = t.column("tenant").to_pylist()
     assert all((p is None) == (tn != "cnrs") for p, tn in zip(projects, tenants, strict=True))
     assert "tenant" not in itp.head(10).to_arrow().column_names
+
+
+def test_mapping_line(itp: JobTable) -> None:
+    assert "not mapped" in itp.head(5).mapping_line()
+    line = MappingRule().apply(itp, TENANTS, seed=3).mapping_line()
+    assert line.startswith("mapped 69,351 jobs of microsoft-itp-2021 (seed 3): academic 30% commercial 70%")
+    assert "deadlines 20%" in line and "\n" not in line
