@@ -162,6 +162,7 @@ def map_(
         print_json(_json_ready(summary))
     else:
         _print_info(summary)
+        console.print(table.mapping_line())
 
 
 @app.command("synth")
