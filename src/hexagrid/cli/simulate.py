@@ -7,7 +7,7 @@ import webbrowser
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hexagrid.cli.common import console, err_console, fail, print_json
@@ -139,7 +139,7 @@ def bench_simulate(
     progress = Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("jobs"), TimeElapsedColumn(), console=err_console, transient=True,
                         disable=as_json)
-    tasks: dict[str, int] = {}
+    tasks: dict[str, TaskID] = {}
 
     def on_progress(name: str, done: int, total: int) -> None:
         key = f"{total}"

@@ -12,7 +12,7 @@ before the window closes) and maximum price.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +73,8 @@ class ConstraintChecker:
     _site_public: list[bool] = field(init=False)
     _static_cache: dict[tuple[object, ...], list[tuple[str, str]]] = field(init=False)
     _tenant_gpus: Counter[str] = field(default_factory=Counter, init=False)
-    _alloc_used_gpu_h: Counter[tuple[str, str, str]] = field(default_factory=Counter, init=False)
+    _alloc_used_gpu_h: defaultdict[tuple[str, str, str], float] = field(
+        default_factory=lambda: defaultdict(float), init=False)
     _running: dict[str, _Running] = field(default_factory=dict, init=False)
     _pool_of: dict[tuple[str, str], int] = field(init=False)
 

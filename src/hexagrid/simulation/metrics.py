@@ -72,15 +72,19 @@ def account(res: RunResult, index: FleetIndex, trace: CarbonTrace, mapping: Cale
     )
     n = res.n_jobs
     j = res.seg_job
+
+    def per_job(x: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        return np.bincount(j, x, minlength=n).astype(np.float64)
+
     return Accounting(
         seg_it_w=it_w,
         seg_facility_w=it_w * index.site_pue[site],
         seg_carbon_g=u.carbon_g,
-        job_it_kwh=np.bincount(j, u.it_kwh, minlength=n),
-        job_facility_kwh=np.bincount(j, u.facility_kwh, minlength=n),
-        job_carbon_g=np.bincount(j, u.carbon_g, minlength=n),
-        job_cost_eur=np.bincount(j, u.cost_eur, minlength=n),
-        job_heat_kwh=np.bincount(j, u.heat_reused_kwh, minlength=n),
+        job_it_kwh=per_job(u.it_kwh),
+        job_facility_kwh=per_job(u.facility_kwh),
+        job_carbon_g=per_job(u.carbon_g),
+        job_cost_eur=per_job(u.cost_eur),
+        job_heat_kwh=per_job(u.heat_reused_kwh),
         zone_rows=zone_rows,
     )
 

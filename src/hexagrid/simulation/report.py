@@ -48,7 +48,13 @@ _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
 _COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf")
+_STYLES = (("-", 1.8), ("--", 1.3), ("-.", 1.1), (":", 1.4))  # overlapping policies stay visible
 _MAX_SITE_PANELS = 9
+
+
+def _style(c: int) -> dict[str, Any]:
+    ls, lw = _STYLES[c % len(_STYLES)]
+    return {"color": _COLORS[c % len(_COLORS)], "ls": ls, "lw": lw}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}
@@ -81,6 +87,14 @@ def _pad(a: np.ndarray, n: int) -> np.ndarray:
     return a if a.shape[-1] >= n else np.concatenate([a, np.zeros((*a.shape[:-1], n - a.shape[-1]))], axis=-1)
 
 
+def _figure_legend(fig: Any, ax: Any) -> None:
+    """One legend above the panels, so it never hides a curve or a note."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+
+
 def _top_sites(runs: Sequence[Any], index: FleetIndex) -> list[int]:
     used = sum(r.series["busy_gpus"].sum(axis=1) for r in runs)
     order = [int(i) for i in np.argsort(-used, kind="stable") if used[i] > 0]
@@ -95,11 +109,13 @@ def _fig_site_utilisation(runs: Sequence[Any], index: FleetIndex, sites: list[in
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), squeeze=False, sharex=True)
     for k, si in enumerate(sites):
         ax = axes[k // cols][k % cols]
+        top = 0.0
         for c, r in enumerate(runs):
-            busy = _pad(r.series["busy_gpus"], n)[si]
-            ax.plot(days, 100.0 * busy / index.site_gpus[si], lw=0.9, color=_COLORS[c % 10], label=r.name)
+            pct = 100.0 * _pad(r.series["busy_gpus"], n)[si] / index.site_gpus[si]
+            top = max(top, float(pct.max(initial=0.0)))
+            ax.plot(days, pct, label=r.name, **_style(c))
         ax.set_title(f"{index.site_ids[si]} ({index.site_gpus[si]:,} GPUs)", fontsize=9)
-        ax.set_ylim(0, 105)
+        ax.set_ylim(0, min(105.0, max(1.0, top * 1.15)))
         ax.grid(alpha=0.3)
         if k % cols == 0:
             ax.set_ylabel("busy GPUs (%)")
@@ -107,8 +123,7 @@ def _fig_site_utilisation(runs: Sequence[Any], index: FleetIndex, sites: list[in
             ax.set_xlabel("day of simulation")
     for k in range(len(sites), rows * cols):
         axes[k // cols][k % cols].axis("off")
-    axes[0][0].legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    _figure_legend(fig, axes[0][0])
     return _svg(fig)
 
 
@@ -121,12 +136,20 @@ def _fig_site_power(runs: Sequence[Any], index: FleetIndex, sites: list[int]) ->
     for k, si in enumerate(sites):
         ax = axes[k // cols][k % cols]
         env_mw = index.site_envelope_w[si] / 1e6
+        top = 0.0
         for c, r in enumerate(runs):
             fac = _pad(r.series["facility_power_w"], n)[si] / 1e6
-            ax.plot(days, fac, lw=0.9, color=_COLORS[c % 10], label=r.name)
-        ax.axhline(env_mw, color="k", ls="--", lw=1, label="envelope")
+            top = max(top, float(fac.max(initial=0.0)))
+            ax.plot(days, fac, label=r.name, **_style(c))
         ax.set_title(f"{index.site_ids[si]} (envelope {env_mw:g} MW)", fontsize=9)
-        ax.set_ylim(0, env_mw * 1.1)
+        # the envelope is drawn when the load comes within a third of it; otherwise the scale follows the load
+        if top >= env_mw / 3:
+            ax.axhline(env_mw, color="k", ls="--", lw=1, label="envelope")
+            ax.set_ylim(0, env_mw * 1.1)
+        else:
+            ax.set_ylim(0, max(top * 1.25, env_mw / 1000))
+            ax.text(0.98, 0.92, f"envelope {env_mw:g} MW: off scale", transform=ax.transAxes, ha="right",
+                    va="top", fontsize=7, color="#555")
         ax.grid(alpha=0.3)
         if k % cols == 0:
             ax.set_ylabel("facility power (MW)")
@@ -134,8 +157,7 @@ def _fig_site_power(runs: Sequence[Any], index: FleetIndex, sites: list[int]) ->
             ax.set_xlabel("day of simulation")
     for k in range(len(sites), rows * cols):
         axes[k // cols][k % cols].axis("off")
-    axes[0][0].legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
+    _figure_legend(fig, axes[0][0])
     return _svg(fig)
 
 
@@ -144,7 +166,7 @@ def _fig_queue(runs: Sequence[Any]) -> str:
     for c, r in enumerate(runs):
         t = (r.result.pass_time_s - r.result.start_s) / 86400.0
         if len(t):
-            ax.step(t, r.result.pass_queue_len, where="post", lw=0.9, color=_COLORS[c % 10], label=r.name)
+            ax.step(t, r.result.pass_queue_len, where="post", label=r.name, **_style(c))
     ax.set_xlabel("day of simulation")
     ax.set_ylabel("jobs waiting")
     ax.set_title("Queue length at each scheduling pass")
@@ -160,7 +182,7 @@ def _fig_carbon_load(runs: Sequence[Any], index: FleetIndex, scenario: Scenario)
     fig, ax = plt.subplots(figsize=(10, 3.6))
     for c, r in enumerate(runs):
         load = _pad(r.series["facility_power_w"], n).sum(axis=0) / 1e6
-        ax.plot(days, load, lw=0.9, color=_COLORS[c % 10], label=f"{r.name}: fleet facility power")
+        ax.plot(days, load, label=f"{r.name}: fleet facility power", **_style(c))
     ax.set_xlabel("day of simulation")
     ax.set_ylabel("fleet facility power (MW)")
     ax.grid(alpha=0.3)
@@ -191,7 +213,7 @@ def _fig_wait_cdf(runs: Sequence[Any]) -> str:
         y = np.arange(1, len(w) + 1) / res.n_jobs
         # thin the curve to at most ~2,000 points: the SVG stays small
         step = max(1, len(w) // 2000)
-        ax.step(np.maximum(w[::step], 1.0), y[::step], where="post", color=_COLORS[c % 10], label=r.name)
+        ax.step(np.maximum(w[::step], 1.0), y[::step], where="post", label=r.name, **_style(c))
     ax.set_xscale("log")
     ax.set_xlabel("wait before first start (s, log; waits under 1 s drawn at 1 s)")
     ax.set_ylabel("fraction of jobs")
@@ -214,18 +236,22 @@ def _fig_map(runs: Sequence[Any], index: FleetIndex) -> str:
                             r.result.seg_gpus * (r.result.seg_end_s - r.result.seg_start_s),
                             minlength=len(index.sites)) for r in runs) / 3600.0 / max(len(runs), 1)
     size = 30 + 900 * np.sqrt(index.site_gpus / index.site_gpus.max())
-    sc = ax.scatter(lon, lat, s=size, c=gpu_h, cmap="viridis", alpha=0.8, ec="k", lw=0.5, zorder=3)
+    big_first = np.argsort(-size, kind="stable")  # small sites drawn over big ones
+    sc = ax.scatter(lon[big_first], lat[big_first], s=size[big_first], c=gpu_h[big_first], cmap="viridis",
+                    alpha=0.85, ec="k", lw=0.5, zorder=3)
     fig.colorbar(sc, ax=ax, shrink=0.6, label="GPU-hours run (mean over policies)")
-    order = np.argsort(lat, kind="stable")
+    # labels right of each marker; a label that would overlap one already placed moves down a line
+    order = np.argsort(-lat, kind="stable")
     placed: list[tuple[float, float]] = []
     for i in order:
         x, y = float(lon[i]), float(lat[i])
-        dy = 0.0
-        while any(abs(x - px) < 1.6 and abs(y + dy - py) < 0.28 for px, py in placed):
-            dy += 0.3
-        placed.append((x, y + dy))
-        ax.annotate(index.site_ids[i], (x, y), xytext=(x + 0.25, y + dy), fontsize=7, zorder=4,
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "#666"} if dy else None)
+        ty = y
+        while any(abs(x - px) < 3.0 and abs(ty - py) < 0.32 for px, py in placed):
+            ty -= 0.32
+        placed.append((x, ty))
+        r_deg = np.sqrt(size[i]) / 2 / 20  # marker radius in degrees (about 20 pt per degree at this size)
+        ax.annotate(index.site_ids[i], (x, y), xytext=(x + 0.35 + r_deg, ty), fontsize=7, zorder=4, va="center",
+                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "#666"} if abs(ty - y) > 0.01 else None)
     lo_x, hi_x = min(-5.5, float(lon.min()) - 1), max(10.0, float(lon.max()) + 2.5)
     lo_y, hi_y = min(41.0, float(lat.min()) - 1), max(51.5, float(lat.max()) + 1)
     ax.set_xlim(lo_x, hi_x)
