@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select, tuple_
+from sqlalchemy import Table, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -192,6 +192,34 @@ def register_node(s: Session, *, principal: Principal, body: RegisterIn, now: fl
 
 def _stop(a: Assignment, reason: str, grace_s: float) -> dict[str, Any]:
     return {"job_id": a.job_id, "attempt": a.attempt, "reason": reason or "unknown", "grace_s": grace_s}
+
+
+def heartbeat_fast(s: Session, *, node_id: str, body: HeartbeatIn, now: float) -> bool | None:
+    """The common heartbeat in two statements: a node that was ready and available, stays so, holds no
+    work and reports none. Returns None when the full reconciliation (``heartbeat``) is needed."""
+    if body.running or not body.available:
+        return None
+    nodes = cast(Table, Node.__table__)
+    values: dict[str, Any] = {
+        "last_heartbeat_s": now,
+        "power_w": body.telemetry.power_w,
+        "power_source": body.telemetry.power_source,
+    }
+    if body.telemetry.gpus:
+        values["telemetry_json"] = json.dumps([g.model_dump() for g in body.telemetry.gpus])
+    active = s.execute(
+        select(Assignment.id)
+        .where(Assignment.node_id == node_id, Assignment.state.in_(ACTIVE_ASSIGNMENT_STATES))
+        .limit(1)
+    ).first()
+    if active is not None:
+        return None
+    res = s.execute(
+        update(nodes)
+        .where(nodes.c.id == node_id, nodes.c.state == "ready", nodes.c.available.is_(True))
+        .values(**values)
+    )
+    return True if res.rowcount == 1 else None  # type: ignore[attr-defined]
 
 
 def heartbeat(

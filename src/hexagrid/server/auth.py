@@ -2,7 +2,7 @@
 
 Scopes: ``admin`` (organisations, tokens, sites), ``submit`` (submit and cancel jobs), ``read``
 (jobs, logs, events, explain, usage, sites), ``provider`` (register agents), ``node`` (a node's own
-credential for the agent protocol). A resolved token is cached in-process for a few seconds so the
+credential for the agent protocol). A resolved token is cached in-process for up to 30 seconds so the
 hot paths (submit, heartbeat) do not look it up on every request.
 """
 
@@ -22,7 +22,9 @@ from hexagrid.server.models import Token
 __all__ = ["SCOPES", "Principal", "TokenCache", "hash_token", "new_token"]
 
 SCOPES = ("admin", "submit", "read", "provider", "node")
-_CACHE_TTL_S = 5.0
+#: A resolved token is trusted this long without a database read. Revocation is immediate in the
+#: replica that revokes (``forget_node``) and takes at most this long in the others.
+_CACHE_TTL_S = 30.0
 
 
 def new_token() -> str:

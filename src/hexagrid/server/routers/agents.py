@@ -47,6 +47,9 @@ def register(body: agents.RegisterIn, ctx: Ctx, p: Provider) -> dict[str, Any]:
 def heartbeat(node_id: str, body: agents.HeartbeatIn, ctx: Ctx, _p: NodePrincipal) -> dict[str, Any]:
     now = time.time()
     with ctx.db.session() as s:
+        if agents.heartbeat_fast(s, node_id=node_id, body=body, now=now):
+            return {"stop": [], "server_time": datetime.fromtimestamp(now, UTC).isoformat()}
+    with ctx.db.session() as s:
         stop, changed = agents.heartbeat(
             s,
             node=_node(s, node_id),
