@@ -232,9 +232,11 @@ def _fig_map(runs: Sequence[Any], index: FleetIndex) -> str:
         ax.fill(xs, ys, color="#eef2f6", ec="#8a99a8", lw=1)
     lon = np.array([s.longitude for s in index.sites])
     lat = np.array([s.latitude for s in index.sites])
-    gpu_h = sum(np.bincount(index.pool_site[r.result.seg_pool],
-                            r.result.seg_gpus * (r.result.seg_end_s - r.result.seg_start_s),
-                            minlength=len(index.sites)) for r in runs) / 3600.0 / max(len(runs), 1)
+    gpu_h = np.zeros(len(index.sites))
+    for r in runs:
+        gpu_h += np.bincount(index.pool_site[r.result.seg_pool],
+                             r.result.seg_gpus * (r.result.seg_end_s - r.result.seg_start_s), minlength=len(index.sites))
+    gpu_h /= 3600.0 * max(len(runs), 1)
     size = 30 + 900 * np.sqrt(index.site_gpus / index.site_gpus.max())
     big_first = np.argsort(-size, kind="stable")  # small sites drawn over big ones
     sc = ax.scatter(lon[big_first], lat[big_first], s=size[big_first], c=gpu_h[big_first], cmap="viridis",
