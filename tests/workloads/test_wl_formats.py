@@ -214,3 +214,9 @@ def test_swf_repeated_job_number(tmp_path: Path) -> None:
     bad = SWF + "    3  500 0 60 1 -1 -1 1 60 -1 1 1 1 -1 1 -1 -1 -1\n"
     with pytest.raises(DataError, match=r"line 11: field 1 \(job_number\) 3 repeats line 7"):
         load_swf(write(tmp_path / "d.swf", bad))
+
+
+def test_swf_every_record_short(tmp_path: Path) -> None:
+    short = "; header\n" + "\n".join(" ".join(["1"] * 17) for _ in range(3)) + "\n"
+    with pytest.raises(DataError, match=r"line 2: an SWF record has 18 fields, found 17"):
+        load_swf(write(tmp_path / "short.swf", short))

@@ -12,6 +12,7 @@ the file, the row (or line) and the column, and what was expected.
 from __future__ import annotations
 
 import gzip
+import io
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -274,27 +275,28 @@ def load_swf(
         raise InputError(f"processors_per_gpu: must be >= 1, got {processors_per_gpu}")
     text = _read_text(path)
     unix_start: float | None = None
-    rows: list[list[float]] = []
     line_numbers: list[int] = []
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
-        if not line or line.startswith(";"):
+        if not line:
+            continue
+        if line.startswith(";"):
             key, _, value = line.lstrip(";").partition(":")
             if key.strip() == "UnixStartTime" and value.strip().lstrip("-").isdigit():
                 unix_start = float(value.strip())
             continue
-        parts = line.split()
-        if len(parts) != 18:
-            raise DataError(f"{path}: line {lineno}: an SWF record has 18 fields, found {len(parts)}: {line[:80]!r}")
-        try:
-            rows.append([float(p) for p in parts])
-        except ValueError:
-            bad = next(i for i, p in enumerate(parts) if not _is_number(p))
-            raise DataError(
-                f"{path}: line {lineno}: field {bad + 1} ({SWF_FIELDS[bad]}) must be a number, got {parts[bad]!r}"
-            ) from None
         line_numbers.append(lineno)
-    data = np.array(rows, dtype=np.float64).reshape(-1, 18)
+    if not line_numbers:
+        data = np.empty((0, 18), dtype=np.float64)
+    else:
+        try:
+            # numpy's C parser: several hundred thousand records a second
+            data = np.loadtxt(io.StringIO(text), comments=";", dtype=np.float64, ndmin=2)
+        except ValueError:
+            _swf_diagnose(path, text)  # raises the DataError naming the line and field
+            raise
+        if data.shape[1] != 18:
+            _swf_diagnose(path, text)
     job_number = data[:, 0].astype(np.int64)
     submit = data[:, 1]
     run = data[:, 3]
@@ -333,6 +335,21 @@ def load_swf(
         origin_s=None if unix_start is None else unix_start + origin,
         notes=tuple(notes),
     )
+
+
+def _swf_diagnose(path: Path, text: str) -> None:
+    """Find the first malformed SWF record and raise a DataError naming its line and field."""
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(";"):
+            continue
+        parts = line.split()
+        if len(parts) != 18:
+            raise DataError(f"{path}: line {lineno}: an SWF record has 18 fields, found {len(parts)}: {line[:80]!r}")
+        for i, p in enumerate(parts):
+            if not _is_number(p):
+                raise DataError(f"{path}: line {lineno}: field {i + 1} ({SWF_FIELDS[i]}) must be a number, got {p!r}")
+    raise DataError(f"{path}: not readable as SWF (18 numeric fields a record, ';' comments)")
 
 
 def _is_number(text: str) -> bool:
