@@ -129,3 +129,20 @@ def test_validate_several(capsys: pytest.CaptureFixture[str], monkeypatch: pytes
     assert errors[0] == f"hexagrid: error: {bad}: sites[1].pue: must be between 1 and 3, got 0.9"
     assert errors[1].startswith("hexagrid: error: no scenario 'nowhere'")
     assert len(errors) == 2
+
+
+def test_show_one_site_with_provenance(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "show", "france-2028", "--site", "sesterce-grand-est-1", "--json")
+    assert result.code == 0
+    doc = json.loads(result.out)
+    fields = {f["field"]: f for f in doc["fields"]}
+    assert fields["power_mw"]["value"] == 300 and fields["power_mw"]["source"].startswith("FACTS: Sesterce Grand Est")
+    assert fields["pue"]["estimate"].startswith("estimate:") and fields["pue"]["source"] is None
+    assert fields["pools"]["value"] == ["b200-a: 15,625 x 8 B200", "b200-b: 15,625 x 8 B200"]
+    assert doc["gpus"] == 250_000 and doc["training_load_mw"] > 300
+    table = run_cli(capsys, monkeypatch, "scenario", "show", "france-2025", "--site", "jean-zay")
+    assert table.code == 0
+    assert "Paris-Saclay heat network" in table.out and "estimate: FACTS ~4,000 MWh/yr recovered" in table.out
+    missing = run_cli(capsys, monkeypatch, "scenario", "show", "france-2025", "--site", "atlantis")
+    assert missing.code == 2
+    assert missing.err.startswith("hexagrid: error: site 'atlantis' not in fleet; sites: jean-zay")

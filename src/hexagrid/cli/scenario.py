@@ -132,9 +132,15 @@ def list_() -> None:
 def show(
     scenario: str = typer.Argument(..., help="A built-in name (see 'scenario list') or a YAML file."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    site: str | None = typer.Option(
+        None, "--site", help="Show one site field by field, with the source or estimate behind each number."
+    ),
 ) -> None:
     """Sites (kind, country, zone, MW, PUE, cooling, tier, access, GPUs by accelerator), tenants and totals."""
     sc = load_scenario(scenario)
+    if site is not None:
+        _show_site(sc.fleet.site(site), as_json)
+        return
     summary = scenario_summary(sc)
     if as_json:
         print_json(summary)
@@ -218,6 +224,56 @@ def show(
     out.print(
         f"{totals['sites']} sites, {totals['accelerators']:,} GPUs, {_mw(totals['power_mw'])} MW, "
         f"{totals['tenants']} tenants",
+        highlight=False,
+    )
+
+
+def site_provenance(site: Site) -> list[dict[str, Any]]:
+    """Each field the file set, its value, and where the number comes from (FACTS source, estimate, or none)."""
+    rows: list[dict[str, Any]] = []
+    for name in site.model_fields_set - {"sources", "estimates"}:
+        value = getattr(site, name)
+        if name == "pools":
+            value = [f"{p.id}: {p.nodes:,} x {p.gpus_per_node} {p.accelerator}" for p in value]
+        elif isinstance(value, dict):
+            value = dict(value)
+        elif hasattr(value, "value"):
+            value = value.value
+        elif not isinstance(value, int | float | str | list | type(None)):
+            value = str(value)
+        rows.append(
+            {"field": name, "value": value, "source": site.sources.get(name), "estimate": site.estimates.get(name)}
+        )
+    order = list(type(site).model_fields)
+    return sorted(rows, key=lambda r: order.index(r["field"]))
+
+
+def _show_site(site: Site, as_json: bool) -> None:
+    rows = site_provenance(site)
+    if as_json:
+        print_json(
+            {"id": site.id, "gpus": site.gpus, "training_load_mw": round(training_load_mw(site), 6), "fields": rows}
+        )
+        return
+    out = _wide()
+    table = Table(title=f"{site.id}: {site.name} ({site.operator})")
+    table.add_column("field", no_wrap=True)
+    table.add_column("value")
+    table.add_column("from")
+    for r in rows:
+        value = r["value"]
+        shown = (
+            "\n".join(value)
+            if isinstance(value, list)
+            else (", ".join(f"{k} {v:g}" for k, v in value.items()) if isinstance(value, dict) else str(value))
+        )
+        why = (f"[green]{r['source']}[/]" if r["source"] else "") + ("\n" if r["source"] and r["estimate"] else "")
+        why += f"[yellow]{r['estimate']}[/]" if r["estimate"] else ""
+        table.add_row(r["field"], shown, why)
+    out.print(table)
+    out.print(
+        f"{site.gpus:,} GPUs; {_mw(training_load_mw(site))} MW with every GPU training (estimate) "
+        f"against an envelope of {_mw(site.power_mw)} MW. [green]green[/]: FACTS; [yellow]yellow[/]: estimate.",
         highlight=False,
     )
 
