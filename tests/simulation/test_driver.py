@@ -146,3 +146,35 @@ def test_window_close_stops_jobs_the_scheduler_left_running() -> None:
     assert res.first_start_s[0] == T0
     # 6 h kept (checkpoints every 10 min); reopens 19:00 Paris = 18:00 UTC; 300 s restart + 4 h left
     assert res.end_time_s[0] - T0 == pytest.approx(18 * 3600 + 300 + 4 * 3600)
+
+
+def test_batched_passes_wait_for_the_interval(tiny_fleet: Fleet) -> None:
+    jobs = [make_job("a", 0, 100, gpus=1), make_job("b", 10, 100, gpus=1), make_job("c", 70, 100, gpus=1)]
+    s = Scripted(start_all())
+    res = _sim(tiny_fleet, s, min_pass_interval_s=60).run(3, iter(jobs))
+    # a: pass at 0; b arrives at 10, waits for the pass at 60; c arrives at 70, waits for 120
+    assert [t for t, _ in s.calls] == [0.0, 60.0, 120.0]
+    assert np.allclose(res.first_start_s - T0, [0, 60, 120])
+    assert res.violations["total"] == 0
+
+
+def test_accounting_integrates_hourly_carbon(tiny_fleet: Fleet) -> None:
+    from datetime import UTC, datetime
+
+    from hexagrid.energy.calendar import CalendarMapping
+    from hexagrid.energy.carbon import CarbonTrace
+    from hexagrid.simulation.metrics import account, site_series
+
+    jobs = [make_job("a", 1800, 7200, gpus=4)]  # 00:30 .. 02:30 on 4 A100
+    res = _sim(tiny_fleet, Scripted(start_all())).run(1, iter(jobs))
+    trace = CarbonTrace(("FR",), datetime(2026, 1, 1, tzinfo=UTC), np.array([[100.0, 200.0, 50.0, 10.0]]))
+    mapping = CalendarMapping.for_trace(trace, T0)
+    idx = FleetIndex.build(tiny_fleet)
+    acc = account(res, idx, trace, mapping)
+    fac_kw = float(acc.seg_facility_w[0]) / 1000
+    assert acc.job_carbon_g[0] == pytest.approx(fac_kw * (0.5 * 100 + 200 + 0.5 * 50))
+    assert acc.job_facility_kwh[0] == pytest.approx(fac_kw * 2)
+    assert acc.job_cost_eur[0] == pytest.approx(4 * 2 * 2.0)  # 4 GPUs x 2 h x 2 EUR
+    series = site_series(res, idx, acc, trace, mapping)
+    assert series["busy_gpus"][0, :3].tolist() == pytest.approx([2.0, 4.0, 2.0])
+    assert series["carbon_g_per_h"][0].sum() == pytest.approx(acc.job_carbon_g[0])

@@ -12,8 +12,19 @@ import pytest
 
 from hexagrid.cli.main import main
 
-KEYS = {"jobs", "completed", "constraint_violations", "utilisation", "mean_wait_s", "p99_wait_s", "energy_mwh",
-        "tco2", "cost_eur", "heat_reused_mwh", "deadline_misses"}
+KEYS = {
+    "jobs",
+    "completed",
+    "constraint_violations",
+    "utilisation",
+    "mean_wait_s",
+    "p99_wait_s",
+    "energy_mwh",
+    "tco2",
+    "cost_eur",
+    "heat_reused_mwh",
+    "deadline_misses",
+}
 ARGS = ["simulate", "--max-jobs", "400", "--policy", "fifo", "--policy", "hexagrid", "--seed", "3"]
 
 
@@ -62,8 +73,14 @@ def test_json_summary_has_the_contract_keys_and_no_violations(two_runs: tuple[Pa
 def test_same_seed_gives_byte_identical_outputs(two_runs: tuple[Path, Path, dict]) -> None:
     a, b, _ = two_runs
     names = sorted(p.name for p in a.iterdir())
-    assert names == ["jobs-fifo.parquet", "jobs-hexagrid.parquet", "report.html", "sites-fifo.parquet",
-                     "sites-hexagrid.parquet", "summary.json"]
+    assert names == [
+        "jobs-fifo.parquet",
+        "jobs-hexagrid.parquet",
+        "report.html",
+        "sites-fifo.parquet",
+        "sites-hexagrid.parquet",
+        "summary.json",
+    ]
     assert names == sorted(p.name for p in b.iterdir())
     for n in names:
         assert (a / n).read_bytes() == (b / n).read_bytes(), n
@@ -87,8 +104,15 @@ def test_report_is_self_contained(two_runs: tuple[Path, Path, dict]) -> None:
     html = (a / "report.html").read_text()
     assert "http" not in html and "<script" not in html and "<link" not in html
     assert html.count("<svg") == 6
-    for title in ("Policies side by side", "Utilisation per site", "against its envelope", "Queue length",
-                  "Carbon intensity against load", "Wait CDF", "Where the sites are"):
+    for title in (
+        "Policies side by side",
+        "Utilisation per site",
+        "against its envelope",
+        "Queue length",
+        "Carbon intensity against load",
+        "Wait CDF",
+        "Where the sites are",
+    ):
         assert title in html
 
 
@@ -102,8 +126,9 @@ def test_report_is_self_contained(two_runs: tuple[Path, Path, dict]) -> None:
         (["bench", "simulate", "--only", "moon"], "itp, national or both"),
     ],
 )
-def test_bad_names_exit_2_with_one_line(argv: list[str], needle: str, capsys: pytest.CaptureFixture[str],
-                                        tmp_path: Path) -> None:
+def test_bad_names_exit_2_with_one_line(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     code, _out, err = run_cli([*argv, "--out", str(tmp_path)] if argv[0] == "simulate" else argv, capsys)
     assert code == 2
     lines = [ln for ln in err.splitlines() if ln.strip()]

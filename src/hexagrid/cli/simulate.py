@@ -32,6 +32,8 @@ def simulate(
     forecast: str = typer.Option("perfect", "--forecast", help="Carbon forecast the scheduler sees: "
                                  "perfect, persistence or noisy."),
     tick_s: float = typer.Option(900.0, "--tick-s", help="Periodic scheduling pass while jobs wait (s)."),
+    pass_interval_s: float = typer.Option(60.0, "--pass-interval-s",
+                                          help="At most one scheduling pass per this many seconds (0 = every change)."),
     restart_cost_s: float = typer.Option(300.0, "--restart-cost-s", help="Reload time after a stop (s)."),
     failure_rate: float = typer.Option(0.0, "--failure-rate", help="Failures per GPU-hour (0 = off)."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
@@ -55,6 +57,8 @@ def simulate(
         fail(f"--time-compression: must be > 0 and at most 1e6, got {time_compression}")
     if not 1 <= tick_s <= 86400:
         fail(f"--tick-s: must be within 1..86400 seconds, got {tick_s}")
+    if not 0 <= pass_interval_s <= 86400:
+        fail(f"--pass-interval-s: must be within 0..86400 seconds, got {pass_interval_s}")
     if not 0 <= restart_cost_s <= 86400:
         fail(f"--restart-cost-s: must be within 0..86400 seconds, got {restart_cost_s}")
     if not 0 <= failure_rate <= 1:
@@ -69,7 +73,8 @@ def simulate(
         table = scale_trace(table, time_compression=time_compression, seed=seed)
     table = MappingRule().apply_scenario(table, scen, seed)
     carbon_data = load_carbon(carbon)
-    cfg = SimConfig(tick_s=tick_s, restart_cost_s=restart_cost_s, failure_rate_per_gpu_h=failure_rate, seed=seed)
+    cfg = SimConfig(tick_s=tick_s, restart_cost_s=restart_cost_s, failure_rate_per_gpu_h=failure_rate, seed=seed,
+                    min_pass_interval_s=pass_interval_s)
 
     progress = Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
                         TextColumn("jobs"), TimeElapsedColumn(), console=err_console, transient=as_json,

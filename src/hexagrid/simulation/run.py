@@ -180,7 +180,7 @@ def simulate_policies(
             "mapping": mapping.describe(start_s, end_s),
             "wraps": mapping.wraps(start_s, end_s),
         },
-        "config": {"tick_s": cfg.tick_s, "restart_cost_s": cfg.restart_cost_s,
+        "config": {"tick_s": cfg.tick_s, "pass_interval_s": cfg.min_pass_interval_s, "restart_cost_s": cfg.restart_cost_s,
                    "failure_rate_per_gpu_h": cfg.failure_rate_per_gpu_h, "horizon_s": cfg.horizon_s},
         "policies": {r.name: r.summary for r in runs},
     }
