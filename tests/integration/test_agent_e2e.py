@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,9 +224,8 @@ def site_doc(accelerator: str = "L40S", gpus_per_node: int = 2) -> dict[str, Any
     }
 
 
-@pytest.fixture
-def federation(server: Callable[..., Any], tmp_path: Path) -> Any:
-    """Factory: ``federation(**server_env)`` -> a :class:`Federation` on a fresh server (SQLite or PostgreSQL)."""
+def federations(server: Callable[..., Any], tmp_path: Path) -> Iterator[Callable[..., Federation]]:
+    """Factory: ``make(**server_env)`` -> a :class:`Federation` on a fresh server; agents stopped afterwards."""
     made: list[Federation] = []
 
     def make(**env: str) -> Federation:
@@ -239,6 +238,12 @@ def federation(server: Callable[..., Any], tmp_path: Path) -> Any:
     yield make
     for fed in made:
         fed.close()
+
+
+@pytest.fixture
+def federation(server: Callable[..., Any], tmp_path: Path) -> Iterator[Callable[..., Federation]]:
+    """A :func:`federations` factory on the ``server`` fixture (SQLite and PostgreSQL)."""
+    yield from federations(server, tmp_path)
 
 
 def _trace_job(trace: Path, tag: str, body: str) -> str:

@@ -113,6 +113,9 @@ class Agent:
         self.long_poll_s = 25.0
         self.draining = False
         self._drain_deadline_s = float("inf")
+        #: grace of the latest assignment: the node stops offering itself that long before its window closes,
+        #: since a job placed then would be stopped at once
+        self._last_grace_s = 0.0
         self.detaching = False
         self._exit = asyncio.Event()
         self._report_wake = asyncio.Event()
@@ -308,6 +311,7 @@ class Agent:
         key = f"{a.job_id}#{a.attempt}"
         if key in self.state.jobs or key in self.pending or key in self.done:
             return  # redelivered until our report lands: already ours
+        self._last_grace_s = a.grace_s
         n = self.config.gpus.count
         bad = [i for i in a.gpu_indices if not 0 <= i < n]
         if bad or len(set(a.gpu_indices)) != len(a.gpu_indices):
@@ -444,8 +448,7 @@ class Agent:
     # ---- reports -------------------------------------------------------------------------------------
 
     def heartbeat_body(self) -> dict[str, Any]:
-        sched = self.config.schedule
-        available = not self.draining and (sched is None or sched.is_open(self.clock()))
+        available = not self.draining and self._window_refusal(self._last_grace_s) is None
         readings = self.nvml.read() if self.nvml is not None else None
         held = [
             {"job_id": r.job_id, "attempt": r.attempt, "pid": None if r.ended else r.pid}
