@@ -138,6 +138,22 @@ def test_extends_errors_point_into_the_right_file(tmp_path: Path) -> None:
     assert exc.value.source == str(child)
 
 
+def test_base_entries_broken_by_the_child_are_named_with_the_base(tmp_path: Path) -> None:
+    child = tmp_path / "child.yaml"
+    child.write_text(  # jean-zay becomes a private cloud: the base's tenants hold allocations on it
+        "name: child\nextends: france-2025\nsites:\n"
+        "  - {id: jean-zay, name: JZ, operator: o, kind: private_cloud, access: both, country: FR, region: r,\n"
+        "     latitude: 48.7, longitude: 2.2, grid_zone: FR, power_mw: 5, cooling: air, pue: 1.3,\n"
+        "     price_eur_per_gpu_h: {H100: 2}, pools: [{id: h, accelerator: H100, gpus_per_node: 8, nodes: 4}]}\n"
+    )
+    with pytest.raises(ValidationFailed) as exc:
+        load_scenario(child)
+    paths = [e.path for e in exc.value.errors]
+    assert paths[0] == "france-2025:tenants[0].projects[0].allocations_gpu_h.jean-zay"
+    assert all(p.startswith("france-2025:tenants[") for p in paths)
+    assert "of kind private_cloud" in exc.value.errors[0].message
+
+
 def test_extends_relative_path_and_cycles(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "base.yaml").write_text((VALID / "minimal.yaml").read_text())

@@ -20,7 +20,7 @@ app = typer.Typer(
     help="Built-in and custom scenarios: a fleet of sites, its tenants and defaults.", no_args_is_help=True
 )
 
-__all__ = ["app", "scenario_summary"]
+__all__ = ["app", "scenario_summary", "site_provenance", "training_load_mw"]
 
 
 def _gpus_by_accelerator(sites: list[Site]) -> dict[str, int]:
