@@ -220,3 +220,31 @@ def test_swf_every_record_short(tmp_path: Path) -> None:
     short = "; header\n" + "\n".join(" ".join(["1"] * 17) for _ in range(3)) + "\n"
     with pytest.raises(DataError, match=r"line 2: an SWF record has 18 fields, found 17"):
         load_swf(write(tmp_path / "short.swf", short))
+
+
+@pytest.mark.parametrize(
+    ("times", "time_format"),
+    [
+        (["2024-01-01T10:00:00", "2024-01-01T09:30:00.5"], "iso"),  # naive: UTC, fraction kept
+        (["2024-01-01T10:00:00+02:00", "2024-01-01T09:30:00Z"], "iso"),  # all with offsets
+        (["2024-01-01T10:00:00+02:00", "2024-01-01T09:30:00"], "iso"),  # mixed: the row-by-row path
+        (["01/02/2024 10:00", "01/02/2024 09:30"], "%d/%m/%Y %H:%M"),
+        (["2024-01-01 10:00 +0200", "2024-01-01 09:30 +0000"], "%Y-%m-%d %H:%M %z"),
+    ],
+)
+def test_csv_time_parsing_matches_python(tmp_path: Path, times: list[str], time_format: str) -> None:
+    from datetime import UTC, datetime
+
+    def python(t: str) -> float:
+        dt = datetime.fromisoformat(t) if time_format == "iso" else datetime.strptime(t, time_format)
+        return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+    text = "submit,dur,gpus\n" + "".join(f"{t},60,1\n" for t in times)
+    t = load_csv(
+        write(tmp_path / "t.csv", text),
+        {"submit": "submit", "duration": "dur", "gpus": "gpus"},
+        time_format=time_format,
+    )
+    expected = sorted(python(x) for x in times)
+    assert t.origin_s == expected[0]
+    assert np.allclose(t.submit_s + t.origin_s, expected)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -613,27 +613,58 @@ def _categorical(col: pa.ChunkedArray) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def _time_column(path: Path, table: pa.Table, column: str, time_format: str) -> np.ndarray:
-    """POSIX seconds (or plain seconds) from a time column in the given format."""
+    """POSIX seconds (or plain seconds) from a time column in the given format.
+
+    pyarrow parses the column in C where it can (all-naive or all-offset ISO text, strptime patterns);
+    otherwise, or to name the line of a bad value, Python's parser takes over row by row. Text
+    without a zone is UTC.
+    """
     if time_format == "seconds":
         return _float_column(path, table, column)
     _null_check(path, table, column)
     texts = table.column(column)
-    try:
-        if time_format == "iso":
-            parsed = [_iso(t) for t in texts.to_pylist()]
-        else:
-            parsed = [datetime.strptime(t, time_format).replace(tzinfo=UTC).timestamp() for t in texts.to_pylist()]
-    except ValueError:
-        values = texts.to_pylist()
-        for row, t in enumerate(values):
-            try:
-                _iso(t) if time_format == "iso" else datetime.strptime(t, time_format)
-            except ValueError:
-                raise DataError(
-                    f"{path}: line {row + 2}: column {column!r} must be a time in format {time_format!r}, got {t!r}"
-                ) from None
-        raise
-    return np.array(parsed, dtype=np.float64)
+    fast = _arrow_times(texts, time_format)
+    if fast is not None:
+        return fast
+    parse = _iso if time_format == "iso" else (lambda t: _strptime(t, time_format))
+    values = texts.to_pylist()
+    out = np.empty(len(values), dtype=np.float64)
+    for row, t in enumerate(values):
+        try:
+            out[row] = parse(t)
+        except ValueError:
+            raise DataError(
+                f"{path}: line {row + 2}: column {column!r} must be a time in format {time_format!r}, got {t!r}"
+            ) from None
+    return out
+
+
+def _arrow_times(texts: pa.ChunkedArray, time_format: str) -> np.ndarray | None:
+    """Seconds since the epoch parsed by pyarrow, or None where it cannot parse the whole column."""
+    attempts: list[Callable[[], Any]]
+    if time_format == "iso":
+        attempts = [
+            lambda: pc.cast(texts, pa.timestamp("us")),
+            lambda: pc.cast(texts, pa.timestamp("us", tz="UTC")),
+        ]
+    else:
+        attempts = [lambda: pc.strptime(texts, format=time_format, unit="us")]
+    for attempt in attempts:
+        try:
+            parsed = attempt()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            continue
+        if parsed.null_count:
+            continue
+        return parsed.cast(pa.int64()).to_numpy().astype(np.float64) / 1e6
+    return None
+
+
+def _strptime(text: str, time_format: str) -> float:
+    dt = datetime.strptime(text, time_format)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
 
 
 def _iso(text: str) -> float:
