@@ -24,6 +24,15 @@ def test_list_one_line_each(capsys: pytest.CaptureFixture[str], monkeypatch: pyt
     assert "12 sites" in f28 and "1,041,660 GPUs" in f28 and "1,661.5 MW" in f28
 
 
+def test_list_json(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "list", "--json")
+    assert result.code == 0
+    doc = json.loads(result.out)
+    assert [d["name"] for d in doc] == builtin_names()
+    f25 = next(d for d in doc if d["name"] == "france-2025")
+    assert (f25["sites"], f25["accelerators"], f25["start_date"]) == (7, 13_660, "2025-01-01")
+
+
 def test_show_tables(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     result = run_cli(capsys, monkeypatch, "scenario", "show", "europe-2026")
     assert result.code == 0

@@ -116,10 +116,26 @@ def _wide() -> Console:
 
 
 @app.command("list")
-def list_() -> None:
+def list_(as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of lines.")) -> None:
     """The built-in scenarios, one line each."""
-    for name in builtin_names():
-        s = load_scenario(name)
+    scenarios = [load_scenario(name) for name in builtin_names()]
+    if as_json:
+        print_json(
+            [
+                {
+                    "name": s.name,
+                    "description": s.description,
+                    "sites": len(s.sites),
+                    "accelerators": s.fleet.gpus,
+                    "power_mw": round(s.fleet.power_mw, 6),
+                    "start_date": s.defaults.start_date.isoformat(),
+                }
+                for s in scenarios
+            ]
+        )
+        return
+    for s in scenarios:
+        name = s.name
         console.print(
             f"[bold]{name:<12}[/] {len(s.sites):>3} sites {s.fleet.gpus:>10,} GPUs {_mw(s.fleet.power_mw):>8} MW  "
             f"{s.description}",
