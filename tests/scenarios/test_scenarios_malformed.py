@@ -62,6 +62,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "estimate_for_unknown_field": ("sites[1].estimates", "estimates/sources name unknown field 'colour'"),
     "bad_timezone": ("sites[1].timezone", "unknown time zone 'Europe/Atlantis'"),
     "bad_scenario_name": ("name", "must be an id of lowercase letters, digits, '.', '_' or '-'"),
+    "grid_zone_in_another_country": ("sites[1].grid_zone", "grid zone 'DE' is not in the site's country 'FR'"),
     "no_sites": ("sites", "must have at least 1 item(s), got 0"),
 }
 

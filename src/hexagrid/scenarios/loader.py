@@ -253,6 +253,15 @@ def _reference_errors(data: dict[str, Any]) -> list[FieldError]:
     sites = _dict_list(data, "sites")
     errors += _duplicates(sites, "sites", "site")
     for i, site in sites:
+        zone, country = site.get("grid_zone"), site.get("country")
+        if isinstance(zone, str) and isinstance(country, str) and zone.split("-")[0] != country:
+            errors.append(
+                FieldError(
+                    f"sites[{i}].grid_zone",
+                    f"grid zone {zone!r} is not in the site's country {country!r}; Electricity Maps zones start "
+                    f"with their country code (FR, DE, SE-SE3)",
+                )
+            )
         pools = _dict_list(site, "pools")
         errors += [
             FieldError(f"sites[{i}].{e.path}", e.message)
