@@ -62,7 +62,7 @@ def test_diurnal_and_weekly_patterns(synth: JobTable) -> None:
     weekday = ((local // 86400) + 3) % 7
     day = ((hour >= 9) & (hour < 18)).sum() / 9
     night = ((hour >= 0) & (hour < 6)).sum() / 6
-    assert day > 3 * night
+    assert day > 2.5 * night  # default rates: 1.52 vs 0.50 on average
     weekdays = (weekday < 5).sum() / 5
     weekend = (weekday >= 5).sum() / 2
     assert weekend < 0.6 * weekdays
