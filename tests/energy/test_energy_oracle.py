@@ -43,6 +43,17 @@ def test_infeasible_and_bad_input() -> None:
     with pytest.raises(InputError, match=r"jobs\[0\]: deadline_h"):
         carbon_lower_bound([OracleJob(2, 1, 1, 1)], [[3]], [[1]], [1.0])
     assert carbon_lower_bound([], [[3]], [[1]], [1.0]).bound_g == 0.0
+    with pytest.raises(InputError, match="slot_hours must be >= 1, got 0"):
+        carbon_lower_bound([OracleJob(0, 1, 1, 1)], [[3]], [[1]], [1.0], slot_hours=0)
+
+
+def test_slots_group_hours() -> None:
+    # 4 hours at 100 / 10 / 50 / 20 in 2-hour slots: slot minima 10 and 20, slot capacity 2 x 2 GPU-hours
+    r = carbon_lower_bound([OracleJob(0, 4, 2, 3)], [[2, 2, 2, 2]], [[100, 10, 50, 20]], [1.0], slot_hours=2)
+    assert r.gpu_hours[0].tolist() == pytest.approx([4.0, 2.0])
+    assert r.bound_g == pytest.approx(4 * 10 + 2 * 20)
+    hourly = carbon_lower_bound([OracleJob(0, 4, 2, 3)], [[2, 2, 2, 2]], [[100, 10, 50, 20]], [1.0])
+    assert hourly.bound_g == pytest.approx(2 * 10 + 2 * 20 + 2 * 50) and r.bound_g <= hourly.bound_g
 
 
 def _greedy(
@@ -99,6 +110,9 @@ def test_bound_never_above_a_feasible_schedule(
         return
     result = carbon_lower_bound(placed, cap, inten, energy)
     assert result.bound_g <= carbon * (1 + 1e-7) + 1e-6
+    coarse = carbon_lower_bound(placed, cap, inten, energy, slot_hours=3)  # a looser relaxation: lower still
+    assert coarse.bound_g <= result.bound_g * (1 + 1e-7) + 1e-6
+    assert coarse.gpu_hours.shape == (n_sites, -(-n_hours // 3))
     assert np.all(result.gpu_hours <= cap + 1e-6)
     assert result.gpu_hours.sum() == pytest.approx(sum(j.gpus * j.duration_h for j in placed))
 
