@@ -192,7 +192,9 @@ def test_eco2mix_autumn_dst_fold_becomes_two_utc_hours() -> None:
 def test_eco2mix_missing_column_named(tmp_path: Path) -> None:
     p = tmp_path / "e.csv"
     p.write_text("Perimetre,Nature,Date,Heures,Consommation\nFrance,x,2025-07-01,00:00,1\n")
-    with pytest.raises(DataError, match="needs columns Périmètre, Date, Heures and Taux de Co2; missing taux de co2"):
+    with pytest.raises(
+        DataError, match=r"needs columns Taux de Co2 and either Date and Heures or 'Date - Heure'; missing Taux de Co2"
+    ):
         load_eco2mix(p)
 
 
@@ -253,3 +255,17 @@ def test_wide_and_long_round_trip(n_zones: int, n_hours: int, seed: int, sep: st
     t2 = parse_carbon_text(long, "long")
     assert sorted(t2.zones) == sorted(zones)
     assert np.array_equal(t2.select(zones).values, values)
+
+
+def test_eco2mix_odre_open_data_form() -> None:
+    # the ODRÉ portal's export: semicolons, 'Heure', 'Date - Heure' with its offset, 'Taux de CO2 (g/kWh)'
+    text = (
+        "Périmètre;Nature;Date;Heure;Date - Heure;Consommation (MW);Taux de CO2 (g/kWh)\n"
+        "France;Données temps réel;2025-07-01;00:00;2025-07-01T00:00:00+02:00;47961;47\n"
+        "France;Données temps réel;2025-07-01;00:15;2025-07-01T00:15:00+02:00;47649;46\n"
+        "France;Données temps réel;2025-07-01;00:30;2025-07-01T00:30:00+02:00;45884;\n"
+        "France;Données temps réel;2025-07-01;01:00;2025-07-01T01:00:00+02:00;45000;40\n"
+    )
+    t = parse_carbon_text(text, "odre")
+    assert t.zones == ("FR",) and t.start.isoformat() == "2025-06-30T22:00:00+00:00"
+    assert t.series("FR").tolist() == [46.5, 40.0]

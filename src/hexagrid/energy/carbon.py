@@ -437,41 +437,66 @@ def _eco2mix_date(text: str, where: str) -> date:
         raise DataError(f"{where}: cannot read date {text!r}; expected YYYY-MM-DD or DD/MM/YYYY") from None
 
 
+def _co2_column(hn: list[str]) -> int:
+    """Index of ``Taux de Co2`` (also ``Taux de CO2 (g/kWh)`` as on the ODRÉ open-data portal), or -1."""
+    return next((i for i, h in enumerate(hn) if h.startswith("taux de co2")), -1)
+
+
 def _eco2mix(header: list[str], body: list[tuple[int, list[str]]], where: str, fill: Fill) -> CarbonTrace:
     hn = [_norm(h) for h in header]
-    wanted = ("perimetre", "date", "heures", "taux de co2")
-    cols = {k: (hn.index(k) if k in hn else -1) for k in wanted}
-    missing = [k for k in wanted if cols[k] < 0]
+    ci = _co2_column(hn)
+    pi = hn.index("perimetre") if "perimetre" in hn else -1
+    # an explicit instant with its UTC offset (ODRÉ: "Date - Heure" = 2022-01-01T00:00:00+01:00) beats local time
+    ti = next((hn.index(k) for k in ("date - heure", "date_heure", "date heure") if k in hn), -1)
+    di = hn.index("date") if "date" in hn else -1
+    hi = next((hn.index(k) for k in ("heures", "heure") if k in hn), -1)
+    missing = [name for name, i in (("Taux de Co2", ci),) if i < 0]
+    if ti < 0:
+        missing += [name for name, i in (("Date", di), ("Heures", hi)) if i < 0]
     if missing:
         raise DataError(
-            f"{where}: an eCO2mix file needs columns Périmètre, Date, Heures and Taux de Co2; missing {', '.join(missing)}"
+            f"{where}: an eCO2mix file needs columns Taux de Co2 and either Date and Heures or 'Date - Heure'; "
+            f"missing {', '.join(missing)} (columns: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''})"
         )
-    pi, di, hi, ci = (cols[k] for k in wanted)
+    need = max(ci, ti, di, hi, pi)
     per_zone: dict[str, list[tuple[int, int, float]]] = {}
     for line, row in body:
-        if len(row) <= max(pi, di, hi, ci):
+        if len(row) <= need:
             # RTE files end with a disclaimer on its own line; anything short that is not data is skipped
             continue
         value = row[ci].strip()
-        if value in ("", "ND", "-", "nd") or not row[hi].strip():
+        if value in ("", "ND", "-", "nd") or (ti < 0 and not row[hi].strip()):
             continue  # quarter-hours not yet published, or half-hourly columns in consolidated files
         try:
             co2 = float(value.replace(",", "."))
         except ValueError:
             raise DataError(
-                f"{where}: line {line} column 'Taux de Co2': expected a number in gCO2/kWh, got {value!r}"
+                f"{where}: line {line} column {header[ci]!r}: expected a number in gCO2/kWh, got {value!r}"
             ) from None
         if co2 < 0:
-            raise DataError(f"{where}: line {line} column 'Taux de Co2': intensity must be >= 0, got {value!r}")
+            raise DataError(f"{where}: line {line} column {header[ci]!r}: intensity must be >= 0, got {value!r}")
+        perimeter = row[pi].strip() if pi >= 0 else "France"
+        zone = _PERIMETER_ZONES.get(_norm(perimeter), perimeter)
+        rows_z = per_zone.setdefault(zone, [])
+        if ti >= 0:
+            text = row[ti].strip()
+            try:
+                dt = datetime.fromisoformat(text)
+            except ValueError:
+                raise DataError(
+                    f"{where}: line {line} column {header[ti]!r}: cannot read {text!r}; expected e.g. "
+                    "2022-01-01T00:00:00+01:00"
+                ) from None
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=_PARIS)
+            rows_z.append((line, int(dt.timestamp()), co2))
+            continue
         day = _eco2mix_date(row[di], f"{where}: line {line} column 'Date'")
         try:
             hh, mm = (int(x) for x in row[hi].strip().split(":")[:2])
             local = datetime(day.year, day.month, day.day, hh, mm)
         except ValueError:
             raise DataError(f"{where}: line {line} column 'Heures': cannot read {row[hi]!r}; expected HH:MM") from None
-        perimeter = row[pi].strip()
-        zone = _PERIMETER_ZONES.get(_norm(perimeter), perimeter)
-        rows_z = per_zone.setdefault(zone, [])
         rows_z.append((line, _paris_to_utc_s(local, rows_z[-1][1] if rows_z else None), co2))
     if not per_zone:
         raise DataError(f"{where}: no row with a 'Taux de Co2' value")
@@ -538,7 +563,7 @@ def parse_carbon_text(text: str, source: str, fmt: Format = "auto", fill: Fill =
         raise DataError(f"{source}: empty file; expected a CSV with a header row")
     hn = [_norm(h) for h in header]
     if fmt == "auto":
-        if "taux de co2" in hn:
+        if _co2_column(hn) >= 0:
             fmt = "eco2mix"
         elif _pick([h.replace(" ", "_") for h in hn], _ZONE_NAMES) is not None:
             fmt = "long"
