@@ -7,7 +7,8 @@ Three file formats are read (the format is detected from the header, or forced w
 * **long** — columns ``zone,timestamp,gco2_per_kwh`` (aliases accepted, any column order);
 * **eCO2mix** — RTE's export for France: ``Périmètre, Nature, Date, Heures, ..., Taux de Co2``, 15-minute
   rows in French local time, UTF-8 or Latin-1, comma/semicolon/tab separated, accented or unaccented
-  headers, disclaimer lines and rows without a value (future quarter-hours, half-hour data) skipped.
+  headers, disclaimer lines and rows without a value (future quarter-hours, half-hour data) skipped;
+  also the ODRÉ open-data form (``Heure``, ``Taux de CO2 (g/kWh)``, ``Date - Heure`` with its offset).
 
 Rows finer than an hour are averaged to hourly means. A missing hour is an error naming the first
 missing timestamp, unless ``fill`` says how to fill it (``previous`` or ``linear``). Files may be
