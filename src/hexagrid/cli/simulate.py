@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 import webbrowser
 from pathlib import Path
@@ -36,6 +37,8 @@ def simulate(
                                           help="At most one scheduling pass per this many seconds (0 = every change)."),
     restart_cost_s: float = typer.Option(300.0, "--restart-cost-s", help="Reload time after a stop (s)."),
     failure_rate: float = typer.Option(0.0, "--failure-rate", help="Failures per GPU-hour (0 = off)."),
+    workers: int = typer.Option(0, "--workers", min=0, max=64,
+                                help="Policies run in parallel processes (0 = one per policy, up to the CPUs)."),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
     open_report: bool = typer.Option(False, "--open", help="Open report.html in a browser at the end."),
 ) -> None:
@@ -87,7 +90,7 @@ def simulate(
     with progress:
         result = simulate_policies(scen, table, carbon=carbon_data, policies=policies, seed=seed, forecast=forecast,
                                    config=cfg, out_dir=out, report=not no_report, trace_label=trace,
-                                   progress=on_progress)
+                                   progress=on_progress, workers=workers or min(len(policies), os.cpu_count() or 1))
     wall_s = time.perf_counter() - t0
     summary = result.summary
     if as_json:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,14 +111,14 @@ def simulate_policies(
     oracle_jobs: int = 100,
     trace_label: str = "",
     progress: Callable[[str, int, int], None] | None = None,
+    workers: int = 1,
 ) -> SimulationOutput:
     """Run each policy on ``table`` (already mapped) over ``scenario``; write outputs to ``out_dir`` if given.
 
     ``progress(policy, jobs_done, jobs_total)`` is called as jobs finish. ``oracle_jobs`` completed jobs
     (the first ones) are compared with energy's carbon lower bound (0 = skip; see :func:`oracle_gap`).
+    ``workers`` > 1 runs policies in parallel processes; the outputs are the same bytes either way.
     """
-    from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
-
     known = policy_names()
     for p in policies:
         if p not in known:
@@ -131,40 +133,27 @@ def simulate_policies(
         carbon.zone_index(z)  # NotFound names the zones the data holds
     mapping = CalendarMapping.for_trace(carbon, start_date)
     index = FleetIndex.build(scenario.fleet)
-    tenants = list(scenario.tenants)
-    fleet = scenario.fleet
     n = len(table)
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
 
+    args = (scenario, table, carbon, seed, forecast, cfg, out_dir, oracle_jobs)
     runs: list[PolicyRun] = []
-    for name in policies:
-        signals = make_signals(forecast, carbon, anchor=start_date, seed=seed)  # type: ignore[arg-type]
-        scheduler = Scheduler(SchedulerConfig.preset(name))
-
-        def tick(done: int, _name: str = name) -> None:
-            if progress is not None:
-                progress(_name, done, n)
-
-        sim = Simulator(
-            index=index,
-            tenants=tenants,
-            state_factory=lambda: ClusterState.from_fleet(fleet, tenants),
-            decide=scheduler.decide,
-            signals=signals,
-            start_s=start_s,
-            config=cfg,
-            progress=tick,
-        )
-        res = sim.run(n, table.iter_jobspecs(start_s))
-        acc = account(res, index, carbon, mapping)
-        series = site_series(res, index, acc, carbon, mapping)
-        oracle = oracle_gap(res, acc, scenario, table, carbon, mapping, start_s, oracle_jobs) if oracle_jobs else None
-        summ = summarise(res, index, acc, oracle)
-        runs.append(PolicyRun(name, res, acc, series, summ))
-        if out_dir is not None:
-            write_jobs_parquet(out_dir / f"jobs-{name}.parquet", res, index, acc)
-            write_sites_parquet(out_dir / f"sites-{name}.parquet", series, index)
+    workers = max(1, min(workers, len(policies)))
+    if workers == 1:
+        for name in policies:
+            runs.append(_run_policy(name, *args, progress=progress))
+    else:
+        # each policy in its own process (spawned: no forked locks); results come back in policy order
+        ctx = multiprocessing.get_context("spawn")
+        queue = ctx.Queue()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(queue,)) as pool:
+            futures = [pool.submit(_run_policy_in_worker, name, *args) for name in policies]
+            while not all(f.done() for f in futures):
+                _drain(queue, progress, n, timeout_s=0.2)
+            _drain(queue, progress, n, timeout_s=0.0)
+            runs = [f.result() for f in futures]
 
     end_s = max((r.result.end_s for r in runs), default=start_s)
     summary: dict[str, Any] = {
@@ -173,7 +162,8 @@ def simulate_policies(
         "jobs": n,
         "seed": seed,
         "start": datetime.fromtimestamp(start_s, UTC).isoformat(),
-        "fleet": {"sites": len(scenario.sites), "gpus": fleet.gpus, "power_mw": round(fleet.power_mw, 3)},
+        "fleet": {"sites": len(scenario.sites), "gpus": scenario.fleet.gpus,
+                  "power_mw": round(scenario.fleet.power_mw, 3)},
         "carbon": {
             "source": carbon.source,
             "forecast": forecast,
@@ -192,3 +182,75 @@ def simulate_policies(
 
             out.report_path = write_report(out_dir / "report.html", scenario, index, runs, summary)
     return out
+
+
+def _run_policy(name: str, scenario: Scenario, table: JobTable, carbon: CarbonTrace, seed: int, forecast: str,
+                cfg: SimConfig, out_dir: Path | None, oracle_jobs: int,
+                progress: Callable[[str, int, int], None] | None = None) -> PolicyRun:
+    """One policy end to end: replay, account, summarise, write its Parquet tables."""
+    from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
+
+    start_date = scenario.defaults.start_date
+    start_s = date_to_posix_s(start_date)
+    mapping = CalendarMapping.for_trace(carbon, start_date)
+    index = FleetIndex.build(scenario.fleet)
+    tenants = list(scenario.tenants)
+    fleet = scenario.fleet
+    n = len(table)
+    signals = make_signals(forecast, carbon, anchor=start_date, seed=seed)  # type: ignore[arg-type]
+    scheduler = Scheduler(SchedulerConfig.preset(name))
+
+    def tick(done: int) -> None:
+        if progress is not None:
+            progress(name, done, n)
+
+    sim = Simulator(
+        index=index,
+        tenants=tenants,
+        state_factory=lambda: ClusterState.from_fleet(fleet, tenants),
+        decide=scheduler.decide,
+        signals=signals,
+        start_s=start_s,
+        config=cfg,
+        progress=tick,
+    )
+    res = sim.run(n, table.iter_jobspecs(start_s))
+    acc = account(res, index, carbon, mapping)
+    series = site_series(res, index, acc, carbon, mapping)
+    oracle = oracle_gap(res, acc, scenario, table, carbon, mapping, start_s, oracle_jobs) if oracle_jobs else None
+    summ = summarise(res, index, acc, oracle)
+    if out_dir is not None:
+        write_jobs_parquet(out_dir / f"jobs-{name}.parquet", res, index, acc)
+        write_sites_parquet(out_dir / f"sites-{name}.parquet", series, index)
+    return PolicyRun(name, res, acc, series, summ)
+
+
+_QUEUE: Any = None
+
+
+def _init_worker(queue: Any) -> None:
+    global _QUEUE
+    _QUEUE = queue
+
+
+def _run_policy_in_worker(name: str, scenario: Scenario, table: JobTable, carbon: CarbonTrace, seed: int,
+                          forecast: str, cfg: SimConfig, out_dir: Path | None, oracle_jobs: int) -> PolicyRun:
+    def report(policy: str, done: int, total: int) -> None:
+        if _QUEUE is not None:
+            _QUEUE.put((policy, done))
+
+    return _run_policy(name, scenario, table, carbon, seed, forecast, cfg, out_dir, oracle_jobs, progress=report)
+
+
+def _drain(queue: Any, progress: Callable[[str, int, int], None] | None, n: int, timeout_s: float) -> None:
+    """Pass progress messages from worker processes on to ``progress``."""
+    import queue as queue_mod
+
+    try:
+        while True:
+            name, done = queue.get(timeout=timeout_s) if timeout_s else queue.get_nowait()
+            if progress is not None:
+                progress(name, done, n)
+            timeout_s = 0.0
+    except queue_mod.Empty:
+        return
