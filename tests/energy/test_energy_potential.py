@@ -47,7 +47,7 @@ def test_properties(x: list[float], L: int) -> None:
         L = len(x) - 1
     zero = potential(x, L, 0)
     assert zero.noninterruptible_pct == 0.0
-    assert zero.interruptible_pct == pytest.approx(0.0, abs=1e-9)
+    assert zero.interruptible_pct == 0.0
     prev_ni = prev_it = -1e-9
     for S in range(0, 25, 3):
         p = potential(x, L, S)

@@ -72,6 +72,8 @@ def _bests(
     c = np.concatenate([[0.0], np.cumsum(x)])
     rolling = c[L:] - c[:-L]  # rolling[s] = x[s:s+L].sum(), s in [0, N - L]
     baseline = rolling[:jobs]
+    if S == 0:  # no room to move: both bests are the baseline itself (exactly, not up to rounding)
+        return baseline, baseline.copy(), baseline.copy()
     # start s in [i, min(i + S, N - L)]: pad with +inf so the window never reaches past N - L
     padded = np.concatenate([rolling, np.full(S, np.inf)])
     nonint = sliding_window_view(padded, S + 1)[:jobs].min(axis=1)
