@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,16 @@ def plan(
     validate: bool = typer.Option(
         False, "--validate", help="Replay each planned year's demand on its fleet (simulator)."
     ),
-    validate_days: float = typer.Option(7.0, "--validate-days", min=0.5, max=60, help="Simulated window per year."),
+    validate_days: float = typer.Option(
+        2.0, "--validate-days", min=0.25, max=30, help="Measured window per year (days)."
+    ),
+    validate_jobs: int = typer.Option(
+        20_000,
+        "--validate-jobs",
+        min=100,
+        max=1_000_000,
+        help="About this many jobs per year; sets the replica's scale.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the synthetic demand used by --validate."),
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip the PNG plots."),
 ) -> None:
@@ -50,9 +58,10 @@ def plan(
     if validate and result.feasible:
         from hexagrid.planning.validate import validate_plan
 
-        validation = validate_plan(result, out, days=validate_days, seed=seed, show_progress=not quiet)
+        validation = validate_plan(
+            result, out, days=validate_days, seed=seed, max_jobs=validate_jobs, show_progress=not quiet
+        )
         paths["validation.json"] = out / "validation.json"
-        paths["validation.json"].write_text(json.dumps(validation, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     if as_json:
         doc = dict(totals)
         doc["out_dir"] = str(out)
