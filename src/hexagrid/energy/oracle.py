@@ -15,6 +15,9 @@ allowed: ``(t_s - hour0_s) / 3600``).
 Any schedule that runs each job on ``gpus_j`` GPUs for ``duration_h_j`` hours inside its window within
 capacity gives a feasible x of the same carbon (with intensity constant within each hour), so the LP
 optimum is a lower bound on every such schedule, including the scheduler's.
+
+:func:`oracle_instance` builds the arrays from ``JobSpec``s and a ``Fleet`` with the shared power and
+runtime models; ``slot_hours`` trades tightness for speed on large instances (still a valid bound).
 """
 
 from __future__ import annotations
