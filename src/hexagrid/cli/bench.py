@@ -23,6 +23,10 @@ from hexagrid.cli.simulate import bench_simulate  # noqa: E402
 
 app.command("simulate")(bench_simulate)
 
+from hexagrid.cli.plan import bench_plan  # noqa: E402
+
+app.command("plan")(bench_plan)
+
 
 @app.command("scheduler")
 def bench_scheduler(

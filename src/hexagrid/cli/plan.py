@@ -10,7 +10,7 @@ from rich.table import Table
 
 from hexagrid.cli.common import console, err_console, print_json
 
-__all__ = ["plan"]
+__all__ = ["bench_plan", "plan"]
 
 
 def plan(
@@ -139,3 +139,63 @@ def _print(result: object, totals: dict[str, Any], validation: dict[str, Any] | 
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}")
     console.print(f"outputs in {out}")
+
+
+def bench_plan(
+    scenario: str = typer.Option("france-2030", "--scenario", "-s", help="Planning scenario to solve."),
+    repeat: int = typer.Option(3, "--repeat", min=1, max=20, help="Solves to time."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Build and solve a planning MILP several times: model size, build and solve seconds, gap."""
+    import platform
+    import statistics
+    import time
+
+    from hexagrid.planning import load_planning, solve_plan
+    from hexagrid.planning.model import build_model
+
+    scn = load_planning(scenario)
+    build_s: list[float] = []
+    solve_s: list[float] = []
+    total_s: list[float] = []
+    last = None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        model, _ix = build_model(scn)
+        build_s.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        last = solve_plan(scn, diagnose_infeasible=False)
+        total_s.append(time.perf_counter() - t0)
+        solve_s.append(last.solve_s)
+    assert last is not None
+    doc = {
+        "scenario": scn.name,
+        "sites": len(scn.sites),
+        "years": len(scn.years),
+        "accelerator_types": len(scn.accelerators),
+        "columns": model.num_cols,
+        "rows": model.num_rows,
+        "integer_columns": model.num_integer,
+        "status": last.status,
+        "mip_gap": last.mip_gap,
+        "objective_eur": last.objective_eur,
+        "build_s_median": statistics.median(build_s),
+        "solve_s_median": statistics.median(solve_s),
+        "solve_s_max": max(solve_s),
+        "plan_s_median": statistics.median(total_s),
+        "repeat": repeat,
+        "python": platform.python_version(),
+    }
+    if as_json:
+        print_json(doc)
+        return
+    table = Table(title=f"hexagrid bench plan ({scn.name}, {repeat} solves)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("model", f"{doc['columns']:,} columns ({doc['integer_columns']:,} integer), {doc['rows']:,} rows")
+    table.add_row("status / gap", f"{last.status} / {last.mip_gap:.3%}")
+    table.add_row("build s (median)", f"{doc['build_s_median']:.2f}")
+    table.add_row("HiGHS solve s (median / max)", f"{doc['solve_s_median']:.2f} / {doc['solve_s_max']:.2f}")
+    table.add_row("whole plan s (median)", f"{doc['plan_s_median']:.2f}")
+    table.add_row("objective", f"EUR {last.objective_eur / 1e9:,.2f}bn")
+    console.print(table)

@@ -51,6 +51,10 @@ class LinearModel:
         return len(self._lb)
 
     @property
+    def num_integer(self) -> int:
+        return sum(self._int)
+
+    @property
     def num_rows(self) -> int:
         return len(self._row_lo)
 
