@@ -45,7 +45,9 @@ class ApiBenchResult:
     notes: list[str]
 
 
-def _start_server(data: Path, db_url: str, port: int, admin: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start_server(
+    data: Path, db_url: str, port: int, admin: str, env: dict[str, str], workers: int = 1
+) -> subprocess.Popen[bytes]:
     full = (
         os.environ
         | {
@@ -287,6 +289,7 @@ def run_api_bench(
     clients: int = 2,
     threads: int = 8,
     postgres: bool = True,
+    workers: int = 1,
     progress: Any = None,
 ) -> ApiBenchResult:
     """Run every phase; ``progress(phase: str)`` is called as phases start."""
@@ -327,7 +330,7 @@ def run_api_bench(
         db_url = create_database(admin_url, "hx_bench_")
         port = free_port()
         (tmp / "pg").mkdir()
-        proc = _start_server(tmp / "pg", db_url, port, admin, {})
+        proc = _start_server(tmp / "pg", db_url, port, admin, {}, workers)
         try:
             url = f"http://127.0.0.1:{port}"
             say(f"postgresql: registering {agents} agents")

@@ -256,6 +256,7 @@ def bench_api(
     clients: int = typer.Option(2, "--clients", min=1, max=32, help="Client processes."),
     threads: int = typer.Option(8, "--threads", min=1, max=256, help="Threads per client process."),
     no_postgres: bool = typer.Option(False, "--no-postgres", help="SQLite only."),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes for the PostgreSQL phases."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Submissions/s with p50/p99 on SQLite and PostgreSQL, and heartbeats/s from N simulated agents."""
