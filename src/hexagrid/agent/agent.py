@@ -45,6 +45,7 @@ from hexagrid.agent.gpus import NvmlReader
 from hexagrid.agent.runner import JobRunner, group_members, live_groups, read_chunk
 from hexagrid.agent.state import AgentState, FinalState, JobRecord, StateStore
 from hexagrid.agent.telemetry import telemetry
+from hexagrid.errors import HexagridError
 
 __all__ = ["Agent", "Backoff"]
 
@@ -122,6 +123,7 @@ class Agent:
         self._register_lock = asyncio.Lock()
         self._dirty = False
         self._exit_code = 0
+        self._fatal: HexagridError | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------------------
 
@@ -139,7 +141,6 @@ class Agent:
             self.state.server_url = self.config.server_url
             self.state.node_name = self.config.node_name
             self.reconcile()
-            await self.register()
             loop = asyncio.get_running_loop()
             for sig, handler in (
                 (signal.SIGTERM, self.drain),
@@ -148,15 +149,19 @@ class Agent:
             ):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.add_signal_handler(sig, handler)
+            # the supervise tick runs from the start: re-adopted jobs are watched (and windows kept) even
+            # while the server cannot be reached to register
             tasks = [
-                asyncio.create_task(self._guard(c))
-                for c in (self._heartbeat_loop(), self._assignment_loop(), self._supervise_loop(), self._report_loop())
+                asyncio.create_task(self._guard(self._supervise_loop())),
+                asyncio.create_task(self._guard(self._connected())),
             ]
             await self._exit.wait()
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             self.save()
+            if self._fatal is not None:
+                raise self._fatal  # e.g. the server refused the registration: one line, exit 2
             return self._exit_code
         finally:
             await self.client.aclose()
@@ -397,7 +402,7 @@ class Agent:
     def _finish(self, rec: JobRecord) -> None:
         """Nothing of the group is left: decide the final state from the stop reason or the exit status."""
         code = self.runner.exit_code(rec)
-        rec.ended, rec.exit_code = True, code
+        rec.ended, rec.exit_code, rec.ended_at_s = True, code, time.time()
         if rec.stop_reason in (None, "leftovers"):
             if code == 0:
                 rec.final_state, rec.final_message = "succeeded", None
@@ -526,6 +531,9 @@ class Agent:
             await loop
         except asyncio.CancelledError:
             raise
+        except HexagridError as exc:  # an operator's problem (a refused registration): reported as one line
+            self._fatal = exc
+            self._exit.set()
         except Exception:
             log.exception("internal error; exiting so the service manager restarts the agent")
             self._exit_code = 1
@@ -533,6 +541,11 @@ class Agent:
 
     def _backoff(self) -> Backoff:
         return Backoff(initial_s=0.2, cap_s=max(0.25, min(10.0, self.lost_after_s / 4.0)))
+
+    async def _connected(self) -> None:
+        """Register, then run the three network loops until the agent exits."""
+        await self.register()
+        await asyncio.gather(self._heartbeat_loop(), self._assignment_loop(), self._report_loop())
 
     async def _heartbeat_loop(self) -> None:
         backoff = self._backoff()

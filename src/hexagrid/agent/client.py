@@ -139,7 +139,7 @@ class AgentClient:
             )
         except httpx.HTTPError as exc:  # connect, read, timeouts, protocol errors
             raise ServerUnavailable(f"{method} {self.base_url}{path}: {type(exc).__name__}: {exc}") from None
-        if resp.status_code >= 500:
+        if resp.status_code >= 500 or resp.status_code in (408, 429):
             raise ServerUnavailable(f"{method} {path}: server error {resp.status_code}: {_detail(resp)}")
         if resp.status_code in unknown_node:
             raise NodeUnknown(f"{method} {path}: {resp.status_code}: {_detail(resp)}")

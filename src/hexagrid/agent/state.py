@@ -47,6 +47,7 @@ class JobRecord(BaseModel):
     signals_sent: list[str] = Field(default_factory=list)
     # end: set once nothing of the group is left running
     ended: bool = False
+    ended_at_s: float | None = None
     exit_code: int | None = None
     final_state: FinalState | None = None
     final_message: str | None = None
