@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hexagrid.domain.geography import ISO_COUNTRIES
 from hexagrid.domain.kinds import SiteKind
 from hexagrid.domain.scenario import Scenario
 from hexagrid.errors import FieldError, NotFound, ValidationFailed
@@ -254,7 +255,13 @@ def _reference_errors(data: dict[str, Any]) -> list[FieldError]:
     errors += _duplicates(sites, "sites", "site")
     for i, site in sites:
         zone, country = site.get("grid_zone"), site.get("country")
-        if isinstance(zone, str) and isinstance(country, str) and zone.split("-")[0] != country:
+        # only for a valid country: a bad one is reported at its own field, once
+        if (
+            isinstance(zone, str)
+            and isinstance(country, str)
+            and country in ISO_COUNTRIES
+            and zone.split("-")[0] != country
+        ):
             errors.append(
                 FieldError(
                     f"sites[{i}].grid_zone",
