@@ -103,8 +103,6 @@ def show_value(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(value)
     return str(value)
 
 
