@@ -155,3 +155,23 @@ def test_show_one_site_with_provenance(capsys: pytest.CaptureFixture[str], monke
     missing = run_cli(capsys, monkeypatch, "scenario", "show", "france-2025", "--site", "atlantis")
     assert missing.code == 2
     assert missing.err.startswith("hexagrid: error: site 'atlantis' not in fleet; sites: jean-zay")
+
+
+def test_diff(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    result = run_cli(capsys, monkeypatch, "scenario", "diff", "france-2026", "france-2028", "--json")
+    assert result.code == 0
+    d = json.loads(result.out)
+    assert d["sites"]["added"] == ["sesterce-grand-est-1", "sesterce-grand-est-2"]
+    assert d["sites"]["removed"] == []
+    assert list(d["sites"]["changed"]) == ["fluidstack-fr"]
+    fluidstack = d["sites"]["changed"]["fluidstack-fr"]
+    assert fluidstack["power_mw"] == {"from": 100.0, "to": 1000.0}
+    assert fluidstack["pools"]["from"] == ["b200: 7,500 x 8 B200"]
+    assert d["tenants"]["added"] == ["frontier-model-lab", "national-inference"]
+    assert d["totals"]["accelerators"] == {"from": 101_660, "to": 1_041_660}
+    back = json.loads(run_cli(capsys, monkeypatch, "scenario", "diff", "france-2028", "france-2026", "--json").out)
+    assert back["sites"]["removed"] == d["sites"]["added"]
+    same = json.loads(run_cli(capsys, monkeypatch, "scenario", "diff", "france-2025", "france-2025", "--json").out)
+    assert same["sites"] == {"added": [], "removed": [], "changed": {}}
+    table = run_cli(capsys, monkeypatch, "scenario", "diff", "france-2025", "france-2026")
+    assert "alice-recoque" in table.out and "added" in table.out and "GPUs 13,660 -> 101,660" in table.out

@@ -20,7 +20,7 @@ app = typer.Typer(
     help="Built-in and custom scenarios: a fleet of sites, its tenants and defaults.", no_args_is_help=True
 )
 
-__all__ = ["app", "scenario_summary", "site_provenance", "training_load_mw"]
+__all__ = ["app", "scenario_diff", "scenario_summary", "site_provenance", "training_load_mw"]
 
 
 def _gpus_by_accelerator(sites: list[Site]) -> dict[str, int]:
@@ -292,6 +292,79 @@ def _show_site(site: Site, as_json: bool) -> None:
         f"against an envelope of {_mw(site.power_mw)} MW. [green]green[/]: FACTS; [yellow]yellow[/]: estimate.",
         highlight=False,
     )
+
+
+def scenario_diff(a: Scenario, b: Scenario) -> dict[str, Any]:
+    """Sites and tenants added, removed and changed (field by field) from ``a`` to ``b``, with total deltas."""
+
+    def compact(obj: Any) -> dict[str, Any]:
+        d: dict[str, Any] = obj.model_dump(mode="json", by_alias=True, exclude={"sources", "estimates"})
+        if "pools" in d:  # one readable line per pool
+            d["pools"] = [f"{p['id']}: {p['nodes']:,} x {p['gpus_per_node']} {p['accelerator']}" for p in d["pools"]]
+        if "projects" in d:
+            d["projects"] = [
+                p["id"] + "".join(f" {site} {h:,.0f} GPU-h" for site, h in p["allocations_gpu_h"].items())
+                for p in d["projects"]
+            ]
+        return d
+
+    def changes(x: Any, y: Any) -> dict[str, Any]:
+        dx, dy = compact(x), compact(y)
+        return {
+            k: {"from": dx.get(k), "to": dy.get(k)} for k in sorted(dx.keys() | dy.keys()) if dx.get(k) != dy.get(k)
+        }
+
+    out: dict[str, Any] = {"from": a.name, "to": b.name}
+    for key, xs, ys in (("sites", a.sites, b.sites), ("tenants", a.tenants, b.tenants)):
+        xa, yb = {e.id: e for e in xs}, {e.id: e for e in ys}
+        out[key] = {
+            "added": [i for i in yb if i not in xa],
+            "removed": [i for i in xa if i not in yb],
+            "changed": {i: c for i in xa if i in yb and (c := changes(xa[i], yb[i]))},
+        }
+    out["totals"] = {
+        "accelerators": {"from": a.fleet.gpus, "to": b.fleet.gpus},
+        "power_mw": {"from": round(a.fleet.power_mw, 6), "to": round(b.fleet.power_mw, 6)},
+    }
+    return out
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., help="The scenario to compare from (built-in name or file)."),
+    b: str = typer.Argument(..., help="The scenario to compare to."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """What changes from one scenario to another: sites and tenants added, removed, changed; totals."""
+    d = scenario_diff(load_scenario(a), load_scenario(b))
+    if as_json:
+        print_json(d)
+        return
+    out = _wide()
+    table = Table(title=f"{d['from']} -> {d['to']}")
+    table.add_column("what", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("change")
+    for key in ("sites", "tenants"):
+        for i in d[key]["added"]:
+            table.add_row(key[:-1], i, "[green]added[/]")
+        for i in d[key]["removed"]:
+            table.add_row(key[:-1], i, "[red]removed[/]")
+        for i, fields in d[key]["changed"].items():
+            lines = [f"{f}: {_short(v['from'])} -> {_short(v['to'])}" for f, v in sorted(fields.items())]
+            table.add_row(key[:-1], i, "\n".join(lines))
+    out.print(table)
+    t = d["totals"]
+    out.print(
+        f"GPUs {t['accelerators']['from']:,} -> {t['accelerators']['to']:,}; "
+        f"MW {_mw(t['power_mw']['from'])} -> {_mw(t['power_mw']['to'])}",
+        highlight=False,
+    )
+
+
+def _short(value: Any) -> str:
+    text = "; ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 @app.command()
