@@ -107,6 +107,14 @@ def test_dst_fall_back_lengthens_the_window() -> None:
     assert s.close_after(utc(2025, 10, 26, 1, 0)) == utc(2025, 10, 26, 4, 0)
 
 
+def test_edge_in_the_skipped_hour_reads_with_the_winter_offset() -> None:
+    # 02:30 does not exist on 2025-03-30 in Paris; it is read as 02:30 CET = 01:30Z (03:30 on the new clock)
+    s = WeeklySchedule.parse("Sun 02:30-04:00", "Europe/Paris")
+    opens = s.next_open(utc(2025, 3, 29, 12, 0))
+    assert opens == utc(2025, 3, 30, 1, 30)
+    assert s.close_after(opens) == utc(2025, 3, 30, 2, 0)  # 04:00 CEST
+
+
 def test_window_opening_in_summer_time() -> None:
     s = WeeklySchedule.parse("Mon-Fri 19:00-07:00", "Europe/Paris")
     # 2025-07-07 Monday, CEST (UTC+2): opens 17:00Z, closes Tuesday 05:00Z

@@ -3,6 +3,10 @@
 A window opens on each listed day at its start time (in the owner's time zone) and closes at its end
 time, on the next day when the end is not after the start. All computation is on POSIX seconds so the
 scheduler, the simulator and the agent share one definition.
+
+Times are wall-clock: across a daylight-saving change a night window is an hour shorter or longer in
+real time. A window edge inside the hour skipped in spring (02:00-03:00 in Europe/Paris) is read with
+the winter offset, i.e. one hour later on the new clock (02:30 acts as 03:30).
 """
 
 from __future__ import annotations
