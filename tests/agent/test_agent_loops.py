@@ -307,3 +307,12 @@ def test_jobs_are_supervised_while_the_server_is_unreachable_at_start(control_pl
 
     drive(second, body2)
     assert cp.final("s") == ("failed", 9, "exit code 9")
+
+
+def test_server_field_errors_are_one_readable_line() -> None:
+    from hexagrid.agent.client import _detail
+
+    resp = httpx.Response(404, json={"detail": [{"loc": ["body", "site_id"], "msg": "unknown site 'x'; known: fr1"}]})
+    assert _detail(resp) == "site_id: unknown site 'x'; known: fr1"
+    assert _detail(httpx.Response(401, json={"detail": "bad token"})) == "bad token"
+    assert _detail(httpx.Response(502, text="<html>bad gateway</html>")) == "<html>bad gateway</html>"

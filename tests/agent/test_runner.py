@@ -177,3 +177,12 @@ def test_read_chunk_bounds_replacement_growth(tmp_path: Path) -> None:
     p.write_bytes(b"\xff" * 5000)  # each invalid byte becomes a 3-byte U+FFFD
     data, n = read_chunk(p, 0, final=True, max_bytes=4096)
     assert 0 < n < 5000 and len(data.encode()) <= 4096
+
+
+def test_attempt_directories_are_private(tmp_path: Path) -> None:
+    runner = _runner(tmp_path)
+    rec = _rec(runner)
+    runner.start(rec, setup=None, run="true", env={})
+    _wait(lambda: _ended(runner, rec))
+    assert Path(rec.work_dir).stat().st_mode & 0o777 == 0o700
+    assert Path(rec.meta_dir).stat().st_mode & 0o777 == 0o700

@@ -97,8 +97,19 @@ def _detail(resp: httpx.Response) -> str:
     if isinstance(body, dict):
         for key in ("detail", "error", "message"):
             if key in body:
-                return str(body[key])
+                detail = body[key]
+                if isinstance(detail, list):  # field errors: [{"loc": ..., "msg": ...}]
+                    return "; ".join(_field_error(d) for d in detail)
+                return str(detail)
     return str(body)[:200]
+
+
+def _field_error(d: Any) -> str:
+    if not isinstance(d, dict):
+        return str(d)
+    loc = d.get("loc", "")
+    where = ".".join(str(x) for x in loc if x != "body") if isinstance(loc, list | tuple) else str(loc)
+    return f"{where}: {d.get('msg', '')}" if where else str(d.get("msg", d))
 
 
 class AgentClient:

@@ -175,8 +175,9 @@ class JobRunner:
     def start(self, rec: JobRecord, setup: str | None, run: str, env: Mapping[str, str]) -> int:
         """Start the attempt in a new session (its own process group); returns the pid (= the group id)."""
         work, meta = Path(rec.work_dir), Path(rec.meta_dir)
-        work.mkdir(parents=True, exist_ok=True)
-        meta.mkdir(parents=True, exist_ok=True)
+        for d in (work, meta):  # private to the agent's user: other local users must not read tenant data
+            d.mkdir(parents=True, exist_ok=True, mode=0o700)
+            d.chmod(0o700)
         (meta / "setup.sh").write_text(setup or "")
         (meta / "run.sh").write_text(run)
         (meta / "wrapper.sh").write_text(_WRAPPER)
