@@ -292,3 +292,34 @@ def test_explain_names_the_rule_per_site(harness: Harness) -> None:
     assert by["de1"]["reason"] == "residency" and not by["de1"]["eligible"]
     assert by["fr1"]["eligible"] is False and by["fr1"]["reason"] in ("capacity", "gang_shape")
     assert ex["state"] == "pending" and ex["reason"]
+
+
+def test_logs_follow_streams_until_the_attempt_ends(harness: Harness) -> None:
+    h = harness
+    h.site(site_doc("fr1"))
+    n = h.node(h.org("prov", kind="provider"), "fr1", "a")
+    t = h.org("acme")
+    jid = h.submit(t, job()).json()["id"]
+    h.schedule()
+    _poll(h, *n)
+    _report(h, n, jid, 1, "running")
+    for stream, off, data in (("stdout", 0, "one\n"), ("stderr", 0, "warn\n"), ("stdout", 4, "two\n")):
+        h.client.post(
+            f"/v1/agents/{n[0]}/jobs/{jid}/logs",
+            json={"attempt": 1, "stream": stream, "offset": off, "data": data},
+            headers=h.h(n[1]),
+        )
+    _report(h, n, jid, 1, "failed", 3)
+    with h.client.stream("GET", f"/v1/jobs/{jid}/logs", params={"follow": True}, headers=h.h(t)) as r:
+        body = r.read().decode()
+    assert sorted(body.splitlines()) == ["one", "two", "warn"]
+    only = h.client.get(f"/v1/jobs/{jid}/logs", params={"stream": "stderr"}, headers=h.h(t)).text
+    assert only == "warn\n"
+    got = _job(h, t, jid)
+    assert got["state"] == "failed" and got["exit_code"] == 3
+    big = h.client.post(
+        f"/v1/agents/{n[0]}/jobs/{jid}/logs",
+        json={"attempt": 1, "stream": "stdout", "offset": 8, "data": "x" * (70 * 1024)},
+        headers=h.h(n[1]),
+    )
+    assert big.status_code == 422
