@@ -273,6 +273,7 @@ def test_a_refused_registration_is_one_clear_error(control_plane, tmp_path) -> N
     config = build_config(
         server="http://control-plane.test",
         token="wrong-token",
+        site="acme",
         accelerator="H100",
         gpus=1,
         state_dir=tmp_path / "state",

@@ -12,7 +12,14 @@ import pytest
 from hexagrid.agent.config import build_config, window_clock
 from hexagrid.errors import InputError
 
-BASE = {"server": "http://127.0.0.1:1", "token": "t", "accelerator": "H100", "gpus": 2, "allow_root": True}
+BASE = {
+    "server": "http://127.0.0.1:1",
+    "token": "t",
+    "site": "fr1",
+    "accelerator": "H100",
+    "gpus": 2,
+    "allow_root": True,
+}
 
 
 def _agent(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -27,6 +34,8 @@ def _agent(*args: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
             "http://127.0.0.1:1",
             "--token",
             "t",
+            "--site",
+            "fr1",
             "--state-dir",
             str(tmp_path / "s"),
             *args,
@@ -63,6 +72,7 @@ def test_bad_window_is_one_line_exit_2(tmp_path: Path) -> None:
         ({"server": None}, "--server: the control plane's URL is required"),
         ({"server": "ftp://x"}, "--server: expected an http:// or https:// URL, got 'ftp://x'"),
         ({"token": ""}, "--token: a provider token is required"),
+        ({"site": None}, "--site: the site this node belongs to is required"),
         ({"accelerator": "H900"}, "--accelerator: 'H900' is not in the catalog; known: A100, B200"),
         ({"gpus": None}, "--gpus is required when declaring GPUs"),
         ({"gpus": 17}, "--gpus: must be between 1 and 16 GPUs per node, got 17"),

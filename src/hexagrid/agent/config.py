@@ -113,6 +113,8 @@ def build_config(
         raise InputError(f"--server: expected an http:// or https:// URL, got {server!r}")
     if not token:
         raise InputError("--token: a provider token is required (or set HEXAGRID_TOKEN)")
+    if not site:
+        raise InputError("--site: the site this node belongs to is required (GET /v1/sites on the server lists them)")
     uid = os.geteuid() if euid is None else euid
     if uid == 0 and not allow_root:
         raise InputError(
