@@ -194,6 +194,9 @@ class SchedulingLoop:
         self._scheduler: Any = None
         self.specs: dict[str, JobSpec] = {}
         self.signals: Any = None
+        from hexagrid.backends import AgentPullBackend, Backend
+
+        self.backend: Backend = AgentPullBackend()
 
     def start(self) -> None:
         self._thread.start()
@@ -375,49 +378,8 @@ class SchedulingLoop:
         s.refresh(job, with_for_update=True)
         if job.state != "pending":
             return False
-        nodes = live.pool_nodes.get((d.site_id, d.pool_id), [])
-        indices = list(d.node_indices)
-        if not indices:  # the state chose no nodes: take those with enough free GPUs, in order
-            for i, n in enumerate(nodes):
-                if n.gpus - len(live.used_gpus.get(n.id, ())) >= d.gpus_per_node:
-                    indices.append(i)
-                if len(indices) == d.nodes:
-                    break
-        if len(indices) != d.nodes or any(i >= len(nodes) for i in indices):
-            log.warning(
-                "start of %s names nodes %s outside pool %s/%s (%d nodes)",
-                job.id,
-                indices,
-                d.site_id,
-                d.pool_id,
-                len(nodes),
-            )
+        nodes = self.backend.start(s, job=job, start=d, pool_nodes=live.pool_nodes, used_gpus=live.used_gpus, now=now)
+        if nodes is None:
             return False
-        job.attempt += 1
-        for rank, i in enumerate(indices):
-            n = nodes[i]
-            used = live.used_gpus.setdefault(n.id, set())
-            free = [g for g in range(n.gpus) if g not in used][: d.gpus_per_node]
-            if len(free) < d.gpus_per_node:
-                job.attempt -= 1
-                log.warning("start of %s: node %s has only %d free GPUs", job.id, n.id, len(free))
-                return False
-            used.update(free)
-            s.add(
-                Assignment(
-                    job_id=job.id,
-                    attempt=job.attempt,
-                    node_id=n.id,
-                    rank=rank,
-                    gpu_indices_json=json.dumps(free),
-                    state="assigned",
-                    created_s=now,
-                    updated_s=now,
-                )
-            )
-            notify.add(n.id)
-        job.state, job.site_id, job.pool_id, job.started_s = "scheduled", d.site_id, d.pool_id, now
-        job.reason, job.deferred_until_s = None, None
-        job.message = d.message or f"scheduled on {d.nodes} x {d.gpus_per_node} GPUs of {d.site_id}/{d.pool_id}"
-        add_event(s, job, "scheduled", job.message, at_s=now)
+        notify.update(nodes)
         return True
