@@ -56,6 +56,28 @@ def test_root_is_refused_unless_allowed(tmp_path: Path) -> None:
         r = _agent("--accelerator", "H100", "--gpus", "2", tmp_path=tmp_path)
         assert r.returncode == 2
         assert r.stderr.startswith("hexagrid: error: refusing to run jobs as root") and r.stderr.count("\n") == 1
+        # server and token from the environment: the first problem is again root, not a missing --server/--token
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEXAGRID_")}
+        env |= {"HEXAGRID_URL": "http://127.0.0.1:1", "HEXAGRID_TOKEN": "t"}
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hexagrid.cli.main",
+                "agent",
+                "--site",
+                "fr1",
+                "--accelerator",
+                "H100",
+                "--gpus",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert r.returncode == 2 and r.stderr.startswith("hexagrid: error: refusing to run jobs as root"), r.stderr
 
 
 def test_bad_window_is_one_line_exit_2(tmp_path: Path) -> None:

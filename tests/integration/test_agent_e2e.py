@@ -202,6 +202,10 @@ class Federation:
     def close(self) -> None:
         for a in self.agents:
             a.stop()
+        for a in self.agents:  # a failed test must not leave job processes behind on the CI machine
+            for rec in a.jobs().values():
+                if rec.get("pid") and live_pids(rec["pid"]):
+                    os.killpg(rec["pid"], signal.SIGKILL)
 
 
 def site_doc(accelerator: str = "L40S", gpus_per_node: int = 2) -> dict[str, Any]:
