@@ -102,30 +102,47 @@ def build_live_state(s: Session, now: float, spec_cache: dict[str, JobSpec] | No
     state = ClusterState.from_fleet(fleet, tenants)
     live = LiveState(state, fleet, tenants, dict(pool_nodes), specs=spec_cache if spec_cache is not None else {})
     index = {(key, n.id): i for key, ns in pool_nodes.items() for i, n in enumerate(ns)}
+    # plain columns, not ORM objects: this runs every pass over every running job
     rows = s.execute(
-        select(Assignment, Job)
+        select(
+            Assignment.job_id,
+            Assignment.node_id,
+            Assignment.gpu_indices_json,
+            Job.site_id,
+            Job.pool_id,
+            Job.state,
+            Job.started_s,
+        )
         .join(Job, Job.id == Assignment.job_id)
         .where(Assignment.state.in_(ACTIVE_ASSIGNMENT_STATES))
         .order_by(Assignment.job_id, Assignment.rank)
     ).all()
-    by_job: dict[str, list[tuple[Assignment, Job]]] = defaultdict(list)
-    for a, j in rows:
-        by_job[a.job_id].append((a, j))
-        live.used_gpus.setdefault(a.node_id, set()).update(json.loads(a.gpu_indices_json))
-    for job_id, parts in by_job.items():
-        job = parts[0][1]
-        if job.site_id is None or job.pool_id is None or job.state not in ("scheduled", "running"):
-            continue
-        key = (job.site_id, job.pool_id)
-        idx = [index.get((key, a.node_id)) for a, _ in parts]
+    by_job: dict[str, list[Any]] = defaultdict(list)
+    for r in rows:
+        by_job[r[0]].append(r)
+        live.used_gpus.setdefault(r[1], set()).update(json.loads(r[2]))
+    replay = [
+        (jid, parts)
+        for jid, parts in by_job.items()
+        if parts[0][3] is not None and parts[0][4] is not None and parts[0][5] in ("scheduled", "running")
+    ]
+    missing = [jid for jid, _ in replay if jid not in live.specs]
+    for k in range(0, len(missing), 500):
+        q = select(Job.id, Job.org_id, Job.submitted_s, Job.spec_json).where(Job.id.in_(missing[k : k + 500]))
+        for jid, org, sub, spec in s.execute(q):
+            live.specs[jid] = JobRequest.model_validate_json(spec).to_jobspec(job_id=jid, tenant=org, submit_s=sub)
+    for job_id, parts in replay:
+        site_id, pool_id, started_s = parts[0][3], parts[0][4], parts[0][6]
+        key = (site_id, pool_id)
+        idx = [index.get((key, p[1])) for p in parts]
         if any(i is None for i in idx):
             continue  # a node of this job left the live pool (window closed, lost): it is being stopped
-        per_node = len(json.loads(parts[0][0].gpu_indices_json))
+        per_node = len(json.loads(parts[0][2]))
         start = Start(
-            job_id, job.site_id, job.pool_id, len(parts), per_node, node_indices=tuple(i for i in idx if i is not None)
+            job_id, site_id, pool_id, len(parts), per_node, node_indices=tuple(i for i in idx if i is not None)
         )
         try:
-            state.start_job(job_spec(job, live.specs), start, job.started_s or now)
+            state.start_job(live.specs[job_id], start, started_s or now)
         except Exception as exc:  # a state the scheduler cannot replay must not stop scheduling the rest
             log.warning("cannot replay running job %s into the live state: %s", job_id, exc)
     return live
