@@ -176,6 +176,8 @@ def test_gpus_are_never_shared_between_concurrent_jobs(control_plane, tmp_path, 
             if x < y and spans[x][2] & spans[y][2]:
                 assert spans[x][1] <= spans[y][0] or spans[y][1] <= spans[x][0], f"{x} and {y} overlap on a GPU"
     assert all(cp.final(j)[0] == "succeeded" for j in "abc")
+    a, c = spans["a"], spans["c"]
+    assert a[0] < c[1] and c[0] < a[1]  # disjoint GPUs: a and c ran at the same time
 
 
 def test_window_close_preempts_before_the_owner_needs_the_machine(control_plane, tmp_path, until) -> None:
