@@ -133,3 +133,15 @@ def test_clock_offset_hook() -> None:
     assert window_clock({}) is time.time
     with pytest.raises(InputError, match="HEXAGRID_CLOCK_OFFSET_S: expected seconds as a number, got 'soon'"):
         window_clock({"HEXAGRID_CLOCK_OFFSET_S": "soon"})
+
+
+def test_no_gpu_and_nothing_declared_is_one_line(tmp_path: Path) -> None:
+    from hexagrid.agent.gpus import NvmlReader
+
+    reader = NvmlReader.open()
+    if reader is not None:  # pragma: no cover - a GPU host detects its GPUs instead
+        reader.close()
+        pytest.skip("NVML works here: the agent would detect GPUs rather than refuse")
+    r = _agent("--allow-root", tmp_path=tmp_path)
+    assert r.returncode == 2
+    assert r.stderr == "hexagrid: error: no NVIDIA GPU detected; declare GPUs with --accelerator and --gpus\n"
