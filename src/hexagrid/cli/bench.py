@@ -62,8 +62,9 @@ def bench_scheduler(
         ("plain pass: placed", f"{result.placed:,}"),
         ("plain pass: wall s", f"{result.wall_s:.2f}"),
         ("plain pass: decisions/s", f"{result.decisions_per_s:,.0f}"),
+        ("plain pass: CPU s (decisions per CPU s)", f"{result.cpu_s:.2f} ({result.decisions_per_cpu_s:,.0f})"),
         ("backfill pass: placed", f"{result.backfill_placed:,}"),
-        ("backfill pass: wall s", f"{result.backfill_wall_s:.2f}"),
+        ("backfill pass: wall s (CPU s)", f"{result.backfill_wall_s:.2f} ({result.backfill_cpu_s:.2f})"),
         ("peak RSS MB", f"{result.peak_rss_mb:,.0f}"),
     ]
     for k, v in rows:
