@@ -25,3 +25,22 @@ def test_restart_loses_no_job(server: Any) -> None:
     assert set(ids) <= set(got)
     assert all(got[i]["state"] == "pending" for i in ids)
     assert [e["state"] for e in c.get(f"/v1/jobs/{ids[0]}/events").json()["events"]] == ["pending"]
+
+
+def test_concurrent_retries_with_one_idempotency_key_store_one_job(server: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    sp = server(HEXAGRID_SCHEDULER_ENABLED="false")
+    tok = sp.make_org("acme")
+    body = {"name": "once", "resources": {"accelerators": "L40S:1"}, "run": "true"}
+
+    def post(_i: int) -> tuple[int, str]:
+        with sp.client(tok) as c:
+            r = c.post("/v1/jobs", json=body, headers={"Idempotency-Key": "retry-me"})
+            return r.status_code, r.json()["id"]
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(post, range(16)))
+    assert {code for code, _ in got} <= {200, 201} and sum(code == 201 for code, _ in got) == 1
+    assert len({jid for _, jid in got}) == 1
+    assert len(sp.client(tok).get("/v1/jobs").json()["jobs"]) == 1
