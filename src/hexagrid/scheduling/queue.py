@@ -53,6 +53,7 @@ class JobRow:
     checkpoint_interval_s: float | None
     objective: Objective
     skey: tuple[object, ...]
+    memo: tuple[int, int, object] | None = None  # the scheduler's per-pass cache of this row's entry
 
     @classmethod
     def from_spec(cls, job: JobSpec) -> JobRow:

@@ -9,6 +9,7 @@ objective and packs the job best-fit. Failures that only get worse as a pass fil
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from hexagrid.scheduling.state import KINDS, BArr, ClusterState, FArr, FleetInde
 
 __all__ = ["Scheduler", "carbon_intensity_by_pool", "order_queue"]
 
+#: Numbers passes so a job row can remember its entry for the current pass (a memo, not an input).
+_PASS_SERIAL = itertools.count()
 _TIE_EPS = 1e-6  # best-fit tie-break weight: far below any real score difference
 _TRANSIENT = (ReasonCode.CAPACITY, ReasonCode.POWER_ENVELOPE)
 
@@ -111,6 +114,8 @@ class _Pass:
         self.ix = ix
         self.now = now_s
         self.signals = signals
+        self.serial = next(_PASS_SERIAL)
+        self.tindex = state.tenants.index
         self.rules = PassRules(ix, now_s)
         self.pass_ok = self.rules.pool_online & self.rules.pool_open
         self.node_free = state.node_free.copy()
@@ -210,8 +215,12 @@ class _Pass:
         return score
 
     def entry(self, row: JobRow, tclass: int) -> _Entry:
+        memo = row.memo  # (pass serial, tenant class, entry): skips hashing and comparing the signature
+        if memo is not None and memo[0] == self.serial and memo[1] == tclass:
+            return memo[2]  # type: ignore[return-value]
         e = self.entries[tclass].get(row.skey)
         if e is not None:
+            row.memo = (self.serial, tclass, e)
             return e
         ix = self.ix
         smask, g, n, lat_ms = static_mask(ix, row, tclass, self.cfg)
@@ -249,6 +258,7 @@ class _Pass:
             first_fit=self.cfg.placement == "first_fit",
         )
         self.entries[tclass][row.skey] = e
+        row.memo = (self.serial, tclass, e)
         return e
 
     def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
@@ -326,7 +336,7 @@ class Scheduler:
 
     # -------------------------------------------------------------- one job
     def _one(self, ps: _Pass, row: JobRow) -> list[Decision]:
-        tix = ps.state.tenants.index.get(row.tenant)
+        tix = ps.tindex.get(row.tenant)
         if tix is None:
             return [
                 NotNow(row.id, ReasonCode.UNKNOWN_TENANT, f"tenant {row.tenant!r} is not registered with the scheduler")
