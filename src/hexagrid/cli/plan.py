@@ -29,8 +29,9 @@ def plan(
     validate_days: float = typer.Option(
         2.0, "--validate-days", min=0.25, max=30, help="Measured window per year (days)."
     ),
+    validate_policy: str = typer.Option("hexagrid", "--validate-policy", help="Scheduler policy of the replay."),
     validate_jobs: int = typer.Option(
-        20_000,
+        3_000,
         "--validate-jobs",
         min=100,
         max=1_000_000,
@@ -59,7 +60,13 @@ def plan(
         from hexagrid.planning.validate import validate_plan
 
         validation = validate_plan(
-            result, out, days=validate_days, seed=seed, max_jobs=validate_jobs, show_progress=not quiet
+            result,
+            out,
+            days=validate_days,
+            seed=seed,
+            max_jobs=validate_jobs,
+            policy=validate_policy,
+            show_progress=not quiet,
         )
         paths["validation.json"] = out / "validation.json"
     if as_json:
@@ -123,17 +130,32 @@ def _print(result: object, totals: dict[str, Any], validation: dict[str, Any] | 
     tot.add_row("sites opened", f"{totals['sites_opened']}")
     console.print(tot)
     if validation is not None:
-        vt = Table(title="validation: each year's demand replayed on its planned fleet (hexagrid policy)")
-        for col in ("year", "jobs", "mean wait h", "p99 wait h", "utilisation", "unfinished"):
+        vt = Table(title=f"validation: each year's demand on a replica of its planned fleet ({validation['policy']})")
+        for col in (
+            "year",
+            "scale 1:k",
+            "replica GPUs",
+            "jobs",
+            "mean wait h",
+            "p99 wait h",
+            "utilisation",
+            "unfinished",
+            "preemptions",
+            "power-bound sites",
+        ):
             vt.add_column(col, justify="right")
         for y in validation.get("years", []):
             vt.add_row(
                 str(y["year"]),
+                f"{y['scale']:,.0f}",
+                f"{y['replica_gpus']:,}",
                 f"{y['jobs']:,}",
                 f"{y['mean_wait_h']:.2f}",
                 f"{y['p99_wait_h']:.2f}",
                 f"{y['utilisation']:.1%}",
                 f"{y['unfinished']:,}",
+                f"{y['preemptions']:,}",
+                str(len(y["power_bound_sites"])),
             )
         console.print(vt)
     for w in result.warnings:

@@ -16,6 +16,8 @@ import yaml
 
 from hexagrid.domain import CATALOG, Scenario
 from hexagrid.domain.kinds import TenantClass
+from hexagrid.energy.power import busy_gpu_it_power_w
+from hexagrid.errors import InputError
 from hexagrid.planning.inputs import Ownership
 from hexagrid.planning.solve import Plan, reference_capacity_gpu_h
 
@@ -87,6 +89,17 @@ def _round_gpus(gpus: int, gpn: int) -> int:
     return max(1, round(gpus / gpn))
 
 
+def _fleet_facility_mw(plan: Plan, pools: dict[str, int], pue: float) -> float:
+    """Facility MW of the pools as written (catalog types) at the plan's sizing utilisation."""
+    gpn = plan.scenario.gpus_per_node
+    u = plan.scenario.power_sizing_utilisation
+    it_w = sum(
+        _round_gpus(n, gpn) * gpn * busy_gpu_it_power_w(CATALOG[name].tdp_w, CATALOG[name].idle_w, float(gpn), u)
+        for name, n in pools.items()
+    )
+    return float(it_w) * pue / 1e6
+
+
 def _served(plan: Plan, year: int, cls: str, res: str, site_id: str) -> float:
     """Reference GPU-hours the plan serves for (year, class, residency) at one site."""
     return float(
@@ -109,6 +122,8 @@ def fleet_scenario(plan: Plan, year: int) -> dict[str, Any]:
     throughput so the pool delivers the same reference work (rounded to whole nodes).
     """
     scn = plan.scenario
+    if not plan.feasible or year not in plan.years or not plan.gpus[:, :, plan.years.index(year)].any():
+        raise InputError(f"no planned fleet for {year}: the plan is {plan.status} or has no accelerators that year")
     t = plan.years.index(year)
     roadmap = {a.name: a for a in scn.accelerators}
     gpn = scn.gpus_per_node
@@ -138,7 +153,7 @@ def fleet_scenario(plan: Plan, year: int) -> dict[str, Any]:
             "latitude": site.latitude,
             "longitude": site.longitude,
             "grid_zone": site.grid_zone,
-            "power_mw": round(float(plan.mw[s, t]) + 1e-3, 3),
+            "power_mw": round(max(float(plan.mw[s, t]), _fleet_facility_mw(plan, pools, opt.pue)) + 1e-3, 3),
             "cooling": opt.cooling.value,
             "pue": opt.pue,
             "access": "academic" if public else "both",
@@ -149,7 +164,8 @@ def fleet_scenario(plan: Plan, year: int) -> dict[str, Any]:
             ],
             "estimates": {
                 "pools": f"planned by hexagrid plan ({scn.name}) for {year}",
-                "power_mw": "planned facility MW",
+                "power_mw": "planned facility MW, raised where a hypothetical type shown as a catalog type "
+                "(fleet_as) draws more at the sizing utilisation",
             },
         }
         if site.heat_demand_mwh_per_year > 0 and opt.heat_recovery_fraction > 0:

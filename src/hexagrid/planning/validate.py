@@ -2,8 +2,8 @@
 
 A national fleet of a million GPUs cannot be replayed job by job in seconds, so each year is replayed on
 a *scaled replica*: every pool keeps its accelerator and node shape with ``nodes / k`` nodes (at least one),
-every site its power envelope times the same ratio, and the demand of a ``days``-long window is scaled by
-the replica's share of the planned reference capacity. ``k`` is chosen so the window holds about
+every site its power envelope times the same ratio, and the demand of a ``days``-long window is what the plan serves at each
+site scaled by that site's replica ratio. ``k`` is chosen so the window holds about
 ``max_jobs`` synthetic jobs (D1's generator, with the year's kind mix; sizes capped at the largest pool).
 Utilisation and waits of the replica estimate those of the full fleet (an estimate: small sites rounded
 up to one node are slightly over-represented, which the demand scaling offsets for the fleet as a whole).
@@ -67,10 +67,39 @@ def _kind_shares(plan: Plan, year: int) -> dict[str, float]:
     return {k: v / total for k, v in shares.items()} if total > 0 else {"training": 1.0}
 
 
-def _tenant_shares(plan: Plan, year: int) -> dict[str, float]:
-    out = {f"{c}-{r.lower()}": v for (y, c, r), v in plan.demand_gpu_h.items() if y == year and v > 0}
-    total = sum(out.values())
-    return {k: v / total for k, v in out.items()}
+def _site_ref_capacity(doc: dict[str, Any]) -> dict[str, float]:
+    return {
+        s["id"]: float(
+            sum(p["nodes"] * p["gpus_per_node"] * CATALOG[p["accelerator"]].training_throughput for p in s["pools"])
+        )
+        for s in doc["sites"]
+    }
+
+
+def _replica_demand(plan: Plan, year: int, full: dict[str, Any], replica: dict[str, Any]) -> dict[str, float]:
+    """Yearly reference GPU-hours per tenant (class-residency) for the replica.
+
+    Each site's planned load (what the plan serves there) is scaled by that site's own replica ratio, so a
+    site rounded up to one node does not get demand it would not see in the plan.
+    """
+    cap_full = _site_ref_capacity(full)
+    cap_rep = _site_ref_capacity(replica)
+    out: dict[str, float] = {}
+    for (y, c, r, sid), v in plan.served_gpu_h.items():
+        if y != year or sid not in cap_rep or cap_full.get(sid, 0.0) <= 0:
+            continue
+        key = f"{c}-{r.lower()}"
+        out[key] = out.get(key, 0.0) + v * cap_rep[sid] / cap_full[sid]
+    return out
+
+
+def _mix(plan: Plan, year: int, max_gpus: int) -> Any:
+    """D1's default synthetic mix with the year's kind shares and job sizes capped at ``max_gpus``."""
+    from hexagrid.workloads.synthetic import SyntheticMix
+
+    base = SyntheticMix()
+    sizes = {kind: {g: p for g, p in dist.items() if g <= max_gpus} or {1: 1.0} for kind, dist in base.sizes.items()}
+    return base.model_copy(update={"kind_shares": _kind_shares(plan, year), "sizes": sizes})
 
 
 def validate_plan(
@@ -79,14 +108,17 @@ def validate_plan(
     *,
     days: float = 2.0,
     seed: int = 0,
-    max_jobs: int = 20_000,
+    max_jobs: int = 3_000,
     warmup_days: float = 1.0,
+    pass_interval_s: float = 300.0,
+    policy: str = "hexagrid",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Replay each planned year's demand on its planned fleet (hexagrid policy); waits and utilisation per year.
 
     Jobs arrive over ``warmup_days + days``; waits and utilisation are measured over the last ``days`` only,
-    once the replica has filled up.
+    once the replica has filled up. Scheduling passes run at most every ``pass_interval_s`` (as Slurm's
+    scheduling interval), which bounds the work of a busy replica.
     """
     from rich.progress import Progress
 
@@ -96,7 +128,7 @@ def validate_plan(
     from hexagrid.simulation.run import simulate_policies
     from hexagrid.workloads import MappingRule
     from hexagrid.workloads.mapping import AttributeShares
-    from hexagrid.workloads.synthetic import SyntheticMix, generate_synthetic
+    from hexagrid.workloads.synthetic import generate_synthetic
 
     carbon = load_carbon("builtin:2022")
     window_s = days * 86400.0
@@ -109,20 +141,24 @@ def validate_plan(
             full = fleet_scenario(plan, year)
             demand_ref = sum(v for (y, _c, _r), v in plan.demand_gpu_h.items() if y == year)
             window_ref = demand_ref * window_s / (HOURS_PER_YEAR * 3600.0)
-            base_mix = SyntheticMix()
-            # sizes capped at 64 GPUs: the replica's pools are small; bigger jobs would not fit any pool
-            sizes = {
-                kind: {g: p for g, p in dist.items() if g <= _MAX_JOB_GPUS} for kind, dist in base_mix.sizes.items()
-            }
-            mix = base_mix.model_copy(update={"kind_shares": _kind_shares(plan, year), "sizes": sizes})
             start_s = date_to_posix_s(Scenario.model_validate(full).defaults.start_date)
             span_s = warmup_s + window_s
+            mix = _mix(plan, year, _MAX_JOB_GPUS)
             pilot = generate_synthetic(5000, seed, start_s, span_s, mix)
             mean_job_ref_h = float(np.mean(pilot.gpus * pilot.duration_s)) / 3600.0
             k = max(1.0, window_ref / (mean_job_ref_h * max_jobs))
+            # keep the largest pool at 8+ nodes so 64-GPU jobs still fit somewhere
+            largest = max(p["nodes"] for s in full["sites"] for p in s["pools"])
+            k = min(k, max(1.0, largest / 8.0))
             replica = scale_fleet(full, k)
-            share = _ref_capacity(replica) / max(_ref_capacity(full), 1e-9)
-            target_ref = window_ref * share * span_s / window_s
+            biggest_pool = max(p["nodes"] * p["gpus_per_node"] for s in replica["sites"] for p in s["pools"])
+            if biggest_pool < _MAX_JOB_GPUS:
+                mix = _mix(plan, year, biggest_pool)
+                pilot = generate_synthetic(5000, seed, start_s, span_s, mix)
+                mean_job_ref_h = float(np.mean(pilot.gpus * pilot.duration_s)) / 3600.0
+            per_tenant = _replica_demand(plan, year, full, replica)
+            window_rep = sum(per_tenant.values()) * window_s / (HOURS_PER_YEAR * 3600.0)
+            target_ref = window_rep * span_s / window_s
             n_jobs = max(1, round(target_ref / mean_job_ref_h))
             table = generate_synthetic(n_jobs, seed, start_s, span_s, mix, name=f"plan-{year}")
             # one correction for the heavy tail of job sizes: match the drawn work to the target
@@ -134,16 +170,18 @@ def validate_plan(
             # the planner does not model sovereignty tiers, so the replayed jobs ask for none
             rule = MappingRule(
                 shares=AttributeShares(
-                    tenant_shares=_tenant_shares(plan, year), secnumcloud_share=0.0, eu_sovereign_share=0.0
+                    tenant_shares={t: v / sum(per_tenant.values()) for t, v in per_tenant.items()},
+                    secnumcloud_share=0.0,
+                    eu_sovereign_share=0.0,
                 )
             )
             table = rule.apply_scenario(table, scen, seed)
-            cfg = SimConfig(seed=seed, horizon_s=max(2.0 * window_s, 7 * 86400.0))
+            cfg = SimConfig(seed=seed, horizon_s=max(2.0 * window_s, 7 * 86400.0), min_pass_interval_s=pass_interval_s)
             out = simulate_policies(
                 scen,
                 table,
                 carbon=carbon,
-                policies=["hexagrid"],
+                policies=[policy],
                 seed=seed,
                 config=cfg,
                 out_dir=None,
@@ -170,13 +208,20 @@ def validate_plan(
                     "p99_wait_h": round(float(np.percentile(wait_h, 99)) if len(wait_h) else 0.0, 4),
                     "utilisation": round(util, 4),
                     "constraint_violations": int(res.violations["total"]),
-                    "demand_ref_gpu_h_window": round(window_ref * share, 1),
+                    "preemptions": int(res.preemptions.sum()),
+                    "power_bound_sites": sorted(
+                        sid
+                        for sid, mw in out.runs[0].summary["peak_facility_mw_by_site"].items()
+                        if mw >= 0.99 * next(x["power_mw"] for x in replica["sites"] if x["id"] == sid)
+                    ),
+                    "demand_ref_gpu_h_window": round(window_rep, 1),
                 }
             )
             progress.advance(task)
     result = {
-        "method": "each planned year's demand, a window of `days` days, replayed on a scaled replica of the "
-        "planned fleet with the hexagrid policy (estimate; see hexagrid.planning.validate)",
+        "method": "each planned year's demand, a window of `days` days after a warm-up, replayed on a scaled "
+        f"replica of the planned fleet with the {policy} policy (estimate; see hexagrid.planning.validate)",
+        "policy": policy,
         "days": days,
         "warmup_days": warmup_days,
         "seed": seed,
