@@ -186,3 +186,11 @@ def test_attempt_directories_are_private(tmp_path: Path) -> None:
     _wait(lambda: _ended(runner, rec))
     assert Path(rec.work_dir).stat().st_mode & 0o777 == 0o700
     assert Path(rec.meta_dir).stat().st_mode & 0o777 == 0o700
+
+
+def test_exit_status_is_recorded_even_when_the_job_sets_an_empty_path(tmp_path: Path) -> None:
+    runner = _runner(tmp_path)
+    rec = _rec(runner)
+    runner.start(rec, setup=None, run="exit 6", env={"PATH": "/nonexistent"})
+    _wait(lambda: _ended(runner, rec))
+    assert (Path(rec.meta_dir) / "exit_code").read_text() == "6\n"

@@ -57,7 +57,8 @@ if [ "$code" -eq 0 ]; then
   /bin/sh "$meta/run.sh"
   code=$?
 fi
-printf '%s\\n' "$code" > "$meta/exit_code.tmp" && mv -f "$meta/exit_code.tmp" "$meta/exit_code"
+# builtins only: the job's env may set a PATH without mv; the agent reads the file once the group is gone
+printf '%s\\n' "$code" > "$meta/exit_code"
 exit "$code"
 """
 
@@ -181,8 +182,7 @@ class JobRunner:
         (meta / "setup.sh").write_text(setup or "")
         (meta / "run.sh").write_text(run)
         (meta / "wrapper.sh").write_text(_WRAPPER)
-        for stale in ("exit_code", "exit_code.tmp"):
-            (meta / stale).unlink(missing_ok=True)
+        (meta / "exit_code").unlink(missing_ok=True)
         job_env = {
             **self.base_env,
             "PYTHONUNBUFFERED": "1",  # so Python jobs' output streams as it is written; a job may override it
@@ -242,8 +242,9 @@ class JobRunner:
 
     def wrapper_done(self, rec: JobRecord) -> bool:
         """The wrapper has finished (its exit status is on disk or it was reaped)."""
-        if (Path(rec.meta_dir) / "exit_code").exists():
-            return True
+        with contextlib.suppress(OSError):
+            if (Path(rec.meta_dir) / "exit_code").read_bytes().endswith(b"\n"):  # complete, not mid-write
+                return True
         proc = self._popen.get(rec.key)
         return proc is not None and proc.poll() is not None
 
