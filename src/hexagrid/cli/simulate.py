@@ -135,6 +135,8 @@ def bench_simulate(
     policy: str = typer.Option("hexagrid", "--policy", help="Scheduler policy."),
     seed: int = typer.Option(0, "--seed"),
     only: str = typer.Option("both", "--only", help="Run 'itp', 'national' or 'both'."),
+    pass_interval_s: float = typer.Option(60.0, "--pass-interval-s", min=0, max=86400,
+                                          help="At most one scheduling pass per this many simulated seconds."),
 ) -> None:
     """(a) the whole ITP trace on a fleet sized to it; (b) 1M synthetic jobs over france-2028 (>1M GPUs)."""
     from hexagrid.benchmarks.simulate import bench_simulate as run_bench
@@ -158,7 +160,7 @@ def bench_simulate(
 
     with progress:
         r = run_bench(national_jobs=national_jobs, policy=policy, seed=seed, itp=only in ("itp", "both"),
-                      national=only in ("national", "both"), progress=on_progress)
+                      national=only in ("national", "both"), pass_interval_s=pass_interval_s, progress=on_progress)
     if as_json:
         print_json(r)
         return
