@@ -63,3 +63,16 @@ def test_supply_shortage_names_the_accelerator() -> None:
     # 64 GPUs (8 whole nodes) are needed in 2027 and 40 can be had: 24 more
     assert supply.items == [("supply[H100,2027]", 24.0, "GPUs")]
     assert "supply[H100,2027]" in d.binding
+
+
+def test_commitment_beyond_the_grid_is_named() -> None:
+    # a committed 15 MW at site a whose grid gives 10 MW: infeasible whatever the demand
+    sites = [dict(BASE["sites"][0], committed=[{"year": 2026, "mw": 15}]), dict(BASE["sites"][1])]
+    plan = solve_plan(scenario(sites=sites))
+    assert plan.status == "infeasible"
+    d = plan.diagnosis
+    assert d is not None and d.commitments_infeasible
+    grid = next(r for r in d.remedies if r.family == "grid")
+    assert grid.sufficient
+    assert ("grid[a,2026]", pytest.approx(5.0, abs=1e-6), "MW") in grid.items
+    assert "committed builds alone" in d.message

@@ -53,10 +53,13 @@ class Diagnosis:
     shortfalls: list[Shortfall]
     remedies: list[Remedy]
     lead_time_binding: bool
+    commitments_infeasible: bool = False  # the committed builds break a limit whatever the demand
 
     @property
     def message(self) -> str:
         parts = []
+        if self.commitments_infeasible:
+            parts.append("the committed builds alone break a limit, whatever the demand")
         if self.shortfalls:
             worst = sorted(self.shortfalls, key=lambda s: -s.gpu_hours)[:3]
             parts.append("; ".join(str(s) for s in worst))
@@ -78,6 +81,7 @@ class Diagnosis:
         return {
             "binding": self.binding,
             "lead_time_binding": self.lead_time_binding,
+            "commitments_infeasible": self.commitments_infeasible,
             "shortfalls": [{"year": s.year, "segment": s.segment, "gpu_hours": s.gpu_hours} for s in self.shortfalls],
             "remedies": [
                 {
@@ -330,11 +334,11 @@ def _slack_items(ix: ModelIndex, x: npt.NDArray[np.float64], family: str) -> lis
     items: list[tuple[str, float, str]] = []
     if family in ("grid", "all"):
         for (s, t), col in ix.slack_grid.items():
-            if x[col] > 1e-4:
+            if x[col] > max(1e-4, 1e-5 * ix.sites[s].max_grid_mw):  # ignore solver noise on big sites
                 items.append((f"grid[{ix.sites[s].id},{ix.years[t]}]", float(x[col]), "MW"))
     if family in ("budget", "all"):
         for t, col in ix.slack_budget.items():
-            if x[col] > 1e-4:
+            if x[col] > 1e-2:
                 items.append((f"budget[{ix.years[t]}]", float(x[col]) * MEUR, "EUR"))
     if family in ("supply", "all"):
         for (a, t), col in ix.slack_supply.items():
@@ -376,8 +380,8 @@ def diagnose(scn: PlanningScenario) -> Diagnosis:
         if r2.x is None:
             remedies.append(Remedy(family, False, []))
             continue
-        unmet = sum(r2.x[col] for col in ix2.slack_demand.values()) * MGH
-        ok = unmet <= 1.0
+        unmet = float(sum(r2.x[col] for col in ix2.slack_demand.values()) * MGH)
+        ok = bool(unmet <= 1.0)
         items = _slack_items(ix2, r2.x, family)
         remedies.append(Remedy(family, ok, items))
         if ok and family != "all":
@@ -388,7 +392,7 @@ def diagnose(scn: PlanningScenario) -> Diagnosis:
         binding.append("lead_time")
     if not binding and all_remedy is not None and all_remedy.sufficient:
         binding.extend(c for c, _, _ in all_remedy.items)
-    return Diagnosis(binding, shortfalls, remedies, lead_binding)
+    return Diagnosis(binding, shortfalls, remedies, lead_binding, commitments_infeasible=res.x is None)
 
 
 def reference_capacity_gpu_h(plan: Plan) -> npt.NDArray[np.float64]:
