@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hexagrid.server.models import Token
+from hexagrid.server.models import Org, Token
 
 __all__ = ["SCOPES", "Principal", "TokenCache", "hash_token", "new_token"]
 
@@ -44,6 +44,7 @@ class Principal:
     org_id: str
     scopes: frozenset[str]
     node_id: str | None = None
+    org_residency: str = "ANY"  # the organisation's residency cap, read with the token (the submit path needs it)
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes or ("admin" in self.scopes and scope != "node")
@@ -70,10 +71,13 @@ class TokenCache:
         if hit is not None and hit[1] > now:
             return hit[0]
         with session_factory() as s:  # type: ignore[operator]
-            row = s.execute(select(Token).where(Token.hash == h)).scalar_one_or_none()
+            got = s.execute(
+                select(Token, Org.residency).join(Org, Org.id == Token.org_id).where(Token.hash == h)
+            ).first()
             p = None
-            if row is not None and not row.revoked:
-                p = Principal(row.id, row.org_id, frozenset(row.scopes.split(",")), row.node_id)
+            if got is not None and not got[0].revoked:
+                row = got[0]
+                p = Principal(row.id, row.org_id, frozenset(row.scopes.split(",")), row.node_id, got[1] or "ANY")
         with self._lock:
             if len(self._d) > 100_000:
                 self._d.clear()

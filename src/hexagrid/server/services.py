@@ -10,6 +10,7 @@ import hashlib
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -193,7 +194,9 @@ def add_event(
     )
 
 
-def job_public(job: Job) -> dict[str, Any]:
+def job_public(row: Job | Mapping[str, Any]) -> dict[str, Any]:
+    """The API's view of a job (an ORM row, or the column values of one just inserted)."""
+    job: Any = _Row(row) if isinstance(row, Mapping) else row
     spec = json.loads(job.spec_json)
     return {
         "id": job.id,
@@ -219,6 +222,13 @@ def job_public(job: Job) -> dict[str, Any]:
         else ",".join(spec["residency"]["countries"]),
         "spec": spec,
     }
+
+
+class _Row:
+    """Attribute access over inserted column values (so the hot submit path builds no ORM object)."""
+
+    def __init__(self, values: Mapping[str, Any]) -> None:
+        self.__dict__.update(values)
 
 
 def _countries(r: Residency) -> frozenset[str] | None:
@@ -249,7 +259,9 @@ def _request_hash(req: JobRequest) -> str:
     return hashlib.sha256(req.model_dump_json().encode()).hexdigest()
 
 
-def submit_job(s: Session, *, org_id: str, req: JobRequest, idempotency_key: str | None = None) -> tuple[Job, bool]:
+def submit_job(
+    s: Session, *, org_id: str, req: JobRequest, idempotency_key: str | None = None, org_residency: str | None = None
+) -> tuple[Job | dict[str, Any], bool]:
     """Store a new pending job; with an idempotency key, a retry returns the stored job (created=False)."""
     rh = _request_hash(req) if idempotency_key else None
     if idempotency_key:
@@ -272,7 +284,11 @@ def submit_job(s: Session, *, org_id: str, req: JobRequest, idempotency_key: str
                 )
             ],
         )
-    residency = s.execute(select(Org.residency).where(Org.id == org_id)).scalar()
+    residency = (
+        org_residency
+        if org_residency is not None
+        else s.execute(select(Org.residency).where(Org.id == org_id)).scalar()
+    )
     if residency is not None and residency.upper() != "ANY":
         req = req.model_copy(update={"residency": narrow_residency(req.residency, Residency.parse(residency), org_id)})
     now = time.time()
@@ -324,7 +340,7 @@ def submit_job(s: Session, *, org_id: str, req: JobRequest, idempotency_key: str
             }
         ],
     )
-    return Job(**values), True
+    return values, True
 
 
 def get_job(s: Session, *, org_id: str, job_id: str, for_update: bool = False) -> Job:

@@ -7,12 +7,13 @@ import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from hexagrid.server import agents
 from hexagrid.server.auth import Principal
-from hexagrid.server.deps import Ctx, NodePrincipal, need
+from hexagrid.server.context import ServerContext
+from hexagrid.server.deps import Ctx, NodePrincipal, authenticate, need
 from hexagrid.server.models import Node
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -43,21 +44,28 @@ def register(body: agents.RegisterIn, ctx: Ctx, p: Provider) -> dict[str, Any]:
     }
 
 
-@router.post("/{node_id}/heartbeat")
-def heartbeat(node_id: str, body: agents.HeartbeatIn, ctx: Ctx, _p: NodePrincipal) -> dict[str, Any]:
+@router.post("/{node_id}/heartbeat", openapi_extra={"security": [{"HTTPBearer": []}]})
+async def heartbeat(node_id: str, body: agents.HeartbeatIn, request: Request) -> dict[str, Any]:
+    """The hot path (10,000 agents every 30 s): authentication by hand, one worker-thread hop."""
+    await authenticate(request, "node")
+    ctx: ServerContext = request.app.state.ctx
     now = time.time()
-    with ctx.db.session() as s:
-        if agents.heartbeat_fast(s, node_id=node_id, body=body, now=now):
-            return {"stop": [], "server_time": datetime.fromtimestamp(now, UTC).isoformat()}
-    with ctx.db.session() as s:
-        stop, changed = agents.heartbeat(
-            s,
-            node=_node(s, node_id),
-            body=body,
-            now=now,
-            lost_after_s=ctx.settings.lost_after,
-            grace_s=ctx.settings.stop_grace_s,
-        )
+
+    def work() -> tuple[list[dict[str, Any]], bool]:
+        with ctx.db.session() as s:
+            if agents.heartbeat_fast(s, node_id=node_id, body=body, now=now):
+                return [], False
+        with ctx.db.session() as s:
+            return agents.heartbeat(
+                s,
+                node=_node(s, node_id),
+                body=body,
+                now=now,
+                lost_after_s=ctx.settings.lost_after,
+                grace_s=ctx.settings.stop_grace_s,
+            )
+
+    stop, changed = await run_in_threadpool(work)
     if changed:
         ctx.hub.wake_scheduler()
     return {"stop": stop, "server_time": datetime.fromtimestamp(now, UTC).isoformat()}
