@@ -229,7 +229,15 @@ def plot_capacity(plan: Plan, path: Path) -> None:
     ax.set_title(f"{plan.scenario.name}: capacity against demand")
     ax.set_xticks(years)
     ax.legend(fontsize=8)
-    fig.tight_layout()
+    fig.text(
+        0.01,
+        0.01,
+        "capacity counted at training throughput; inference demand is served faster "
+        "(inference throughput), so demand may sit above the 75% line",
+        fontsize=6,
+        color="#555555",
+    )
+    fig.tight_layout(rect=(0, 0.03, 1, 1))
     fig.savefig(path)
     plt.close(fig)
 
