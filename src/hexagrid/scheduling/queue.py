@@ -53,6 +53,7 @@ class JobRow:
     checkpoint_interval_s: float | None
     objective: Objective
     skey: tuple[object, ...]
+    score_key: tuple[object, ...]
     memo: tuple[int, int, object] | None = None  # the scheduler's per-pass cache of this row's entry
 
     @classmethod
@@ -73,8 +74,7 @@ class JobRow:
             _TIER_RANK_BY_ID[id(job.min_tier)],
             max_price,
             lat_key,
-            kind,
-            job.objective.value,  # plain values: an Enum's hash is a Python call, a str's is cached
+            job.kind is JobKind.INFERENCE,  # runtimes scale by inference or training throughput
         )
         wall = job.walltime_s
         return cls(
@@ -96,6 +96,8 @@ class JobRow:
             checkpoint_interval_s=job.checkpoint_interval_s,
             objective=job.objective,
             skey=skey,
+            # plain values: an Enum's hash is a Python call, a str's is cached
+            score_key=(kind, job.objective.value, lat_key),
         )
 
     @property

@@ -9,6 +9,7 @@ objective and packs the job best-fit. Failures that only get worse as a pass fil
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 from collections.abc import Sequence
@@ -90,7 +91,7 @@ class _Entry:
     g: IArr  # GPUs per node on each pool
     n: IArr  # nodes on each pool
     shape_key: tuple[int, int, int]
-    score: FArr
+    lat_ms: FArr | None
     has_public: bool
     has_window: bool
     tp: FArr
@@ -233,14 +234,6 @@ class _Pass:
             reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
             assert reason is not None
             message = static_message(reason, row, tclass, ix, survivors, self.now)
-        inf = row.spec.inference
-        skey = (row.kind, row.objective, None if inf is None else row.skey[8])
-        score = self.scores.get(skey)
-        if score is None:
-            score = self.base_score(row.kind, row.objective)
-            if lat_ms is not None and inf is not None:
-                score = score + self.cfg.inference_distance_weight * lat_ms[ix.pool_site] / inf.latency_target_ms
-            self.scores[skey] = score
         inference = row.inference
         e = _Entry(
             uid=len(self.entries[0]) + len(self.entries[1]),
@@ -250,7 +243,7 @@ class _Pass:
             g=g,
             n=n,
             shape_key=(row.gpus, row.num_nodes, row.gpn_req),
-            score=score,
+            lat_ms=lat_ms,
             has_public=self.any_public and bool(np.count_nonzero(mask & ix.pool_public)),
             has_window=self.any_window and bool(np.count_nonzero(mask & ix.pool_windowed)),
             tp=ix.pool_tp_infer if inference else ix.pool_tp_train,
@@ -260,6 +253,17 @@ class _Pass:
         self.entries[tclass][row.skey] = e
         row.memo = (self.serial, tclass, e)
         return e
+
+    def score(self, row: JobRow, e: _Entry) -> FArr:
+        """The objective's score per pool for this job (memoised per kind, objective and users' position)."""
+        sc = self.scores.get(row.score_key)
+        if sc is None:
+            sc = self.base_score(row.kind, row.objective)
+            inf = row.spec.inference
+            if e.lat_ms is not None and inf is not None:
+                sc = sc + self.cfg.inference_distance_weight * e.lat_ms[self.ix.pool_site] / inf.latency_target_ms
+            self.scores[row.score_key] = sc
+        return sc
 
     def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
         """Apply a start to the working arrays."""
@@ -293,7 +297,21 @@ class Scheduler:
         """One decision per queued job (Start, Defer or NotNow), plus Preempts for running jobs.
 
         Deterministic: the same state, queue, signals and time give the same decisions in the same order.
+        The cyclic garbage collector is paused for the pass (a pass creates no reference cycles, and
+        scanning a large queue's objects again and again cost about a third of a big pass); it is
+        restored on return.
         """
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._decide(state, queue, signals, now_s)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def _decide(
+        self, state: ClusterState, queue: Sequence[JobSpec] | JobQueue, signals: CarbonSignals | None, now_s: float
+    ) -> list[Decision]:
         if not math.isfinite(now_s):
             raise InputError(f"now_s must be a finite POSIX time in seconds, got {now_s}")
         if isinstance(queue, JobQueue):
@@ -413,7 +431,7 @@ class Scheduler:
                 p = int(fit.argmax())
                 found = bool(fit[p])
             else:
-                v = np.where(fit, e.score + ps.tiebreak, np.inf)  # the objective, best fit as tie-break
+                v = np.where(fit, ps.score(row, e) + ps.tiebreak, np.inf)  # the objective, best fit as tie-break
                 p = int(v.argmin())
                 found = bool(v[p] < np.inf)
             if not found:
