@@ -124,7 +124,6 @@ class _Pass:
         self.pool_free = state.pool_free_gpus.copy()
         self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
         self.headroom = ix.site_cap_w - state.site_draw_w
-        self.pool_headroom = self.headroom[ix.pool_site]
         self.in_use: list[int] = state.tenants.in_use.tolist()
         self.cap: list[int] = state.tenants.cap.tolist()
         self.klass: list[int] = state.tenants.klass.tolist()
@@ -182,7 +181,7 @@ class _Pass:
         hit = self.pow_cache.get(key)
         if hit is None:
             pw = gpus * self.ix.pool_w_per_gpu[kind]
-            hit = self.pow_cache[key] = (pw, pw <= self.pool_headroom)
+            hit = self.pow_cache[key] = (pw, pw <= self.headroom[self.ix.pool_site])
         return hit
 
     # -------------------------------------------------------------- per-pass vectors
@@ -270,7 +269,6 @@ class _Pass:
         apply_nodes(self.node_free, self.ge, self.pool_free, int(self.ix.pool_offset[p]), p, nodes, -g)
         self.tiebreak[p] = _TIE_EPS * (self.pool_free[p] / max(int(self.ix.pool_gpus[p]), 1))
         self.headroom[s] -= power
-        self.pool_headroom[self.ix.pools_of_site[s]] -= power
 
     # -------------------------------------------------------------- events for reservations
     def events_by_site(self) -> dict[int, list[Event]]:
@@ -471,7 +469,7 @@ class Scheduler:
             if ps.ge[p, g] < n:
                 capok[p] = False
                 continue
-            if pw[p] > ps.pool_headroom[p]:
+            if pw[p] > ps.headroom[ps.site_of[p]]:
                 powok[p] = False
                 continue
             break
