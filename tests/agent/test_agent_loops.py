@@ -319,3 +319,23 @@ def test_server_field_errors_are_one_readable_line() -> None:
     assert _detail(resp) == "site_id: unknown site 'x'; known: fr1"
     assert _detail(httpx.Response(401, json={"detail": "bad token"})) == "bad token"
     assert _detail(httpx.Response(502, text="<html>bad gateway</html>")) == "<html>bad gateway</html>"
+
+
+def test_the_window_close_caps_a_longer_server_grace(control_plane, tmp_path, until) -> None:
+    cp = control_plane
+    close = datetime(2026, 1, 5, 12, 0, tzinfo=UTC).timestamp()
+    t0 = time.time()
+    agent = make_agent(cp, tmp_path, clock=lambda: close - 3.0 + (time.time() - t0), available="Mon-Sun 00:00-12:00")
+    seen: dict[str, Any] = {}
+
+    async def body() -> None:
+        cp.assign("g", "trap '' TERM; while :; do sleep 0.05; done", grace_s=1.0)  # ignores SIGTERM
+        seen["rec"] = await until(lambda: agent.state.jobs.get("g#1"), what="started")
+        cp.stop("g", reason="preempted", grace_s=30.0)  # the server allows 30 s, the window only 3
+        await until(lambda: cp.final("g"), timeout_s=15, what="stopped")
+
+    drive(agent, body)
+    assert cp.final("g")[0] == "preempted"
+    assert seen["rec"].signals_sent == ["SIGTERM", "SIGKILL"]
+    # killed by the close, not 30 s later; the end is noticed at the next supervise tick (0.2 s)
+    assert close - 3.0 + (seen["rec"].ended_at_s - t0) <= close + 0.5

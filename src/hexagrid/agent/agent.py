@@ -430,18 +430,26 @@ class Agent:
             if not members:
                 self._finish(rec)
                 continue
-            if rec.stop_deadline_s is None or rec.stop_reason == "leftovers":
-                if not is_open:
-                    self.request_stop(rec, "preempted", min(rec.grace_s, _LATE_GRACE_S), "availability window closed")
-                elif close is not None and close - now <= rec.grace_s:
-                    self.request_stop(rec, "preempted", close - now, f"availability window closes at {_iso(close)}")
-                elif rec.stop_deadline_s is None and self.runner.wrapper_done(rec) and group_members(rec.pid or 0):
-                    self.request_stop(
-                        rec, "leftovers", min(rec.grace_s, _LEFTOVER_GRACE_S), "processes left behind by the job"
-                    )
+            # the window binds every job, including one already stopping with a longer grace from the server
+            window_grace = None
+            if not is_open:
+                window_grace, why = min(rec.grace_s, _LATE_GRACE_S), "availability window closed"
+            elif close is not None and close - now <= rec.grace_s:
+                window_grace, why = close - now, f"availability window closes at {_iso(close)}"
+            if window_grace is not None and (
+                rec.stop_deadline_s is None
+                or rec.stop_reason == "leftovers"
+                or rec.stop_deadline_s > wall + window_grace + 0.05  # tolerance: clocks read a moment apart
+            ):
+                self.request_stop(rec, "preempted", window_grace, why)
+            elif rec.stop_deadline_s is None and self.runner.wrapper_done(rec) and group_members(rec.pid or 0):
+                self.request_stop(
+                    rec, "leftovers", min(rec.grace_s, _LEFTOVER_GRACE_S), "processes left behind by the job"
+                )
             if rec.stop_deadline_s is not None:
                 n = len(rec.signals_sent)
-                self.runner.escalate(rec, wall)
+                # one tick ahead: the SIGKILL lands before the deadline, not up to a tick after it
+                self.runner.escalate(rec, wall + _TICK_S)
                 self._dirty |= len(rec.signals_sent) != n
         if self.pending:
             self._start_pending()
