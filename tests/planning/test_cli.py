@@ -97,4 +97,11 @@ def test_france_2030_solves_and_respects_commitments(tmp_path: Path) -> None:
     assert totals["total_gw"] <= sum(s.max_grid_mw for s in plan.scenario.sites) / 1000
     paths = write_outputs(plan, tmp_path, plots=False)
     fleet = load_scenario(paths["fleet-2030.yaml"])
-    assert fleet.fleet.power_mw == pytest.approx(plan.mw[:, -1].sum(), rel=0.01)
+    # the planned MW, raised only where NEXTGEN is shown as B200 stand-ins that draw more (documented)
+    nextgen = plan.types.index("NEXTGEN")
+    for site in fleet.sites:
+        s = ids.index(site.id)
+        if plan.gpus[s, nextgen, -1] == 0:
+            assert site.power_mw == pytest.approx(plan.mw[s, -1], abs=0.01)
+        else:
+            assert site.power_mw >= plan.mw[s, -1] - 1e-6
