@@ -156,6 +156,7 @@ class _Pass:
         self.reserved_mask: BArr | None = None
         self.blocker: str | None = None
         self.preempted: set[str] = set()
+        self.no_preempt: set[tuple[int, int, int]] = set()
         self.preempt_budget = cfg.max_preemptions_per_pass
         self.min_victim_priority: float | None = None
 
@@ -531,8 +532,12 @@ class Scheduler:
         if reason not in _TRANSIENT:
             return [NotNow(row.id, reason, message)]
         cfg = self.config
-        if cfg.preemption and ps.preempt_budget > 0:
+        # a failed preemption stays failed for the pass: resources and candidate victims only shrink
+        pkey = (e.uid, row.kind, row.priority)
+        if cfg.preemption and ps.preempt_budget > 0 and pkey not in ps.no_preempt:
             pre = self._try_preempt(ps, row, e)
+            if not pre:
+                ps.no_preempt.add(pkey)
             if pre:
                 return [
                     *pre,
@@ -646,8 +651,15 @@ class Scheduler:
         if row.priority <= ps.min_victim_priority:
             return []
         now = ps.now
+        ix = ps.ix
+        pools = e.mask & ~ix.pool_windowed  # windows are for preemptible work; never evict to start there
+        if e.has_public:  # public pools only where the project's allocation covers the job
+            arow = ps.state.alloc_row_for(row.tenant, row.project) if ps.klass[ps.tindex[row.tenant]] == 0 else -1
+            need = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
+            remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
+            pools &= ~ix.pool_public | (remaining >= need)
         best: tuple[float, int, list[str]] | None = None
-        for p in np.flatnonzero(e.mask).tolist():
+        for p in np.flatnonzero(pools).tolist():
             victims = [
                 rj
                 for rj in state.pool_jobs[p].values()
