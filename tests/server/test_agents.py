@@ -323,3 +323,29 @@ def test_logs_follow_streams_until_the_attempt_ends(harness: Harness) -> None:
         headers=h.h(n[1]),
     )
     assert big.status_code == 422
+
+
+def test_public_site_allocation_is_charged_by_what_ended_attempts_used(harness: Harness) -> None:
+    from hexagrid.server.models import UsageRecord
+
+    h = harness
+    h.site(site_doc("jz", kind="public_supercomputer", access="academic", price_eur_per_gpu_h={}))
+    n = h.node(h.org("prov", kind="provider"), "jz", "a")
+    t = h.org("lab", tenant_class="academic", projects=[{"id": "ad011", "allocations_gpu_h": {"jz": 10.0}}])
+    first = h.submit(t, job(project="ad011", expected_duration="1h")).json()["id"]
+    h.schedule()
+    assert _job(h, t, first)["state"] == "scheduled"
+    _poll(h, *n)
+    _report(h, n, first, 1, "running")
+    _report(h, n, first, 1, "succeeded", 0)
+    ctx = h.client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.db.session() as s:  # the attempt above lasted milliseconds: say it used 9.5 GPU-hours
+        s.get(UsageRecord, (first, 1)).gpu_hours = 9.5
+    second = h.submit(t, job(project="ad011", expected_duration="1h")).json()["id"]
+    h.schedule()
+    got = _job(h, t, second)
+    assert got["state"] == "pending" and got["reason"] == "allocation"
+    commercial = h.org("corp", tenant_class="commercial")
+    third = h.submit(commercial, job()).json()["id"]
+    h.schedule()
+    assert _job(h, commercial, third)["reason"] == "access"

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, select, text, update
+from sqlalchemy import Connection, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from hexagrid.domain import Defer, Fleet, JobSpec, NotNow, Preempt, Start, Tenant, WeeklySchedule
 from hexagrid.domain import Site as DomainSite
 from hexagrid.server.agents import requeue
 from hexagrid.server.context import ServerContext
-from hexagrid.server.models import Assignment, Job, Node, Org
+from hexagrid.server.models import Assignment, Job, Node, Org, UsageRecord
 from hexagrid.server.services import ACTIVE_ASSIGNMENT_STATES, add_event, load_sites, tenant_of
 from hexagrid.specs import JobRequest
 
@@ -72,12 +72,46 @@ def job_spec(job: Job, cache: dict[str, JobSpec] | None = None) -> JobSpec:
     return spec
 
 
+def remaining_allocations(s: Session, tenants: list[Tenant]) -> list[Tenant]:
+    """Tenants with their projects' public-site allocations reduced by the GPU-hours already used.
+
+    The state is rebuilt every pass, so what ended attempts consumed is charged here from the usage
+    records (running attempts are charged by ``ClusterState.start_job`` when they are replayed). An
+    attempt without a project is charged to the tenant's only project, as the scheduler assigns it.
+    """
+    used: dict[tuple[str, str | None, str], float] = {}
+    q = select(UsageRecord.org_id, UsageRecord.project, UsageRecord.site_id, func.sum(UsageRecord.gpu_hours)).group_by(
+        UsageRecord.org_id, UsageRecord.project, UsageRecord.site_id
+    )
+    for org, project, site, hours in s.execute(q):
+        used[(org, project, site)] = float(hours or 0.0)
+    if not used:
+        return tenants
+    out = []
+    for t in tenants:
+        if not any(p.allocations_gpu_h for p in t.projects):
+            out.append(t)
+            continue
+        only = t.projects[0].id if len(t.projects) == 1 else None
+        projects = []
+        for p in t.projects:
+            alloc = {}
+            for site, hours in p.allocations_gpu_h.items():
+                spent = used.get((t.id, p.id, site), 0.0) + (used.get((t.id, None, site), 0.0) if p.id == only else 0.0)
+                alloc[site] = max(0.0, hours - spent)
+            projects.append(p.model_copy(update={"allocations_gpu_h": alloc}))
+        out.append(t.model_copy(update={"projects": projects}))
+    return out
+
+
 def build_live_state(s: Session, now: float, spec_cache: dict[str, JobSpec] | None = None) -> LiveState:
     """The fleet as registered now, with the running jobs placed on it."""
     from hexagrid.scheduling import ClusterState
 
     sites = load_sites(s)
-    tenants = [tenant_of(s, o) for o in s.execute(select(Org).where(Org.kind == "tenant").order_by(Org.id)).scalars()]
+    tenants = remaining_allocations(
+        s, [tenant_of(s, o) for o in s.execute(select(Org).where(Org.kind == "tenant").order_by(Org.id)).scalars()]
+    )
     nodes = (
         s.execute(select(Node).where(Node.state == "ready").order_by(Node.site_id, Node.pool_id, Node.id))
         .scalars()
