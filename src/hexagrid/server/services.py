@@ -447,8 +447,14 @@ def read_logs(s: Session, *, job_id: str, attempt: int, stream: str | None, afte
     q = select(LogChunk).where(LogChunk.job_id == job_id, LogChunk.attempt == attempt)
     if stream:
         q = q.where(LogChunk.stream == stream)
-    rows = s.execute(q.order_by(LogChunk.stream, LogChunk.offset)).scalars().all()
-    return [c for c in rows if c.offset >= after.get(c.stream, 0)]
+    if after:  # only what a follower has not seen yet (the primary key covers these columns)
+        q = q.where(
+            or_(
+                *(and_(LogChunk.stream == st, LogChunk.offset >= off) for st, off in after.items()),
+                LogChunk.stream.not_in(list(after)),
+            )
+        )
+    return list(s.execute(q.order_by(LogChunk.stream, LogChunk.offset)).scalars().all())
 
 
 def usage(s: Session, *, org_id: str) -> dict[str, Any]:
