@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from planning_helpers import NODE_MW
 
+from hexagrid.domain import CATALOG
 from hexagrid.domain.geography import EU_COUNTRIES
+from hexagrid.energy.power import busy_gpu_it_power_w
 from hexagrid.planning import Plan, parse_planning, solve_plan
 
 COUNTRIES = ["FR", "DE", "US"]
@@ -24,7 +25,7 @@ def instances(draw: st.DrawFn) -> dict[str, Any]:
         # the first two sites are French, one public and one private, so most instances are feasible
         country = "FR" if i < 2 else draw(st.sampled_from(COUNTRIES))
         first = 2026 if i < 2 else draw(st.sampled_from(years))
-        mw = draw(st.floats(0.05, 0.6))
+        mw = draw(st.floats(0.01, 0.15))
         grid = [{"from_year": first, "mw": round(mw, 3)}]
         if first < 2028 and draw(st.booleans()):
             grid.append({"from_year": 2028, "mw": round(mw * 2, 3)})
@@ -45,7 +46,8 @@ def instances(draw: st.DrawFn) -> dict[str, Any]:
             }
         )
     demand = []
-    for y in years[1:]:
+    # demand in the first year only sometimes: it is what a lead time forbids to build for
+    for y in years if draw(st.integers(0, 2)) == 0 else years[1:]:
         for cls in ("academic", "commercial"):
             fr = draw(st.sampled_from([0.0, 0.3, 0.5, 1.0]))
             eu = draw(st.sampled_from([0.0, 1.0 - fr]))
@@ -53,7 +55,7 @@ def instances(draw: st.DrawFn) -> dict[str, Any]:
                 {
                     "year": y,
                     "class": cls,
-                    "gpu_hours": draw(st.integers(0, 600_000)),
+                    "gpu_hours": draw(st.integers(0, 2_500_000)),
                     "residency": {"FR": fr, "EU": eu, "ANY": round(1.0 - fr - eu, 6)},
                     "kind": {"training": 0.7, "inference": 0.3},
                 }
@@ -106,9 +108,12 @@ def check_plan(plan: Plan) -> None:
             assert np.all(gpus % gpn == 0)
             if gpus.sum():
                 assert opt is not None
-                it_mw = gpus.sum() / gpn * NODE_MW if plan.types == ["H100"] else None
-                if it_mw is not None:
-                    assert it_mw * opt.pue <= mw + 1e-6
+                # power envelope: busy GPUs at the sizing utilisation, from the power model
+                it_w = sum(
+                    int(gpus[a]) * busy_gpu_it_power_w(CATALOG[n].tdp_w, CATALOG[n].idle_w, float(gpn), 0.85)
+                    for a, n in enumerate(plan.types)
+                )
+                assert it_w / 1e6 * opt.pue <= mw + 1e-6, f"power envelope broken at {site.id} {y}"
     # supply
     for a, name in enumerate(plan.types):
         entry = next(e for e in scn.accelerators if e.name == name)
@@ -130,7 +135,7 @@ def check_plan(plan: Plan) -> None:
         assert got >= need * (1 - 1e-6) - 1.0, f"demand {y} {cls} {res}: {got} < {need}"
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances())
 def test_plans_never_break_lead_time_residency_or_grid(doc: dict[str, Any]) -> None:
     plan = solve_plan(parse_planning(doc, "random"), diagnose_infeasible=False)
