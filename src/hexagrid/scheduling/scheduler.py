@@ -477,7 +477,7 @@ class Scheduler:
         s = ps.site_of[p]
         tp = float(e.tp[p])
         run_s = (row.duration_s * e.ref_tp) / tp
-        if ps.deferral:
+        if ps.deferral and (row.deadline_s is not None or ps.flex_s[tix] > 0):
             d = self._maybe_defer(ps, row, tix, p, run_s)
             if d is not None:
                 return [d]
@@ -500,7 +500,7 @@ class Scheduler:
         charge = " charged to the project's allocation" if public else f", {ps.price_of[p]:.2f} EUR/GPU-h"
         msg = (
             f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} ({n} x {g}){charge}; "
-            f"{row.objective.value}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh"
+            f"{row.score_key[1]}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh"
         )
         return [Start(row.id, ix.site_ids[s], ix.pool_ids[p], n, g, msg, node_t)]
 
