@@ -60,6 +60,15 @@ def server(
             fail(f"--bootstrap-admin-token-file: cannot read {bootstrap_admin_token_file}: {exc.strerror}")
     os.environ.update(env)
     settings = Settings()
+    # check the database (and migrate it) before uvicorn starts, so a bad URL or an unreachable
+    # database is one line and exit status 2, not a traceback from the app's startup
+    from hexagrid.server.db import Database, upgrade_database
+
+    db = Database(settings.url, pool_size=1)
+    try:
+        upgrade_database(db.engine)
+    finally:
+        db.dispose()
     err_console.print(
         f"hexagrid server on http://{host}:{port} ({'PostgreSQL' if settings.url.startswith('postgresql') else 'SQLite ' + str(settings.data_dir)})"
     )

@@ -71,8 +71,10 @@ def upgrade_database(engine: Engine) -> None:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except Exception as exc:  # a database that cannot be reached or migrated is a service problem
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         raise ServiceError(
-            f"database {engine.url.render_as_string(hide_password=True)}: migration failed: {exc}"
+            f"database {engine.url.render_as_string(hide_password=True)}: cannot connect or migrate: "
+            f"{first[0] if first else type(exc).__name__}"
         ) from exc
 
 
