@@ -95,6 +95,11 @@ class Diagnosis:
         }
 
 
+def _r(v: float, digits: int) -> float:
+    """Rounded, with solver noise like -0.0 shown as 0.0."""
+    return round(float(v), digits) + 0.0
+
+
 def _fmt_gpu_h(v: float) -> str:
     return f"{v / 1e6:,.2f} M GPU-hours" if v >= 1e5 else f"{v:,.0f} GPU-hours"
 
@@ -168,7 +173,7 @@ class Plan:
             "heat_reused_mwh": float(self.heat_reused_mwh.sum()),
             "sites_opened": len(self.sites_opened),
             "opened_site_ids": self.sites_opened,
-            "objective_eur": self.objective_eur,
+            "objective_eur": self.objective_eur if self.feasible else None,
             "mip_gap": self.mip_gap,
             "solve_s": self.solve_s,
             "years": self.years,
@@ -185,15 +190,15 @@ class Plan:
                     "site": sid,
                     "year": y,
                     "cooling": self.cooling[s] or "",
-                    "mw": round(float(self.mw[s, t]), 3),
-                    "new_mw": round(float(self.mw[s, t] - (self.mw[s, t - 1] if t else 0.0)), 3),
+                    "mw": _r(self.mw[s, t], 3),
+                    "new_mw": _r(self.mw[s, t] - (self.mw[s, t - 1] if t else 0.0), 3),
                 }
                 for a, name in enumerate(self.types):
                     row[f"gpus_{name}"] = int(self.gpus[s, a, t])
-                row["capex_eur"] = round(float(self.capex_eur[s, t]), 2)
-                row["energy_mwh"] = round(float(self.facility_energy_mwh[s, t]), 3)
-                row["tco2"] = round(float(self.tco2[s, t]), 3)
-                row["heat_reused_mwh"] = round(float(self.heat_reused_mwh[s, t]), 3)
+                row["capex_eur"] = _r(self.capex_eur[s, t], 2)
+                row["energy_mwh"] = _r(self.facility_energy_mwh[s, t], 3)
+                row["tco2"] = _r(self.tco2[s, t], 3)
+                row["heat_reused_mwh"] = _r(self.heat_reused_mwh[s, t], 3)
                 out.append(row)
         return out
 
