@@ -42,7 +42,17 @@ class Remedy:
     def __str__(self) -> str:
         if not self.sufficient:
             return f"relaxing {self.family} alone is not enough"
-        return " and ".join(_describe(c, v, u) for c, v, u in self.items)
+        parts: list[str] = []
+        grid: dict[str, tuple[str, float]] = {}  # site -> (first year, most MW): one phrase per site
+        for c, v, u in self.items:
+            if c.startswith("grid["):
+                site, year = c[5:-1].split(",")
+                first, most = grid.get(site, (year, 0.0))
+                grid[site] = (min(first, year), max(most, v))
+            else:
+                parts.append(_describe(c, v, u))
+        grid_parts = [f"+{_fmt_mw(mw)} MW grid at {site} from {year}" for site, (year, mw) in grid.items()]
+        return " and ".join(grid_parts + parts)
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,10 @@ class Diagnosis:
         }
 
 
+def _fmt_mw(mw: float) -> str:
+    return f"{mw:,.1f}" if mw >= 1 else f"{mw:.4f}"
+
+
 def _r(v: float, digits: int) -> float:
     """Rounded, with solver noise like -0.0 shown as 0.0."""
     return round(float(v), digits) + 0.0
@@ -109,7 +123,7 @@ def _describe(constraint: str, amount: float, unit: str) -> str:
     args = args.rstrip("]")
     if family == "grid":
         site, year = args.split(",")
-        return f"+{amount:,.1f} MW grid at {site} in {year}"
+        return f"+{_fmt_mw(amount)} MW grid at {site} in {year}"
     if family == "budget":
         return (
             f"+EUR {amount / 1e9:,.2f}bn budget in {args}" if amount >= 1e8 else f"+EUR {amount:,.0f} budget in {args}"
