@@ -39,6 +39,7 @@ def test_plan_json_and_outputs(tmp_path: Path) -> None:
     assert data["status"] == "optimal"
     assert data["total_accelerators"] == 64
     assert data["sites_opened"] == 1
+    assert data["new_site_ids"] == ["b"]
     for name in ("plan.csv", "plan.json", "totals.json", "capacity.png", "map.png", "fleet-2027.yaml"):
         assert (out / name).is_file(), name
     assert "fleet-2026.yaml" not in data["files"]  # nothing operates in 2026

@@ -187,6 +187,11 @@ class Plan:
             "heat_reused_mwh": float(self.heat_reused_mwh.sum()),
             "sites_opened": len(self.sites_opened),
             "opened_site_ids": self.sites_opened,
+            "new_site_ids": [
+                sid
+                for sid, site in zip(self.site_ids, self.scenario.sites, strict=True)
+                if sid in self.sites_opened and not site.committed
+            ],
             "objective_eur": self.objective_eur if self.feasible else None,
             "mip_gap": self.mip_gap,
             "solve_s": self.solve_s,
