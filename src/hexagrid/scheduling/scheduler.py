@@ -489,6 +489,9 @@ class Scheduler:
         assert nodes is not None, "a pool that passed the gang check must yield nodes"
         power = float(pw[p])
         ps.take(p, s, nodes, g, power)
+        # refresh this shape's cached masks at the pool just used (the next job is often alike)
+        capok[p] = ps.ge[p, g] >= n
+        powok[p] = pw[p] <= ps.headroom[s]
         ps.in_use[tix] += row.gpus
         public = ps.public_of[p]
         if need_h is not None and public and arow >= 0:
