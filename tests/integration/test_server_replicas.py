@@ -112,3 +112,9 @@ def test_fr_only_work_stays_in_france_on_a_real_server(server: Any) -> None:
             nc.post(f"/v1/agents/{nid}/heartbeat", json={"available": True, "running": []})
     assert placed == dict.fromkeys(fr, "fr1")
     assert all(c.get(f"/v1/jobs/{j}").json()["state"] == "succeeded" for j in fr)
+    m = sp.client().get("/metrics").text
+    starts = sum(
+        float(x.rsplit(" ", 1)[1]) for x in m.splitlines() if x.startswith('hexagrid_decisions_total{kind="start"}')
+    )
+    assert starts >= len(fr), m
+    assert "hexagrid_scheduler_leader 1" in m

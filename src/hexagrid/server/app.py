@@ -209,20 +209,30 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
         bootstrap(ctx)
         if settings.scenario:
             load_scenario_into(ctx, settings.scenario)
-        loop = None
+        loop: Any = None
+        proc: Any = None
         if settings.scheduler_enabled if start_loop is None else start_loop:
-            from hexagrid.server.loop import SchedulingLoop
+            if settings.scheduler_process:
+                from hexagrid.server.scheduler_process import SchedulerProcess
 
-            loop = SchedulingLoop(ctx)
-            loop.signals = app.state.signals
-            app.state.loop = loop
-            loop.start()
+                proc = SchedulerProcess.start(settings)
+                ctx.hub.scheduler_wake = proc.wake
+                app.state.scheduler_process = proc
+            else:
+                from hexagrid.server.loop import SchedulingLoop
+
+                loop = SchedulingLoop(ctx)
+                loop.signals = app.state.signals
+                app.state.loop = loop
+                loop.start()
         log.info("hexagrid server %s ready on %s", __version__, "postgresql" if db.postgres else "sqlite")
         try:
             yield
         finally:
             if loop is not None:
                 loop.stop()
+            if proc is not None:
+                proc.stop()
             db.dispose()
 
     app = FastAPI(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from typing import Any
 
 from hexagrid.server.auth import TokenCache
 from hexagrid.server.db import Database
@@ -19,8 +20,9 @@ class Hub:
     Other replicas notice through the periodic tick and the long poll's periodic database check.
     """
 
-    def __init__(self) -> None:
-        self.scheduler_wake = threading.Event()
+    def __init__(self, scheduler_wake: Any = None) -> None:
+        # a threading.Event, or a multiprocessing Event when the loop runs in its own process
+        self.scheduler_wake = scheduler_wake if scheduler_wake is not None else threading.Event()
         self._lock = threading.Lock()
         self._node_versions: dict[str, int] = {}
 

@@ -7,6 +7,7 @@ import bisect
 import threading
 import time
 from collections import defaultdict
+from typing import Any
 
 __all__ = ["LATENCY_BUCKETS_S", "Metrics"]
 
@@ -17,7 +18,7 @@ class Metrics:
     """Request latency histograms per (method, route) and scheduler decision counters."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # export() reads decisions_per_s() under it
         self._hist: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0] * (len(LATENCY_BUCKETS_S) + 1))
         self._sum: dict[tuple[str, str], float] = defaultdict(float)
         self._count: dict[tuple[str, str], int] = defaultdict(int)
@@ -49,7 +50,34 @@ class Metrics:
             self._recent.append((now, sum(decisions.values())))
             self._recent = [(t, n) for t, n in self._recent if t > now - 60]
 
+    #: decision kinds shared with a scheduler process, in this order after (leader, passes, duration)
+    SHARED_KINDS = ("start", "preempt", "defer", "not_now")
+
+    def export(self, shared: Any) -> None:
+        """Copy the scheduler's figures into a shared array (the loop runs in another process)."""
+        with self._lock:
+            shared[0] = float(self.is_leader)
+            shared[1] = float(self.passes_total)
+            shared[2] = self.last_pass_duration_s
+            for i, k in enumerate(self.SHARED_KINDS):
+                shared[3 + i] = float(self.decisions_total.get(k, 0))
+            shared[3 + len(self.SHARED_KINDS)] = self.decisions_per_s()
+
+    def import_shared(self, shared: Any) -> None:
+        """Take the scheduler process's figures from the shared array (at scrape time)."""
+        vals = list(shared[:])
+        with self._lock:
+            self.is_leader = bool(vals[0])
+            self.passes_total = int(vals[1])
+            self.last_pass_duration_s = vals[2]
+            for i, k in enumerate(self.SHARED_KINDS):
+                if vals[3 + i]:
+                    self.decisions_total[k] = int(vals[3 + i])
+            self._shared_rate = vals[3 + len(self.SHARED_KINDS)]
+
     def decisions_per_s(self) -> float:
+        if getattr(self, "_shared_rate", None) is not None:
+            return float(self._shared_rate)
         now = time.time()
         with self._lock:
             n = sum(d for t, d in self._recent if t > now - 60)

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     bootstrap_admin_token: str | None = Field(default=None, repr=False)
     scheduler_enabled: bool = True
+    scheduler_process: bool = Field(default=True, description="run the loop in its own process (else a thread)")
     carbon: str | None = Field(
         default="builtin:2022", description="carbon data replayed on the live calendar; 'none' disables"
     )

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select, text
 
+from hexagrid.server.context import ServerContext
 from hexagrid.server.deps import Ctx
 from hexagrid.server.models import Assignment, Job, Node
 
 router = APIRouter(tags=["meta"])
 
 
+def _sync_scheduler_figures(ctx: ServerContext, request: Request) -> None:
+    proc = getattr(request.app.state, "scheduler_process", None)
+    if proc is not None:
+        ctx.metrics.import_shared(proc.shared)
+
+
 @router.get("/healthz")
-def healthz(ctx: Ctx) -> dict[str, object]:
+def healthz(ctx: Ctx, request: Request) -> dict[str, object]:
+    _sync_scheduler_figures(ctx, request)
     with ctx.db.session() as s:
         s.execute(text("SELECT 1"))
     return {
@@ -26,15 +34,14 @@ def healthz(ctx: Ctx) -> dict[str, object]:
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
-def metrics(ctx: Ctx) -> PlainTextResponse:
+def metrics(ctx: Ctx, request: Request) -> PlainTextResponse:
+    _sync_scheduler_figures(ctx, request)
     g: list[tuple[str, str, dict[str, str], float]] = []
     with ctx.db.session() as s:
-        for reason, n in s.execute(
-            select(func.coalesce(Job.reason, "none"), func.count())
-            .where(Job.state == "pending")
-            .group_by(func.coalesce(Job.reason, "none"))
-        ):
-            g.append(("hexagrid_queue_length", "Pending jobs by the reason they wait.", {"reason": reason}, n))
+        for reason, n in s.execute(select(Job.reason, func.count()).where(Job.state == "pending").group_by(Job.reason)):
+            g.append(
+                ("hexagrid_queue_length", "Pending jobs by the reason they wait.", {"reason": reason or "none"}, n)
+            )
         for state, n in s.execute(
             select(Job.state, func.count()).where(Job.state.in_(("scheduled", "running"))).group_by(Job.state)
         ):
