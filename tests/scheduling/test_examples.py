@@ -377,12 +377,45 @@ def test_higher_priority_job_preempts_the_victims_that_lose_least_work() -> None
     pre = [x for x in d if isinstance(x, Preempt)]
     assert [p.job_id for p in pre] == ["fresh"] and pre[0].for_job_id == "urgent"
     assert pre[0].reason is ReasonCode.HIGHER_PRIORITY
-    assert by_job(d)["urgent"].reason is ReasonCode.PREEMPTION_PENDING
+    # the preemptor starts in the same pass, right after its victims, on the nodes they free
+    started = by_job(d)["urgent"]
+    assert isinstance(started, Start) and d.index(started) > d.index(pre[0])
+    assert started.node_indices == st.running["fresh"].node_indices
     lost = st.preempt_job("fresh", T0)
     assert lost.lost_work_gpu_s == pytest.approx(8 * 100.0)
-    assert isinstance(by_job(Scheduler(HEX).decide(st, [urgent], None, T0))["urgent"], Start)
-    # an equal-priority job preempts nobody, and the fifo preset never preempts
+    st.start_job(urgent, started, T0)  # the driver applies the decisions in order
+    # an equal-priority job preempts nobody
     assert not [x for x in Scheduler(HEX).decide(st, [job("peer", 8, priority=-5)], None, T0) if isinstance(x, Preempt)]
+
+
+def test_preemption_guards_against_ping_pong() -> None:
+    """No eviction for a preemptible job, none of a job that just started, and victims only as many as needed."""
+    st = ClusterState.from_fleet(fleet(site("s", pools=[pool(acc="A100", nodes=3)])), [tenant()])
+    a = job("a", 8, duration_s=86400.0, preemptible=True, priority=-5)
+    b = job("b", 8, duration_s=86400.0, preemptible=True, priority=-5)
+    c = job("c", 8, duration_s=86400.0, preemptible=True, priority=-5)
+    st.start_job(a, Start("a", "s", "p0", 1, 8), T0 - 7200)
+    st.start_job(b, Start("b", "s", "p0", 1, 8), T0 - 7200)
+    st.start_job(c, Start("c", "s", "p0", 1, 8), T0 - 60)  # started a minute ago: protected
+    sched = Scheduler(HEX)
+    # a preemptible high-priority job could be evicted in turn: it waits instead
+    d = sched.decide(st, [job("hp", 8, priority=50, preemptible=True)], None, T0)
+    assert not [x for x in d if isinstance(x, Preempt)] and by_job(d)["hp"].reason is ReasonCode.CAPACITY
+    # 16 GPUs need two nodes: a and b are old enough, c is not; exactly those two are evicted
+    d = sched.decide(st, [job("big", 16, priority=50)], None, T0)
+    assert sorted(x.job_id for x in d if isinstance(x, Preempt)) == ["a", "b"]
+    assert isinstance(by_job(d)["big"], Start)
+    # 24 GPUs would need c too: nobody is evicted
+    d = sched.decide(st, [job("huge", 24, priority=50)], None, T0)
+    assert not [x for x in d if isinstance(x, Preempt)]
+    # the minimum run is a setting
+    d = Scheduler(HEX.model_copy(update={"preemption_min_run_s": 0.0})).decide(
+        st, [job("huge", 24, priority=50)], None, T0
+    )
+    assert sorted(x.job_id for x in d if isinstance(x, Preempt)) == ["a", "b", "c"]
+    # 8 GPUs need one victim only
+    d = sched.decide(st, [job("one", 8, priority=50)], None, T0)
+    assert len([x for x in d if isinstance(x, Preempt)]) == 1 and isinstance(by_job(d)["one"], Start)
 
 
 # ----------------------------------------------------------------------------- scenario, config, input errors

@@ -200,8 +200,18 @@ class Checker:
             for p in s.pools:
                 for k in range(p.nodes):
                     self.free[(s.id, p.id, k)] = p.gpus_per_node
+        self.held: dict[str, tuple[JobSpec, Start]] = {}
         for spec, start in running:
             self.take(spec, start)
+
+    def release(self, job_id: str) -> None:
+        """A Preempt: the victim gives its GPUs, power and tenant GPUs back."""
+        spec, start = self.held.pop(job_id)
+        s, p = self.pool(start)
+        for k in start.node_indices:
+            self.free[(s.id, p.id, k)] += start.gpus_per_node
+        self.draw_w[s.id] -= job_facility_power_w(CATALOG[p.accelerator], start.gpus, p.gpus_per_node, spec.kind, s.pue)
+        self.in_use[spec.tenant] -= start.gpus
 
     def pool(self, start: Start) -> tuple[Site, NodePool]:
         s = self.fleet.site(start.site_id)
@@ -216,6 +226,7 @@ class Checker:
     def take(self, spec: JobSpec, start: Start) -> None:
         s, p = self.pool(start)
         acc = CATALOG[p.accelerator]
+        self.held[spec.id] = (spec, start)
         for k in start.node_indices:
             self.free[(s.id, p.id, k)] -= start.gpus_per_node
         self.draw_w[s.id] += job_facility_power_w(acc, start.gpus, p.gpus_per_node, spec.kind, s.pue)
@@ -315,7 +326,15 @@ def test_no_decision_breaks_a_hard_rule_and_passes_are_deterministic(data: st.Da
     pre = [d.job_id for d in decisions if isinstance(d, Preempt)]
     assert len(pre) == len(set(pre)) and set(pre) <= set(state.running)
     checker = Checker(fleet, tenants, running, now)
+    rspecs = {spec.id: spec for spec, _ in running}
     for d in decisions:
+        if isinstance(d, Preempt):
+            checker.release(d.job_id)
+            if d.reason.value == "higher_priority":  # the preemptor outranks it, cannot be evicted, starts now
+                victim, boss = rspecs[d.job_id], qspecs[d.for_job_id or ""]
+                assert victim.preemptible and victim.priority < boss.priority and not boss.preemptible
+                assert now - state.running[d.job_id].start_s >= cfg.preemption_min_run_s
+                assert any(isinstance(x, Start) and x.job_id == boss.id for x in decisions[decisions.index(d) :])
         if isinstance(d, Start):
             checker.check(qspecs[d.job_id], d)
         elif isinstance(d, Defer):
@@ -333,10 +352,12 @@ def test_no_decision_breaks_a_hard_rule_and_passes_are_deterministic(data: st.Da
                 assert d.until_s <= spec.submit_s + checker.tenants[spec.tenant].flexibility_h * 3600
         elif isinstance(d, NotNow):
             assert d.message and d.reason is not None
-    # the driver can apply every Start: nothing double-booked
+    # the driver can apply every decision in order: nothing double-booked
     applied = state.copy()
     for d in decisions:
-        if isinstance(d, Start):
+        if isinstance(d, Preempt):
+            applied.preempt_job(d.job_id, now)
+        elif isinstance(d, Start):
             applied.start_job(qspecs[d.job_id], d, now)
     assert int(applied.node_free.min(initial=0)) >= 0
 

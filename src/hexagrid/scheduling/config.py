@@ -61,6 +61,12 @@ class SchedulerConfig(BaseModel):
     inference_distance_weight: float = Field(default=1.0, ge=0)
     # preemption
     max_preemptions_per_pass: int = Field(default=64, ge=0, le=100_000)
+    preemption_min_run_s: float = Field(
+        default=1800.0,
+        ge=0,
+        le=7 * 86400.0,
+        description="a job that started less than this long ago is never a victim (stops eviction ping-pong)",
+    )
 
     @classmethod
     def preset_names(cls) -> list[str]:

@@ -26,7 +26,17 @@ from hexagrid.scheduling.backfill import Event, Reservation, earliest_start
 from hexagrid.scheduling.config import SchedulerConfig
 from hexagrid.scheduling.queue import JobQueue, JobRow
 from hexagrid.scheduling.rules import PassRules, fmt_time, funnel, static_mask, static_message, static_rules
-from hexagrid.scheduling.state import KINDS, BArr, ClusterState, FArr, FleetIndex, IArr, apply_nodes, best_fit_nodes
+from hexagrid.scheduling.state import (
+    KINDS,
+    BArr,
+    ClusterState,
+    FArr,
+    FleetIndex,
+    IArr,
+    RunningJob,
+    apply_nodes,
+    best_fit_nodes,
+)
 
 __all__ = ["Scheduler", "carbon_intensity_by_pool", "order_queue"]
 
@@ -156,7 +166,7 @@ class _Pass:
         self.reserved_mask: BArr | None = None
         self.blocker: str | None = None
         self.preempted: set[str] = set()
-        self.no_preempt: set[tuple[int, int, int]] = set()
+        self.no_preempt: set[tuple[object, ...]] = set()
         self.preempt_budget = cfg.max_preemptions_per_pass
         self.min_victim_priority: float | None = None
 
@@ -274,7 +284,10 @@ class _Pass:
     # -------------------------------------------------------------- events for reservations
     def events_by_site(self) -> dict[int, list[Event]]:
         out: dict[int, list[Event]] = {}
+        preempted = self.preempted  # released in this pass (priority) or leaving a closed window
         for rj in self.state.running.values():
+            if rj.job_id in preempted:
+                continue
             out.setdefault(rj.site, []).append(
                 (rj.walltime_end_s, rj.pool, rj.node_indices, rj.gpus_per_node, rj.power_w)
             )
@@ -473,39 +486,67 @@ class Scheduler:
             if pw[p] > ps.headroom[ps.site_of[p]]:
                 powok[p] = False
                 continue
+            # the node picker has the last word: it is the one check that sees the reservation's nodes.
+            # A pool it cannot serve is dropped for this job (never trusted on the counts alone).
+            tp = float(e.tp[p])
+            wall = now + (row.walltime_s * e.ref_tp) / tp
+            after_r = res is not None and wall > res.start_s
+            exclude = ps.reserved_mask if (after_r and res is not None and p == res.pool) else None
+            lo = ps.offset_of[p]
+            picked = best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude)
+            if picked is None:
+                cand = cand.copy()
+                cand[p] = False
+                continue
+            nodes = picked
             break
         s = ps.site_of[p]
-        tp = float(e.tp[p])
         run_s = (row.duration_s * e.ref_tp) / tp
         if ps.deferral and (row.deadline_s is not None or ps.flex_s[tix] > 0):
             d = self._maybe_defer(ps, row, tix, p, run_s)
             if d is not None:
                 return [d]
-        wall = now + (row.walltime_s * e.ref_tp) / tp
-        after_r = res is not None and wall > res.start_s
-        exclude = ps.reserved_mask if (after_r and res is not None and p == res.pool) else None
-        lo = ps.offset_of[p]
-        nodes = best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude)
-        assert nodes is not None, "a pool that passed the gang check must yield nodes"
         power = float(pw[p])
-        ps.take(p, s, nodes, g, power)
+        start = self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_h, arow)
         # refresh this shape's cached masks at the pool just used (the next job is often alike)
         capok[p] = ps.ge[p, g] >= n
         powok[p] = pw[p] <= ps.headroom[s]
+        if after_r and res is not None and s == res.site:
+            res.extra_power_w -= power
+        return [start]
+
+    @staticmethod
+    def _commit(
+        ps: _Pass,
+        row: JobRow,
+        tix: int,
+        p: int,
+        nodes: IArr,
+        g: int,
+        n: int,
+        power: float,
+        wall: float,
+        run_s: float,
+        need_h: FArr | None,
+        arow: int,
+        note: str = "",
+    ) -> Start:
+        """Take the nodes, megawatts, tenant GPUs and allocation for a start, and say where and why."""
+        ix = ps.ix
+        s = ps.site_of[p]
+        ps.take(p, s, nodes, g, power)
         ps.in_use[tix] += row.gpus
         public = ps.public_of[p]
         if need_h is not None and public and arow >= 0:
             ps.alloc[arow, s] -= float(need_h[p])
-        if after_r and res is not None and s == res.site:
-            res.extra_power_w -= power
         node_t = tuple(nodes.tolist())
         ps.new_events.setdefault(s, []).append((wall, p, node_t, g, power))
         charge = " charged to the project's allocation" if public else f", {ps.price_of[p]:.2f} EUR/GPU-h"
         msg = (
             f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} ({n} x {g}){charge}; "
-            f"{row.score_key[1]}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh"
+            f"{row.score_key[1]}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh{note}"
         )
-        return [Start(row.id, ix.site_ids[s], ix.pool_ids[p], n, g, msg, node_t)]
+        return Start(row.id, ix.site_ids[s], ix.pool_ids[p], n, g, msg, node_t)
 
     @staticmethod
     def _keeps_reservation(ps: _Pass, res: Reservation, e: _Entry, fit: BArr, wall_end: FArr, pw: FArr) -> BArr:
@@ -535,21 +576,14 @@ class Scheduler:
         if reason not in _TRANSIENT:
             return [NotNow(row.id, reason, message)]
         cfg = self.config
-        # a failed preemption stays failed for the pass: resources and candidate victims only shrink
-        pkey = (e.uid, row.kind, row.priority)
-        if cfg.preemption and ps.preempt_budget > 0 and pkey not in ps.no_preempt:
-            pre = self._try_preempt(ps, row, e)
-            if not pre:
+        # a failed preemption stays failed for the pass (until a preemption frees resources)
+        if cfg.preemption and not row.preemptible and ps.preempt_budget > 0:
+            pkey = (e.uid, row.kind, row.priority, row.tenant, row.project)
+            if pkey not in ps.no_preempt:
+                pre = self._try_preempt(ps, row, e)
+                if pre:
+                    return pre
                 ps.no_preempt.add(pkey)
-            if pre:
-                return [
-                    *pre,
-                    NotNow(
-                        row.id,
-                        ReasonCode.PREEMPTION_PENDING,
-                        f"waiting for {len(pre)} preemptible job(s) to stop: {message}",
-                    ),
-                ]
         if cfg.backfill == "none" and ps.blocker is None:
             ps.blocker = row.id
             return [NotNow(row.id, reason, message)]
@@ -645,8 +679,17 @@ class Scheduler:
         )
 
     # -------------------------------------------------------------- preemption for priority
-    def _try_preempt(self, ps: _Pass, row: JobRow, e: _Entry) -> list[Preempt]:
-        """Evict lower-priority preemptible jobs from one candidate pool, losing the least work since checkpoints."""
+    def _try_preempt(self, ps: _Pass, row: JobRow, e: _Entry) -> list[Decision]:
+        """Evict lower-priority preemptible jobs from one pool and start ``row`` on what they free, now.
+
+        Returns the victims' Preempts followed by the job's Start (drivers apply decisions in list
+        order), or [] when no pool works. Guards against eviction ping-pong: only a non-preemptible
+        job preempts (a preemptible one could be evicted in turn), victims have strictly lower
+        priority and have run at least ``preemption_min_run_s``, the fewest victims that make the job
+        fit are taken (nodes as the node picker sees them, and the site's megawatts), the pool losing
+        the least work since checkpoints wins, and the job takes the freed nodes in this same pass so
+        nothing else can. The EASY reservation's site is left alone.
+        """
         state = ps.state
         if ps.min_victim_priority is None:
             prios = [rj.priority for rj in state.running.values() if rj.preemptible]
@@ -655,54 +698,101 @@ class Scheduler:
             return []
         now = ps.now
         ix = ps.ix
+        tix = ps.tindex[row.tenant]
         pools = e.mask & ~ix.pool_windowed  # windows are for preemptible work; never evict to start there
+        arow = -1
+        need_h: FArr | None = None
         if e.has_public:  # public pools only where the project's allocation covers the job
-            arow = ps.state.alloc_row_for(row.tenant, row.project) if ps.klass[ps.tindex[row.tenant]] == 0 else -1
-            need = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
+            arow = state.alloc_row_for(row.tenant, row.project) if ps.klass[tix] == 0 else -1
+            need_h = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
             remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
-            pools &= ~ix.pool_public | (remaining >= need)
-        best: tuple[float, int, list[str]] | None = None
+            pools &= ~ix.pool_public | (remaining >= need_h)
+        res = ps.reservation
+        if res is not None:
+            pools &= ix.pool_site != res.site  # the reservation keeps its nodes and megawatts
+        started_by = now - self.config.preemption_min_run_s
+        best: tuple[float, int, list[RunningJob], IArr] | None = None
         for p in np.flatnonzero(pools).tolist():
             victims = [
                 rj
                 for rj in state.pool_jobs[p].values()
-                if rj.preemptible and rj.priority < row.priority and rj.job_id not in ps.preempted
+                if rj.preemptible
+                and rj.priority < row.priority
+                and rj.start_s <= started_by
+                and rj.job_id not in ps.preempted
             ]
             if not victims:
                 continue
             victims.sort(key=lambda r: (r.work_at_risk_gpu_s(now), r.job_id))
-            lo = int(ps.ix.pool_offset[p])
-            free = ps.node_free[lo : lo + int(ps.ix.pool_nodes[p])].copy()
-            s = int(ps.ix.pool_site[p])
-            headroom = float(ps.headroom[s])
-            need_w = row.gpus * float(ps.ix.pool_w_per_gpu[row.kind, p])
-            g, n = int(e.g[p]), int(e.n[p])
-            chosen: list[str] = []
+            lo = ps.offset_of[p]
+            free = ps.node_free[lo : lo + ps.nodes_of[p]].copy()
+            headroom = float(ps.headroom[ps.site_of[p]])
+            need_w = row.gpus * float(ix.pool_w_per_gpu[row.kind, p])
+            g, n, gpn = int(e.g[p]), int(e.n[p]), ps.gpn_of[p]
+            chosen: list[RunningJob] = []
             lost = 0.0
+            fits = False
             for rj in victims:
                 free[list(rj.node_indices)] += rj.gpus_per_node
                 headroom += rj.power_w
-                chosen.append(rj.job_id)
+                chosen.append(rj)
                 lost += rj.work_at_risk_gpu_s(now)
                 if best is not None and lost >= best[0]:
                     break
-                if headroom >= need_w and int(np.count_nonzero(free >= g)) >= n:
-                    if best is None or lost < best[0]:
-                        best = (lost, p, list(chosen))
+                if headroom >= need_w and best_fit_nodes(free, n, g, gpn) is not None:
+                    fits = True
                     break
+            if not fits:
+                continue
+            # spare the victims the job does not need after all (most work at risk first)
+            for rj in sorted(chosen, key=lambda r: (-r.work_at_risk_gpu_s(now), r.job_id)):
+                if len(chosen) == 1:
+                    break
+                trial = free.copy()
+                trial[list(rj.node_indices)] -= rj.gpus_per_node
+                if headroom - rj.power_w >= need_w and best_fit_nodes(trial, n, g, gpn) is not None:
+                    free, headroom = trial, headroom - rj.power_w
+                    chosen.remove(rj)
+                    lost -= rj.work_at_risk_gpu_s(now)
+            nodes = best_fit_nodes(free, n, g, gpn)
+            if nodes is not None and (best is None or lost < best[0]):
+                best = (lost, p, chosen, nodes)
         if best is None or len(best[2]) > ps.preempt_budget:
             return []
-        lost, p, chosen = best
+        lost, p, chosen, nodes = best
         ps.preempt_budget -= len(chosen)
-        ps.preempted.update(chosen)
-        name = ps.ix.pool_name(p)
-        return [
-            Preempt(
-                jid,
-                ReasonCode.HIGHER_PRIORITY,
-                f"preempted on {name} for job {row.id} (priority {row.priority}); "
-                f"{state.running[jid].work_at_risk_gpu_s(now) / 3600:.1f} GPU-h since its last checkpoint lost",
-                for_job_id=row.id,
+        s = ps.site_of[p]
+        lo = ps.offset_of[p]
+        name = ix.pool_name(p)
+        out: list[Decision] = []
+        for rj in chosen:
+            ps.preempted.add(rj.job_id)
+            apply_nodes(
+                ps.node_free, ps.ge, ps.pool_free, lo, p, np.array(rj.node_indices, dtype=np.int64), rj.gpus_per_node
             )
-            for jid in chosen
-        ]
+            ps.headroom[s] += rj.power_w
+            vt = ps.tindex.get(rj.tenant)
+            if vt is not None:
+                ps.in_use[vt] -= rj.gpus
+            out.append(
+                Preempt(
+                    rj.job_id,
+                    ReasonCode.HIGHER_PRIORITY,
+                    f"preempted on {name} for job {row.id} (priority {row.priority}); "
+                    f"{rj.work_at_risk_gpu_s(now) / 3600:.1f} GPU-h since its last checkpoint lost",
+                    for_job_id=row.id,
+                )
+            )
+        # the pass gave resources back: the "no room" memos assumed it only ever takes
+        ps.cap_cache.clear()
+        ps.pow_cache.clear()
+        ps.failed.clear()
+        ps.no_preempt.clear()
+        g, n = int(e.g[p]), int(e.n[p])
+        tp = float(e.tp[p])
+        run_s = (row.duration_s * e.ref_tp) / tp
+        wall = now + (row.walltime_s * e.ref_tp) / tp
+        power = row.gpus * float(ix.pool_w_per_gpu[row.kind, p])
+        note = f"; after preempting {len(chosen)} lower-priority job(s)"
+        out.append(self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_h, arow, note))
+        return out
