@@ -93,7 +93,8 @@ def earliest_start(
     s = int(ix.pool_site[p])
     free, headroom = _state_at(ix, p, s, node_free, float(site_headroom_w[s]), events_by_site.get(s, []), t)
     nodes = best_fit_nodes(free, int(n[pos]), int(g[pos]), int(ix.pool_gpn[p]))
-    assert nodes is not None  # _pool_earliest found a fit at t
+    if nodes is None:  # _pool_earliest counted the same predicate at t, so this does not happen
+        return None
     return Reservation(
         job_id=job_id,
         pool=p,

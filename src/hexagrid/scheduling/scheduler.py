@@ -242,7 +242,8 @@ class _Pass:
             st = static_rules(ix, row, tclass, self.cfg)
             rules = [*st.rules, (ReasonCode.OFFLINE, self.rules.pool_online), (ReasonCode.WINDOW, self.rules.pool_open)]
             reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
-            assert reason is not None
+            if reason is None:  # the funnel applies the same rules as the mask; named for safety
+                reason = ReasonCode.CAPACITY
             message = static_message(reason, row, tclass, ix, survivors, self.now)
         inference = row.inference
         e = _Entry(
@@ -556,8 +557,7 @@ class Scheduler:
         at_site = ix.pool_site == res.site
         ok = ~(after & at_site) | (pw <= res.extra_power_w)
         r = res.pool
-        if after[r] and fit[r] and ok[r]:
-            assert ps.reserved_mask is not None
+        if after[r] and fit[r] and ok[r] and ps.reserved_mask is not None:
             lo = int(ix.pool_offset[r])
             free = ps.node_free[lo : lo + int(ix.pool_nodes[r])]
             if int(np.count_nonzero((free >= e.g[r]) & ~ps.reserved_mask)) < e.n[r]:
