@@ -107,6 +107,12 @@ class _Entry:
     tp: FArr
     ref_tp: float
     first_fit: bool
+    # per-pass memos on the entry itself (no tuple hashing per job); valid while ``epoch`` matches the pass's
+    epoch: int = -1
+    capok: BArr | None = None
+    pows: list[tuple[FArr, BArr, BArr] | None] | None = None  # by kind: (W per pool, power ok, fit)
+    fail0: tuple[ReasonCode, str] | None = None
+    orders: dict[tuple[object, ...], list[tuple[int, float]]] | None = None  # pools in score order, by score key
 
 
 class _Pass:
@@ -133,6 +139,8 @@ class _Pass:
         self.ge = state.ge.copy()
         self.pool_free = state.pool_free_gpus.copy()
         self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
+        self.tb_list: list[float] = self.tiebreak.tolist()
+        self.pool_gpus_of: list[int] = np.maximum(ix.pool_gpus, 1).tolist()
         self.headroom = ix.site_cap_w - state.site_draw_w
         self.in_use: list[int] = state.tenants.in_use.tolist()
         self.cap: list[int] = state.tenants.cap.tolist()
@@ -168,6 +176,7 @@ class _Pass:
         self.preempted: set[str] = set()
         self.no_preempt: set[tuple[object, ...]] = set()
         self.preempt_budget = cfg.max_preemptions_per_pass
+        self.epoch = 0  # bumped when a preemption gives resources back: memos that assumed shrinking reset
         self.min_victim_priority: float | None = None
 
     def forecast_cumsum(self, zone_code: int, horizon_h: int) -> FArr | None:
@@ -278,8 +287,9 @@ class _Pass:
 
     def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
         """Apply a start to the working arrays."""
-        apply_nodes(self.node_free, self.ge, self.pool_free, int(self.ix.pool_offset[p]), p, nodes, -g)
-        self.tiebreak[p] = _TIE_EPS * (self.pool_free[p] / max(int(self.ix.pool_gpus[p]), 1))
+        apply_nodes(self.node_free, self.ge, self.pool_free, self.offset_of[p], p, nodes, -g)
+        self.tiebreak[p] = tb = _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
+        self.tb_list[p] = tb
         self.headroom[s] -= power
 
     # -------------------------------------------------------------- events for reservations
@@ -396,8 +406,14 @@ class Scheduler:
         academic_public = e.has_public and tclass == 0
         arow = ps.state.alloc_row_for(row.tenant, row.project) if academic_public else -1
         win_check = e.has_window and not row.preemptible
-        mkey = (e.uid, arow, row.walltime_s if win_check else 0.0)
-        failed = ps.failed.get(mkey)
+        if e.epoch != ps.epoch:
+            e.epoch, e.capok, e.pows, e.fail0, e.orders = ps.epoch, None, None, None, None
+        mkey: tuple[object, ...] | None = None
+        if arow < 0 and not win_check:
+            failed = e.fail0
+        else:
+            mkey = (e.uid, arow, row.walltime_s if win_check else 0.0)
+            failed = ps.failed.get(mkey)
         if failed is not None:
             return self._blocked(ps, row, e, failed[0], failed[1])
         ix = ps.ix
@@ -434,13 +450,30 @@ class Scheduler:
                     f"project {proj} of {row.tenant} has no allocation left for "
                     f"{float(need_h[pub].min()):.0f} GPU-hours at {names}",
                 )
-        capok = ps.cap_ok(e)
-        pw, powok = ps.pow_ok(row.gpus, row.kind)
+        capok = e.capok
+        if capok is None:
+            capok = e.capok = ps.cap_ok(e)
+        pows = e.pows
+        if pows is None:
+            pows = e.pows = [None, None, None, None]
+        hit = pows[row.kind]
+        if hit is None:
+            pw_, powok_ = ps.pow_ok(row.gpus, row.kind)
+            hit = pows[row.kind] = (pw_, powok_, e.mask & capok & powok_)
+        pw, powok, fitc = hit
+        # fitc: this signature's pools with room, cached for the pass; a stale True is re-checked below
+        plain = cand is e.mask
         res = ps.reservation
         while True:
-            fit = cand & capok
-            fit &= powok
-            if e.first_fit:
+            if plain:
+                fit = fitc
+            else:
+                fit = cand & capok
+                fit &= powok
+            if plain and res is None:  # the common case in plain Python: walk the pools in score order
+                p = self._walk(ps, row, e, fitc)
+                found = p >= 0
+            elif e.first_fit:
                 p = int(fit.argmax())
                 found = bool(fit[p])
             else:
@@ -468,7 +501,7 @@ class Scheduler:
                 )
             if res is not None:  # EASY backfill: start only what does not delay the reservation
                 wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
-                fit &= self._keeps_reservation(ps, res, e, fit, wall_end, pw)
+                fit = fit & self._keeps_reservation(ps, res, e, fit, wall_end, pw)
                 if not np.count_nonzero(fit):
                     return self._blocked(
                         ps,
@@ -483,9 +516,11 @@ class Scheduler:
             # cached Trues may be stale where earlier starts took GPUs or megawatts: check this pool exactly
             if ps.ge[p, g] < n:
                 capok[p] = False
+                fitc[p] = False
                 continue
             if pw[p] > ps.headroom[ps.site_of[p]]:
                 powok[p] = False
+                fitc[p] = False
                 continue
             # the node picker has the last word: it is the one check that sees the reservation's nodes.
             # A pool it cannot serve is dropped for this job (never trusted on the counts alone).
@@ -498,6 +533,7 @@ class Scheduler:
             if picked is None:
                 cand = cand.copy()
                 cand[p] = False
+                plain = False
                 continue
             nodes = picked
             break
@@ -510,11 +546,61 @@ class Scheduler:
         power = float(pw[p])
         start = self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_h, arow)
         # refresh this shape's cached masks at the pool just used (the next job is often alike)
-        capok[p] = ps.ge[p, g] >= n
-        powok[p] = pw[p] <= ps.headroom[s]
+        capok[p] = c_ok = ps.ge[p, g] >= n
+        powok[p] = p_ok = pw[p] <= ps.headroom[s]
+        if not (c_ok and p_ok):
+            fitc[p] = False
         if after_r and res is not None and s == res.site:
             res.extra_power_w -= power
         return [start]
+
+    @staticmethod
+    def _walk(ps: _Pass, row: JobRow, e: _Entry, fitc: BArr) -> int:
+        """The pool ``argmin(where(fitc, score + tiebreak, inf))`` picks, or -1, without vector calls.
+
+        The signature's pools are sorted once per pass by score (first fit: by index). The tie-break
+        adds at most ``_TIE_EPS``, so once a pool with room is found at score ``s0`` only pools scoring
+        within ``s0 + _TIE_EPS`` can still win; those are compared on the same float sums numpy would
+        form (ties to the lowest index, as argmin does).
+        """
+        orders = e.orders
+        if orders is None:
+            orders = e.orders = {}
+        key = row.score_key
+        pairs = orders.get(key)
+        if pairs is None:
+            idx = np.flatnonzero(e.mask)
+            if e.first_fit:
+                pairs = orders[key] = [(q, 0.0) for q in idx.tolist()]
+            else:
+                sc = ps.score(row, e)[idx]
+                o = np.lexsort((idx, sc))
+                pairs = orders[key] = list(zip(idx[o].tolist(), sc[o].tolist(), strict=True))
+        # a pool without room stays without room until the epoch changes: drop the leading ones for good
+        dead = 0
+        for q, _ in pairs:
+            if fitc[q]:
+                break
+            dead += 1
+        if dead:
+            del pairs[:dead]
+        if not pairs:
+            return -1
+        if e.first_fit:
+            return pairs[0][0]
+        tb = ps.tb_list
+        q0, s0 = pairs[0]
+        p = q0
+        best = s0 + tb[q0]
+        lim = s0 + _TIE_EPS
+        for q, sq in pairs:
+            if sq > lim:
+                break
+            if q != q0 and fitc[q]:
+                v = sq + tb[q]
+                if v < best or (v == best and q < p):
+                    best, p = v, q
+        return p if best < math.inf else -1
 
     @staticmethod
     def _commit(
@@ -566,9 +652,12 @@ class Scheduler:
         return ok
 
     def _fail(
-        self, ps: _Pass, row: JobRow, e: _Entry, mkey: tuple[object, ...], reason: ReasonCode, message: str
+        self, ps: _Pass, row: JobRow, e: _Entry, mkey: tuple[object, ...] | None, reason: ReasonCode, message: str
     ) -> list[Decision]:
-        ps.failed[mkey] = (reason, message)
+        if mkey is None:
+            e.fail0 = (reason, message)
+        else:
+            ps.failed[mkey] = (reason, message)
         return self._blocked(ps, row, e, reason, message)
 
     def _blocked(self, ps: _Pass, row: JobRow, e: _Entry, reason: ReasonCode, message: str) -> list[Decision]:
@@ -783,11 +872,13 @@ class Scheduler:
                     for_job_id=row.id,
                 )
             )
+        ps.tiebreak[p] = ps.tb_list[p] = _TIE_EPS * (int(ps.pool_free[p]) / ps.pool_gpus_of[p])
         # the pass gave resources back: the "no room" memos assumed it only ever takes
         ps.cap_cache.clear()
         ps.pow_cache.clear()
         ps.failed.clear()
         ps.no_preempt.clear()
+        ps.epoch += 1
         g, n = int(e.g[p]), int(e.n[p])
         tp = float(e.tp[p])
         run_s = (row.duration_s * e.ref_tp) / tp
