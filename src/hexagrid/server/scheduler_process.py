@@ -22,10 +22,41 @@ from hexagrid.server.settings import Settings
 __all__ = ["SchedulerProcess"]
 
 log = logging.getLogger("hexagrid.server.scheduler")
-_SLOTS = 8
+_SLOTS = 9  # 0-7: the scheduler's figures (Metrics.export), 8: the stop flag
+_STOP = 8
 
 
-def _main(settings_json: str, wake: Any, stop: Any, shared: Any, parent_pid: int) -> None:
+class CounterEvent:
+    """An event over a shared counter: ``set`` increments it, ``wait`` polls it every 50 ms.
+
+    Not ``multiprocessing.Event``: its ``set`` waits for every registered waiter, so a scheduler
+    process killed while waiting hung the API process's shutdown (seen under ``timeout``).
+    """
+
+    def __init__(self, counter: Any) -> None:
+        self.counter = counter
+        self.seen = counter.value
+
+    def set(self) -> None:
+        self.counter.value += 1  # a lost increment under a race only delays a pass to the next tick
+
+    def is_set(self) -> bool:
+        return bool(self.counter.value != self.seen)
+
+    def clear(self) -> None:
+        self.seen = self.counter.value
+
+    def wait(self, timeout: float | None = None) -> bool:
+        deadline = time.monotonic() + (timeout if timeout is not None else 1e9)
+        while not self.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(0.05, left))
+        return True
+
+
+def _main(settings_json: str, wake_counter: Any, shared: Any, parent_pid: int) -> None:
     from hexagrid.server.accounting import configure_carbon
     from hexagrid.server.app import configure_logging
     from hexagrid.server.context import Hub, ServerContext
@@ -35,14 +66,15 @@ def _main(settings_json: str, wake: Any, stop: Any, shared: Any, parent_pid: int
     settings = Settings.model_validate_json(settings_json)
     configure_logging(settings.log_level)
     carbon = configure_carbon(None if (settings.carbon or "none").lower() == "none" else settings.carbon)
-    ctx = ServerContext(settings=settings, db=Database(settings.url, pool_size=5), hub=Hub(wake))
+    hub = Hub(CounterEvent(wake_counter))
+    ctx = ServerContext(settings=settings, db=Database(settings.url, pool_size=5), hub=hub)
     loop = SchedulingLoop(ctx)
     loop.signals = None if carbon is None else carbon.signals
     loop.start()
     try:
-        while not stop.is_set() and os.getppid() == parent_pid:
+        while shared[_STOP] == 0 and os.getppid() == parent_pid:
             ctx.metrics.export(shared)
-            stop.wait(0.5)
+            time.sleep(0.2)
     finally:
         loop.stop()
         ctx.db.dispose()
@@ -53,27 +85,25 @@ class SchedulerProcess:
     """Handle held by the API process."""
 
     process: Any
-    wake: Any
-    stop_event: Any
+    wake: CounterEvent
     shared: Any
 
     @classmethod
     def start(cls, settings: Settings) -> SchedulerProcess:
         ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited database connections or threads
-        wake, stop = ctx.Event(), ctx.Event()
-        shared = ctx.Array("d", _SLOTS, lock=False)
+        counter = ctx.RawValue("q", 0)
+        shared = ctx.RawArray("d", _SLOTS)
         proc = ctx.Process(
             target=_main,
-            args=(settings.model_dump_json(), wake, stop, shared, os.getpid()),
+            args=(settings.model_dump_json(), counter, shared, os.getpid()),
             name="hexagrid-scheduler",
             daemon=True,
         )
         proc.start()
-        return cls(proc, wake, stop, shared)
+        return cls(proc, CounterEvent(counter), shared)
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self.stop_event.set()
-        self.wake.set()
+        self.shared[_STOP] = 1.0
         self.process.join(timeout_s)
         if self.process.is_alive():
             self.process.terminate()
@@ -81,10 +111,3 @@ class SchedulerProcess:
 
     def alive(self) -> bool:
         return bool(self.process.is_alive())
-
-
-def wait_ready(sp: SchedulerProcess, timeout_s: float = 30.0) -> None:
-    """Wait until the child has run its first loop iteration (its shared figures are set)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and sp.alive() and sp.shared[1] == 0 and sp.shared[0] == 0:
-        time.sleep(0.05)
