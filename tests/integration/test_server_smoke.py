@@ -44,3 +44,32 @@ def test_concurrent_retries_with_one_idempotency_key_store_one_job(server: Any) 
     assert {code for code, _ in got} <= {200, 201} and sum(code == 201 for code, _ in got) == 1
     assert len({jid for _, jid in got}) == 1
     assert len(sp.client(tok).get("/v1/jobs").json()["jobs"]) == 1
+
+
+def test_server_stops_cleanly_even_if_its_scheduler_process_died(sqlite_server: Any) -> None:
+    import os
+    import signal
+    import subprocess
+    import time
+    from pathlib import Path
+
+    sp = sqlite_server()
+    assert sp.proc is not None
+    pid = sp.proc.pid
+    deadline = time.monotonic() + 20
+    children: list[int] = []
+    while not children and time.monotonic() < deadline:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            children += [int(c) for c in (task / "children").read_text().split()]
+        children = [c for c in children if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+        time.sleep(0.1)
+    assert children, "the scheduling loop runs in a child process"
+    os.kill(children[0], signal.SIGKILL)
+    sp.proc.send_signal(signal.SIGTERM)
+    try:
+        code = sp.proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        sp.proc.kill()
+        raise AssertionError("the server hung on shutdown") from None
+    assert code is not None
+    sp.proc = None
