@@ -110,9 +110,8 @@ class _Entry:
     # per-pass memos on the entry itself (no tuple hashing per job); valid while ``epoch`` matches the pass's
     epoch: int = -1
     capok: BArr | None = None
-    pows: list[tuple[FArr, BArr, BArr] | None] | None = None  # by kind: (W per pool, power ok, fit)
+    pows: list[tuple[FArr, BArr] | None] | None = None  # by kind: (W per pool, power ok)
     fail0: tuple[ReasonCode, str] | None = None
-    orders: dict[tuple[object, ...], list[tuple[int, float]]] | None = None  # pools in score order, by score key
 
 
 class _Pass:
@@ -139,7 +138,6 @@ class _Pass:
         self.ge = state.ge.copy()
         self.pool_free = state.pool_free_gpus.copy()
         self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
-        self.tb_list: list[float] = self.tiebreak.tolist()
         self.pool_gpus_of: list[int] = np.maximum(ix.pool_gpus, 1).tolist()
         self.headroom = ix.site_cap_w - state.site_draw_w
         self.in_use: list[int] = state.tenants.in_use.tolist()
@@ -288,8 +286,7 @@ class _Pass:
     def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
         """Apply a start to the working arrays."""
         apply_nodes(self.node_free, self.ge, self.pool_free, self.offset_of[p], p, nodes, -g)
-        self.tiebreak[p] = tb = _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
-        self.tb_list[p] = tb
+        self.tiebreak[p] = _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
         self.headroom[s] -= power
 
     # -------------------------------------------------------------- events for reservations
@@ -407,7 +404,7 @@ class Scheduler:
         arow = ps.state.alloc_row_for(row.tenant, row.project) if academic_public else -1
         win_check = e.has_window and not row.preemptible
         if e.epoch != ps.epoch:
-            e.epoch, e.capok, e.pows, e.fail0, e.orders = ps.epoch, None, None, None, None
+            e.epoch, e.capok, e.pows, e.fail0 = ps.epoch, None, None, None
         mkey: tuple[object, ...] | None = None
         if arow < 0 and not win_check:
             failed = e.fail0
@@ -459,21 +456,13 @@ class Scheduler:
         hit = pows[row.kind]
         if hit is None:
             pw_, powok_ = ps.pow_ok(row.gpus, row.kind)
-            hit = pows[row.kind] = (pw_, powok_, e.mask & capok & powok_)
-        pw, powok, fitc = hit
-        # fitc: this signature's pools with room, cached for the pass; a stale True is re-checked below
-        plain = cand is e.mask
+            hit = pows[row.kind] = (pw_, powok_)
+        pw, powok = hit
         res = ps.reservation
         while True:
-            if plain:
-                fit = fitc
-            else:
-                fit = cand & capok
-                fit &= powok
-            if plain and res is None:  # the common case in plain Python: walk the pools in score order
-                p = self._walk(ps, row, e, fitc)
-                found = p >= 0
-            elif e.first_fit:
+            fit = cand & capok
+            fit &= powok
+            if e.first_fit:
                 p = int(fit.argmax())
                 found = bool(fit[p])
             else:
@@ -516,11 +505,9 @@ class Scheduler:
             # cached Trues may be stale where earlier starts took GPUs or megawatts: check this pool exactly
             if ps.ge[p, g] < n:
                 capok[p] = False
-                fitc[p] = False
                 continue
             if pw[p] > ps.headroom[ps.site_of[p]]:
                 powok[p] = False
-                fitc[p] = False
                 continue
             # the node picker has the last word: it is the one check that sees the reservation's nodes.
             # A pool it cannot serve is dropped for this job (never trusted on the counts alone).
@@ -533,7 +520,6 @@ class Scheduler:
             if picked is None:
                 cand = cand.copy()
                 cand[p] = False
-                plain = False
                 continue
             nodes = picked
             break
@@ -546,61 +532,11 @@ class Scheduler:
         power = float(pw[p])
         start = self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_h, arow)
         # refresh this shape's cached masks at the pool just used (the next job is often alike)
-        capok[p] = c_ok = ps.ge[p, g] >= n
-        powok[p] = p_ok = pw[p] <= ps.headroom[s]
-        if not (c_ok and p_ok):
-            fitc[p] = False
+        capok[p] = ps.ge[p, g] >= n
+        powok[p] = pw[p] <= ps.headroom[s]
         if after_r and res is not None and s == res.site:
             res.extra_power_w -= power
         return [start]
-
-    @staticmethod
-    def _walk(ps: _Pass, row: JobRow, e: _Entry, fitc: BArr) -> int:
-        """The pool ``argmin(where(fitc, score + tiebreak, inf))`` picks, or -1, without vector calls.
-
-        The signature's pools are sorted once per pass by score (first fit: by index). The tie-break
-        adds at most ``_TIE_EPS``, so once a pool with room is found at score ``s0`` only pools scoring
-        within ``s0 + _TIE_EPS`` can still win; those are compared on the same float sums numpy would
-        form (ties to the lowest index, as argmin does).
-        """
-        orders = e.orders
-        if orders is None:
-            orders = e.orders = {}
-        key = row.score_key
-        pairs = orders.get(key)
-        if pairs is None:
-            idx = np.flatnonzero(e.mask)
-            if e.first_fit:
-                pairs = orders[key] = [(q, 0.0) for q in idx.tolist()]
-            else:
-                sc = ps.score(row, e)[idx]
-                o = np.lexsort((idx, sc))
-                pairs = orders[key] = list(zip(idx[o].tolist(), sc[o].tolist(), strict=True))
-        # a pool without room stays without room until the epoch changes: drop the leading ones for good
-        dead = 0
-        for q, _ in pairs:
-            if fitc[q]:
-                break
-            dead += 1
-        if dead:
-            del pairs[:dead]
-        if not pairs:
-            return -1
-        if e.first_fit:
-            return pairs[0][0]
-        tb = ps.tb_list
-        q0, s0 = pairs[0]
-        p = q0
-        best = s0 + tb[q0]
-        lim = s0 + _TIE_EPS
-        for q, sq in pairs:
-            if sq > lim:
-                break
-            if q != q0 and fitc[q]:
-                v = sq + tb[q]
-                if v < best or (v == best and q < p):
-                    best, p = v, q
-        return p if best < math.inf else -1
 
     @staticmethod
     def _commit(
@@ -872,7 +808,7 @@ class Scheduler:
                     for_job_id=row.id,
                 )
             )
-        ps.tiebreak[p] = ps.tb_list[p] = _TIE_EPS * (int(ps.pool_free[p]) / ps.pool_gpus_of[p])
+        ps.tiebreak[p] = _TIE_EPS * (int(ps.pool_free[p]) / ps.pool_gpus_of[p])
         # the pass gave resources back: the "no room" memos assumed it only ever takes
         ps.cap_cache.clear()
         ps.pow_cache.clear()
