@@ -33,18 +33,20 @@ def _root(
 
 def _register() -> None:
     """Attach every command group. Kept in one place so the CLI's shape is visible at a glance."""
-    from hexagrid.cli import bench
+    from hexagrid.cli import agent, bench, carbon, jobs, plan, scenario, server, simulate, trace
 
+    # the main jobs
+    app.command(name="simulate")(simulate.simulate)
+    app.command(name="plan")(plan.plan)
+    # fleets, data and workloads
+    app.add_typer(scenario.app, name="scenario")
+    app.add_typer(carbon.app, name="carbon")
+    app.add_typer(trace.app, name="trace")
+    # the live control plane: server, up, agent, and the client commands
+    server.register(app)
+    app.command(name="agent")(agent.agent)
+    jobs.register(app)
     app.add_typer(bench.app, name="bench")
-    # Command groups register below (one line each).
-    from hexagrid.cli import scenario; app.add_typer(scenario.app, name="scenario")  # noqa: E702, I001
-    from hexagrid.cli import carbon; app.add_typer(carbon.app, name="carbon")  # noqa: E702, I001
-    from hexagrid.cli import agent; app.command(name="agent")(agent.agent)  # noqa: E702, I001
-    from hexagrid.cli import server; server.register(app)  # noqa: E702, I001
-    from hexagrid.cli import jobs; jobs.register(app)  # noqa: E702, I001
-    from hexagrid.cli import plan; app.command(name="plan")(plan.plan)  # noqa: E702, I001
-    from hexagrid.cli import trace; app.add_typer(trace.app, name="trace")  # noqa: E702, I001
-    from hexagrid.cli import simulate; app.command(name="simulate")(simulate.simulate)  # noqa: E702, I001
 
 
 _register()
