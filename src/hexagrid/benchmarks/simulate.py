@@ -85,24 +85,53 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def _run(scenario: Scenario, table: JobTable, policy: str, seed: int, config: SimConfig,
-         progress: Callable[[str, int, int], None] | None) -> dict[str, Any]:
+def _run(
+    scenario: Scenario,
+    table: JobTable,
+    policy: str,
+    seed: int,
+    config: SimConfig,
+    progress: Callable[[str, int, int], None] | None,
+) -> dict[str, Any]:
     carbon = load_carbon("builtin:2022")
     with tempfile.TemporaryDirectory(prefix="hexagrid-bench-") as tmp:
         t0 = time.perf_counter()
-        out = simulate_policies(scenario, table, carbon=carbon, policies=[policy], seed=seed, config=config,
-                                out_dir=Path(tmp), report=False, progress=progress)
+        out = simulate_policies(
+            scenario,
+            table,
+            carbon=carbon,
+            policies=[policy],
+            seed=seed,
+            config=config,
+            out_dir=Path(tmp),
+            report=False,
+            progress=progress,
+        )
         wall = time.perf_counter() - t0
     s = out.summary["policies"][policy]
-    return {"wall_s": wall, "jobs": s["jobs"], "completed": s["completed"], "events": s["events"],
-            "passes": s["scheduling_passes"], "violations": s["constraint_violations"],
-            "utilisation": s["utilisation"], "gpus": out.summary["fleet"]["gpus"]}
+    return {
+        "wall_s": wall,
+        "jobs": s["jobs"],
+        "completed": s["completed"],
+        "events": s["events"],
+        "passes": s["scheduling_passes"],
+        "violations": s["constraint_violations"],
+        "utilisation": s["utilisation"],
+        "gpus": out.summary["fleet"]["gpus"],
+    }
 
 
-def bench_simulate(*, national_jobs: int = 1_000_000, policy: str = "hexagrid", seed: int = 0,
-                   target_utilisation: float = 0.6, itp: bool = True, national: bool = True,
-                   pass_interval_s: float = 60.0,
-                   progress: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+def bench_simulate(
+    *,
+    national_jobs: int = 1_000_000,
+    policy: str = "hexagrid",
+    seed: int = 0,
+    target_utilisation: float = 0.6,
+    itp: bool = True,
+    national: bool = True,
+    pass_interval_s: float = 60.0,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
     """Run (a) and (b); return the figures (the ``--json`` keys plus detail)."""
     out: dict[str, Any] = {"policy": policy, "seed": seed, "pass_interval_s": pass_interval_s}
     if itp:
@@ -111,28 +140,45 @@ def bench_simulate(*, national_jobs: int = 1_000_000, policy: str = "hexagrid", 
         scen = sized_scenario(base, trace, target_utilisation)
         table = MappingRule().apply_scenario(trace, scen, seed)
         r = _run(scen, table, policy, seed, SimConfig(seed=seed, min_pass_interval_s=pass_interval_s), progress)
-        out.update({
-            "itp_wall_s": round(r["wall_s"], 3), "itp_jobs": r["jobs"], "itp_completed": r["completed"],
-            "itp_gpus": r["gpus"], "itp_events": r["events"], "itp_passes": r["passes"],
-            "itp_events_per_s": round(r["events"] / r["wall_s"], 1), "itp_jobs_per_s": round(r["jobs"] / r["wall_s"], 1),
-            "itp_utilisation": r["utilisation"], "itp_violations": r["violations"],
-        })
+        out.update(
+            {
+                "itp_wall_s": round(r["wall_s"], 3),
+                "itp_jobs": r["jobs"],
+                "itp_completed": r["completed"],
+                "itp_gpus": r["gpus"],
+                "itp_events": r["events"],
+                "itp_passes": r["passes"],
+                "itp_events_per_s": round(r["events"] / r["wall_s"], 1),
+                "itp_jobs_per_s": round(r["jobs"] / r["wall_s"], 1),
+                "itp_utilisation": r["utilisation"],
+                "itp_violations": r["violations"],
+            }
+        )
     if national:
         scen = load_scenario("france-2028")
         start_s = date_to_posix_s(scen.defaults.start_date)
-        horizon_s = SyntheticMix().horizon_for_load(national_jobs, round(reference_capacity_gpus(scen)),
-                                                    target_utilisation)
-        table = MappingRule().apply_scenario(generate_synthetic(national_jobs, seed, start_s, max(horizon_s, 3600.0)),
-                                             scen, seed)
+        horizon_s = SyntheticMix().horizon_for_load(
+            national_jobs, round(reference_capacity_gpus(scen)), target_utilisation
+        )
+        table = MappingRule().apply_scenario(
+            generate_synthetic(national_jobs, seed, start_s, max(horizon_s, 3600.0)), scen, seed
+        )
         cfg = SimConfig(seed=seed, min_pass_interval_s=pass_interval_s)
         r = _run(scen, table, policy, seed, cfg, progress)
-        out.update({
-            "national_wall_s": round(r["wall_s"], 3), "national_jobs": r["jobs"], "national_completed": r["completed"],
-            "national_gpus": r["gpus"], "national_events": r["events"], "national_passes": r["passes"],
-            "national_horizon_h": round(horizon_s / 3600.0, 2),
-            "national_events_per_s": round(r["events"] / r["wall_s"], 1),
-            "national_jobs_per_s": round(r["jobs"] / r["wall_s"], 1),
-            "national_utilisation": r["utilisation"], "national_violations": r["violations"],
-        })
+        out.update(
+            {
+                "national_wall_s": round(r["wall_s"], 3),
+                "national_jobs": r["jobs"],
+                "national_completed": r["completed"],
+                "national_gpus": r["gpus"],
+                "national_events": r["events"],
+                "national_passes": r["passes"],
+                "national_horizon_h": round(horizon_s / 3600.0, 2),
+                "national_events_per_s": round(r["events"] / r["wall_s"], 1),
+                "national_jobs_per_s": round(r["jobs"] / r["wall_s"], 1),
+                "national_utilisation": r["utilisation"],
+                "national_violations": r["violations"],
+            }
+        )
     out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     return out

@@ -21,24 +21,29 @@ _FORECASTS = ("perfect", "persistence", "noisy")
 def simulate(
     scenario: str = typer.Option("france-2026", "--scenario", "-s", help="Built-in scenario name or a YAML path."),
     trace: str = typer.Option("itp", "--trace", "-t", help="Built-in trace (itp, philly) or a trace file/folder."),
-    policy: list[str] = typer.Option(None, "--policy", "-p",
-                                     help="Scheduler policy; repeat for several (default: fifo, backfill, hexagrid)."),
+    policy: list[str] = typer.Option(
+        None, "--policy", "-p", help="Scheduler policy; repeat for several (default: fifo, backfill, hexagrid)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed for attribute mapping, forecasts and failures."),
     out: Path = typer.Option(Path("out/simulate"), "--out", "-o", help="Output folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
     max_jobs: int | None = typer.Option(None, "--max-jobs", min=1, help="Replay only the first N jobs."),
-    time_compression: float = typer.Option(1.0, "--time-compression",
-                                           help="Divide submit times by this factor (more load per hour)."),
+    time_compression: float = typer.Option(
+        1.0, "--time-compression", help="Divide submit times by this factor (more load per hour)."
+    ),
     carbon: str = typer.Option("builtin:2022", "--carbon", help="Carbon data: builtin:2022 or a CSV path."),
-    forecast: str = typer.Option("perfect", "--forecast", help="Carbon forecast the scheduler sees: "
-                                 "perfect, persistence or noisy."),
+    forecast: str = typer.Option(
+        "perfect", "--forecast", help="Carbon forecast the scheduler sees: perfect, persistence or noisy."
+    ),
     tick_s: float = typer.Option(900.0, "--tick-s", help="Periodic scheduling pass while jobs wait (s)."),
-    pass_interval_s: float = typer.Option(60.0, "--pass-interval-s",
-                                          help="At most one scheduling pass per this many seconds (0 = every change)."),
+    pass_interval_s: float = typer.Option(
+        60.0, "--pass-interval-s", help="At most one scheduling pass per this many seconds (0 = every change)."
+    ),
     restart_cost_s: float = typer.Option(300.0, "--restart-cost-s", help="Reload time after a stop (s)."),
     failure_rate: float = typer.Option(0.0, "--failure-rate", help="Failures per GPU-hour (0 = off)."),
-    workers: int = typer.Option(0, "--workers", min=0, max=64,
-                                help="Policies run in parallel processes (0 = one per policy, up to the CPUs)."),
+    workers: int = typer.Option(
+        0, "--workers", min=0, max=64, help="Policies run in parallel processes (0 = one per policy, up to the CPUs)."
+    ),
     no_report: bool = typer.Option(False, "--no-report", help="Skip report.html."),
     open_report: bool = typer.Option(False, "--open", help="Open report.html in a browser at the end."),
 ) -> None:
@@ -76,21 +81,44 @@ def simulate(
         table = scale_trace(table, time_compression=time_compression, seed=seed)
     table = MappingRule().apply_scenario(table, scen, seed)
     carbon_data = load_carbon(carbon)
-    cfg = SimConfig(tick_s=tick_s, restart_cost_s=restart_cost_s, failure_rate_per_gpu_h=failure_rate, seed=seed,
-                    min_pass_interval_s=pass_interval_s)
+    cfg = SimConfig(
+        tick_s=tick_s,
+        restart_cost_s=restart_cost_s,
+        failure_rate_per_gpu_h=failure_rate,
+        seed=seed,
+        min_pass_interval_s=pass_interval_s,
+    )
 
-    progress = Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("jobs"), TimeElapsedColumn(), console=err_console, transient=as_json,
-                        disable=as_json)
+    progress = Progress(
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("jobs"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=as_json,
+        disable=as_json,
+    )
     tasks = {p: progress.add_task(p, total=len(table)) for p in policies}
 
     def on_progress(name: str, done: int, total: int) -> None:
         progress.update(tasks[name], completed=done)
 
     with progress:
-        result = simulate_policies(scen, table, carbon=carbon_data, policies=policies, seed=seed, forecast=forecast,
-                                   config=cfg, out_dir=out, report=not no_report, trace_label=trace,
-                                   progress=on_progress, workers=workers or min(len(policies), os.cpu_count() or 1))
+        result = simulate_policies(
+            scen,
+            table,
+            carbon=carbon_data,
+            policies=policies,
+            seed=seed,
+            forecast=forecast,
+            config=cfg,
+            out_dir=out,
+            report=not no_report,
+            trace_label=trace,
+            progress=on_progress,
+            workers=workers or min(len(policies), os.cpu_count() or 1),
+        )
     wall_s = time.perf_counter() - t0
     summary = result.summary
     if as_json:
@@ -116,12 +144,18 @@ def _print_table(summary: dict[str, object]) -> None:
     for p in pols:
         t.add_column(p, justify="right")
     rows = [
-        ("completed", "completed", "{:,}"), ("constraint_violations", "constraint violations", "{:,}"),
-        ("utilisation", "utilisation", "{:.1%}"), ("mean_wait_s", "mean wait (s)", "{:,.0f}"),
-        ("p99_wait_s", "p99 wait (s)", "{:,.0f}"), ("mean_completion_s", "mean completion (s)", "{:,.0f}"),
-        ("energy_mwh", "energy (MWh)", "{:,.1f}"), ("tco2", "carbon (tCO2)", "{:,.2f}"),
-        ("cost_eur", "cost (EUR)", "{:,.0f}"), ("heat_reused_mwh", "heat reused (MWh)", "{:,.1f}"),
-        ("deadline_misses", "deadline misses", "{:,}"), ("preemptions", "preemptions", "{:,}"),
+        ("completed", "completed", "{:,}"),
+        ("constraint_violations", "constraint violations", "{:,}"),
+        ("utilisation", "utilisation", "{:.1%}"),
+        ("mean_wait_s", "mean wait (s)", "{:,.0f}"),
+        ("p99_wait_s", "p99 wait (s)", "{:,.0f}"),
+        ("mean_completion_s", "mean completion (s)", "{:,.0f}"),
+        ("energy_mwh", "energy (MWh)", "{:,.1f}"),
+        ("tco2", "carbon (tCO2)", "{:,.2f}"),
+        ("cost_eur", "cost (EUR)", "{:,.0f}"),
+        ("heat_reused_mwh", "heat reused (MWh)", "{:,.1f}"),
+        ("deadline_misses", "deadline misses", "{:,}"),
+        ("preemptions", "preemptions", "{:,}"),
     ]
     for key, label, fmt in rows:
         t.add_row(label, *(fmt.format(pols[p][key]) for p in pols))
@@ -130,13 +164,15 @@ def _print_table(summary: dict[str, object]) -> None:
 
 def bench_simulate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
-    national_jobs: int = typer.Option(1_000_000, "--national-jobs", min=1, max=100_000_000,
-                                      help="Synthetic jobs over france-2028."),
+    national_jobs: int = typer.Option(
+        1_000_000, "--national-jobs", min=1, max=100_000_000, help="Synthetic jobs over france-2028."
+    ),
     policy: str = typer.Option("hexagrid", "--policy", help="Scheduler policy."),
     seed: int = typer.Option(0, "--seed"),
     only: str = typer.Option("both", "--only", help="Run 'itp', 'national' or 'both'."),
-    pass_interval_s: float = typer.Option(60.0, "--pass-interval-s", min=0, max=86400,
-                                          help="At most one scheduling pass per this many simulated seconds."),
+    pass_interval_s: float = typer.Option(
+        60.0, "--pass-interval-s", min=0, max=86400, help="At most one scheduling pass per this many simulated seconds."
+    ),
 ) -> None:
     """(a) the whole ITP trace on a fleet sized to it; (b) 1M synthetic jobs over france-2028 (>1M GPUs)."""
     from hexagrid.benchmarks.simulate import bench_simulate as run_bench
@@ -146,21 +182,34 @@ def bench_simulate(
         fail(f"--policy: unknown policy {policy!r}; policies: {', '.join(policy_names())}")
     if only not in ("itp", "national", "both"):
         fail(f"--only: must be itp, national or both, got {only!r}")
-    progress = Progress(TextColumn("[bold]{task.description:<10}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("jobs"), TimeElapsedColumn(), console=err_console, transient=True,
-                        disable=as_json)
+    progress = Progress(
+        TextColumn("[bold]{task.description:<10}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("jobs"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=as_json,
+    )
     tasks: dict[str, TaskID] = {}
 
     def on_progress(name: str, done: int, total: int) -> None:
         key = f"{total}"
         if key not in tasks:
-            tasks[key] = progress.add_task("itp" if total < 100_000 and only != "national" else "national",
-                                           total=total)
+            tasks[key] = progress.add_task("itp" if total < 100_000 and only != "national" else "national", total=total)
         progress.update(tasks[key], completed=done)
 
     with progress:
-        r = run_bench(national_jobs=national_jobs, policy=policy, seed=seed, itp=only in ("itp", "both"),
-                      national=only in ("national", "both"), pass_interval_s=pass_interval_s, progress=on_progress)
+        r = run_bench(
+            national_jobs=national_jobs,
+            policy=policy,
+            seed=seed,
+            itp=only in ("itp", "both"),
+            national=only in ("national", "both"),
+            pass_interval_s=pass_interval_s,
+            progress=on_progress,
+        )
     if as_json:
         print_json(r)
         return
@@ -169,8 +218,15 @@ def bench_simulate(
         t.add_column(c, justify="right" if c != "run" else "left")
     for key, label in (("itp", "ITP whole trace, sized fleet"), ("national", "synthetic, france-2028")):
         if f"{key}_wall_s" in r:
-            t.add_row(label, f"{r[f'{key}_jobs']:,}", f"{r[f'{key}_gpus']:,}", f"{r[f'{key}_wall_s']:.2f}",
-                      f"{r[f'{key}_events_per_s']:,.0f}", f"{r[f'{key}_jobs_per_s']:,.0f}",
-                      f"{r[f'{key}_passes']:,}", f"{r[f'{key}_violations']:,}")
+            t.add_row(
+                label,
+                f"{r[f'{key}_jobs']:,}",
+                f"{r[f'{key}_gpus']:,}",
+                f"{r[f'{key}_wall_s']:.2f}",
+                f"{r[f'{key}_events_per_s']:,.0f}",
+                f"{r[f'{key}_jobs_per_s']:,.0f}",
+                f"{r[f'{key}_passes']:,}",
+                f"{r[f'{key}_violations']:,}",
+            )
     console.print(t)
     console.print(f"peak RSS {r['peak_rss_mb']:,.0f} MB")

@@ -74,7 +74,8 @@ class ConstraintChecker:
     _static_cache: dict[tuple[object, ...], list[tuple[str, str]]] = field(init=False)
     _tenant_gpus: Counter[str] = field(default_factory=Counter, init=False)
     _alloc_used_gpu_h: defaultdict[tuple[str, str, str], float] = field(
-        default_factory=lambda: defaultdict(float), init=False)
+        default_factory=lambda: defaultdict(float), init=False
+    )
     _running: dict[str, _Running] = field(default_factory=dict, init=False)
     _pool_of: dict[tuple[str, str], int] = field(init=False)
 
@@ -108,8 +109,16 @@ class ConstraintChecker:
     def _static(self, job: JobSpec, pool: int, tenant: Tenant | None) -> list[tuple[str, str]]:
         """Rules that depend only on the job's attributes and the pool: memoised per distinct combination."""
         r = job.resources
-        key = (pool, job.tenant, job.project, job.residency, job.min_tier, r.accelerators, r.min_gpu_memory_gb,
-               job.max_price_eur_per_gpu_h)
+        key = (
+            pool,
+            job.tenant,
+            job.project,
+            job.residency,
+            job.min_tier,
+            r.accelerators,
+            r.min_gpu_memory_gb,
+            job.max_price_eur_per_gpu_h,
+        )
         hit = self._static_cache.get(key)
         if hit is not None:
             return hit
@@ -138,8 +147,9 @@ class ConstraintChecker:
         self._static_cache[key] = out
         return out
 
-    def on_start(self, job: JobSpec, start: Start, now_s: float, runtime_s: float,
-                 placed_nodes: tuple[int, ...] = ()) -> None:
+    def on_start(
+        self, job: JobSpec, start: Start, now_s: float, runtime_s: float, placed_nodes: tuple[int, ...] = ()
+    ) -> None:
         """Check ``start`` of ``job`` at ``now_s`` that will run ``runtime_s`` unless stopped; then book it.
 
         ``placed_nodes`` are the nodes the state put it on when the start named none (checked the same way).
@@ -169,7 +179,9 @@ class ConstraintChecker:
             granted = proj.allocations_gpu_h.get(site_id, 0.0) if proj else 0.0
             alloc_key = (tenant.id, pid or "", site_id)
             if granted - self._alloc_used_gpu_h[alloc_key] <= 0:
-                flag(now_s, jid, "allocation", f"project {pid!r} has no GPU-hours left on {site_id} (granted {granted})")
+                flag(
+                    now_s, jid, "allocation", f"project {pid!r} has no GPU-hours left on {site_id} (granted {granted})"
+                )
         # gang shape
         if gpus != r.gpus:
             flag(now_s, jid, "gang_shape", f"start gives {gpus} GPUs, job asks {r.gpus}")
@@ -181,8 +193,12 @@ class ConstraintChecker:
             flag(now_s, jid, "gang_shape", f"job asks {r.gpus_per_node} GPUs per node, start gives {gpn}")
         # capacity: the pool's count, and each node the job sits on
         if gpus > self._pool_free[pool]:
-            flag(now_s, jid, "capacity", f"{gpus} GPUs asked, {self._pool_free[pool]} free in "
-                 f"{start.site_id}/{start.pool_id}")
+            flag(
+                now_s,
+                jid,
+                "capacity",
+                f"{gpus} GPUs asked, {self._pool_free[pool]} free in {start.site_id}/{start.pool_id}",
+            )
         nodes = tuple(start.node_indices) or tuple(int(x) for x in placed_nodes)
         if nodes:
             free = self._node_free[pool]
@@ -195,13 +211,22 @@ class ConstraintChecker:
             elif any(free[x] < gpn for x in nodes):
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
         if tenant is not None and tenant.max_gpus is not None and self._tenant_gpus[tenant.id] + gpus > tenant.max_gpus:
-            flag(now_s, jid, "tenant_cap", f"tenant {tenant.id} would hold "
-                 f"{self._tenant_gpus[tenant.id] + gpus} GPUs > cap {tenant.max_gpus}")
+            flag(
+                now_s,
+                jid,
+                "tenant_cap",
+                f"tenant {tenant.id} would hold {self._tenant_gpus[tenant.id] + gpus} GPUs > cap {tenant.max_gpus}",
+            )
         # power envelope: facility watts of everything running at the site plus this job
         power_w = gpus * self._pool_fac_w[pool][KIND_CODES[job.kind]]
         if self._site_power_w[si] + power_w > self._site_env_w[si] + _EPS_W:
-            flag(now_s, jid, "power_envelope", f"{self.index.site_ids[si]} would draw "
-                 f"{(self._site_power_w[si] + power_w) / 1e6:.3f} MW > envelope {self._site_env_w[si] / 1e6:g} MW")
+            flag(
+                now_s,
+                jid,
+                "power_envelope",
+                f"{self.index.site_ids[si]} would draw "
+                f"{(self._site_power_w[si] + power_w) / 1e6:.3f} MW > envelope {self._site_env_w[si] / 1e6:g} MW",
+            )
         # online dates and windows
         if not self._site_from[si] <= now_s < self._site_until[si]:
             flag(now_s, jid, "offline", f"{self.index.site_ids[si]} is not online at t={now_s:.0f}")
@@ -209,10 +234,17 @@ class ConstraintChecker:
         if sched is not None:
             close = sched.close_after(now_s)
             if close is None:
-                flag(now_s, jid, "window", f"{self.index.site_ids[si]}'s availability window is closed at t={now_s:.0f}")
+                flag(
+                    now_s, jid, "window", f"{self.index.site_ids[si]}'s availability window is closed at t={now_s:.0f}"
+                )
             elif not job.preemptible and now_s + runtime_s > close + 1e-6:
-                flag(now_s, jid, "window", f"non-preemptible job needs {runtime_s:.0f} s but "
-                     f"{self.index.site_ids[si]}'s window closes in {close - now_s:.0f} s")
+                flag(
+                    now_s,
+                    jid,
+                    "window",
+                    f"non-preemptible job needs {runtime_s:.0f} s but "
+                    f"{self.index.site_ids[si]}'s window closes in {close - now_s:.0f} s",
+                )
         # book it
         self._pool_free[pool] -= gpus
         if nodes:

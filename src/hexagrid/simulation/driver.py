@@ -155,8 +155,11 @@ class Simulator:
         model = RuntimeModel(cfg.restart_cost_s)
         rng = np.random.default_rng(cfg.seed)
         state = self.state_factory()
-        timelines = {si: WindowTimeline(sc, self.start_s) for si, sc in enumerate(s.schedule for s in idx.sites)
-                     if sc is not None and not sc.always_open()}
+        timelines = {
+            si: WindowTimeline(sc, self.start_s)
+            for si, sc in enumerate(s.schedule for s in idx.sites)
+            if sc is not None and not sc.always_open()
+        }
         checker = ConstraintChecker(idx, {t.id: t for t in self.tenants}, timelines)
         clock = self.clock or SimClock(self.start_s)
         heap = EventQueue()
@@ -233,12 +236,14 @@ class Simulator:
 
         def requeue(j: int, now: float, pool: int, t0: float, was_restart: bool, job: JobSpec) -> None:
             """Put a stopped job back: work since its last checkpoint is lost; it pays a restart next time."""
-            kept = model.saved_ref_s(now - t0, idx.pool_accelerator[pool], job.kind, was_restart,
-                                     job.checkpoint_interval_s)
+            kept = model.saved_ref_s(
+                now - t0, idx.pool_accelerator[pool], job.kind, was_restart, job.checkpoint_interval_s
+            )
             remaining[j] = max(remaining[j] - kept, 1.0)
             restarting.add(j)
-            queue.add(job.model_copy(update={"expected_duration_s": remaining[j] + cfg.restart_cost_s,
-                                             "walltime_s": None}))
+            queue.add(
+                job.model_copy(update={"expected_duration_s": remaining[j] + cfg.restart_cost_s, "walltime_s": None})
+            )
 
         # structural events: sites coming online / going offline, window opens / closes, signal hours
         for si, _site in enumerate(idx.sites):
@@ -247,6 +252,7 @@ class Simulator:
                 heap.push(a, Event(EventKind.SITE_ONLINE, si))
             if math.isfinite(b) and b > self.start_s:
                 heap.push(b, Event(EventKind.SITE_OFFLINE, si))
+
         def push_window(si: int, t: float) -> None:
             sc = timelines[si]
             close = sc.close_after(t)
@@ -313,8 +319,9 @@ class Simulator:
                     if len(queue):
                         dirty = True
                 elif k is EventKind.SIGNAL:
-                    if now + cfg.signal_step_s <= stop_at and (len(queue) or running or next_job is not None
-                                                                or deferred):
+                    if now + cfg.signal_step_s <= stop_at and (
+                        len(queue) or running or next_job is not None or deferred
+                    ):
                         heap.push(now + cfg.signal_step_s, Event(EventKind.SIGNAL))
                     if len(queue):
                         dirty = True
@@ -357,8 +364,13 @@ class Simulator:
                 if next_job is None:
                     stop_at = last_arrival_s + cfg.horizon_s
 
-            if (dirty and cfg.min_pass_interval_s > 0 and now < last_pass_s + cfg.min_pass_interval_s
-                    and not window_closed and not offline):
+            if (
+                dirty
+                and cfg.min_pass_interval_s > 0
+                and now < last_pass_s + cfg.min_pass_interval_s
+                and not window_closed
+                and not offline
+            ):
                 if not batch_pending:  # too soon after the last pass: batch until the interval is up
                     heap.push(last_pass_s + cfg.min_pass_interval_s, Event(EventKind.TICK, _BATCH))
                     batch_pending = True
@@ -436,11 +448,20 @@ class Simulator:
                         continue
                     rule = "offline" if si in offline else "window"
                     if rule == "window" and job.preemptible:
-                        checker.flag_running(now, job.id, rule, f"still running on {idx.site_ids[si]} after its "
-                                             "window closed (the scheduler did not preempt it)")
+                        checker.flag_running(
+                            now,
+                            job.id,
+                            rule,
+                            f"still running on {idx.site_ids[si]} after its "
+                            "window closed (the scheduler did not preempt it)",
+                        )
                     elif rule == "window":
-                        checker.flag_running(now, job.id, rule, f"non-preemptible job running on {idx.site_ids[si]} "
-                                             "when its window closed")
+                        checker.flag_running(
+                            now,
+                            job.id,
+                            rule,
+                            f"non-preemptible job running on {idx.site_ids[si]} when its window closed",
+                        )
                     p, t0, was_restart, jb, _g = stop(j, now, False)
                     preempt_n[j] += 1
                     requeue(j, now, p, t0, was_restart, jb)

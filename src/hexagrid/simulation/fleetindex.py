@@ -59,10 +59,12 @@ class FleetIndex:
                 pnodes.append(p.nodes)
                 pprice.append(s.price_for(p.accelerator))
                 a = CATALOG[p.accelerator]
-                pw.append([
-                    float(busy_gpu_it_power_w(a.tdp_w, a.idle_w, float(p.gpus_per_node), DEFAULT_UTILISATION[k]))
-                    for k in KIND_CODES
-                ])
+                pw.append(
+                    [
+                        float(busy_gpu_it_power_w(a.tdp_w, a.idle_w, float(p.gpus_per_node), DEFAULT_UTILISATION[k]))
+                        for k in KIND_CODES
+                    ]
+                )
         gpn = np.asarray(pgpn, dtype=np.int64)
         nodes = np.asarray(pnodes, dtype=np.int64)
         return cls(
@@ -81,12 +83,15 @@ class FleetIndex:
             site_heat_reuse=np.asarray([s.heat_reuse_fraction for s in sites], dtype=np.float64),
             site_energy_price_eur_per_mwh=np.asarray(
                 [np.nan if s.energy_price_eur_per_mwh is None else s.energy_price_eur_per_mwh for s in sites],
-                dtype=np.float64),
+                dtype=np.float64,
+            ),
             site_gpus=np.asarray([s.gpus for s in sites], dtype=np.int64),
             site_online_from_s=np.asarray(
-                [date_to_posix_s(s.online_from) if s.online_from else -np.inf for s in sites], dtype=np.float64),
+                [date_to_posix_s(s.online_from) if s.online_from else -np.inf for s in sites], dtype=np.float64
+            ),
             site_online_until_s=np.asarray(
-                [date_to_posix_s(s.online_until) if s.online_until else np.inf for s in sites], dtype=np.float64),
+                [date_to_posix_s(s.online_until) if s.online_until else np.inf for s in sites], dtype=np.float64
+            ),
         )
 
     def pool_index(self) -> dict[tuple[str, str], int]:

@@ -29,8 +29,15 @@ from hexagrid.energy.carbon import CarbonTrace
 from hexagrid.simulation.driver import RunResult
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
 
-__all__ = ["ROW_GROUP", "Accounting", "account", "site_series", "summarise", "write_jobs_parquet",
-           "write_sites_parquet"]
+__all__ = [
+    "ROW_GROUP",
+    "Accounting",
+    "account",
+    "site_series",
+    "summarise",
+    "write_jobs_parquet",
+    "write_sites_parquet",
+]
 
 ROW_GROUP = 65_536
 _KIND_NAMES = [k.value for k in KIND_CODES]
@@ -64,8 +71,14 @@ def account(res: RunResult, index: FleetIndex, trace: CarbonTrace, mapping: Cale
     it_w = res.seg_gpus * index.pool_it_w_per_gpu[pool, kind]
     zone_rows = zone_rows_for(index, trace)
     u = account_jobs(
-        it_power_w=it_w, pue=index.site_pue[site], start_s=res.seg_start_s, end_s=res.seg_end_s,
-        zone_index=zone_rows[site], carbon=trace, calendar=mapping, gpus=res.seg_gpus,
+        it_power_w=it_w,
+        pue=index.site_pue[site],
+        start_s=res.seg_start_s,
+        end_s=res.seg_end_s,
+        zone_index=zone_rows[site],
+        carbon=trace,
+        calendar=mapping,
+        gpus=res.seg_gpus,
         price_eur_per_gpu_h=index.pool_price_eur_per_gpu_h[pool],
         heat_reuse_fraction=index.site_heat_reuse[site],
         energy_price_eur_per_mwh=index.site_energy_price_eur_per_mwh[site],
@@ -89,8 +102,14 @@ def account(res: RunResult, index: FleetIndex, trace: CarbonTrace, mapping: Cale
     )
 
 
-def _hourly_bins(site: npt.NDArray[np.int64], a_h: npt.NDArray[np.float64], b_h: npt.NDArray[np.float64],
-                 value: npt.NDArray[np.float64], n_sites: int, n_hours: int) -> npt.NDArray[np.float64]:
+def _hourly_bins(
+    site: npt.NDArray[np.int64],
+    a_h: npt.NDArray[np.float64],
+    b_h: npt.NDArray[np.float64],
+    value: npt.NDArray[np.float64],
+    n_sites: int,
+    n_hours: int,
+) -> npt.NDArray[np.float64]:
     """Mean over each hour of a sum of step functions ``value`` on ``[a_h, b_h)`` (in hours), per site."""
     out = np.zeros((n_sites, n_hours + 1))
     diff = np.zeros((n_sites, n_hours + 2))
@@ -108,8 +127,9 @@ def _hourly_bins(site: npt.NDArray[np.int64], a_h: npt.NDArray[np.float64], b_h:
     return out[:, :n_hours]
 
 
-def site_series(res: RunResult, index: FleetIndex, acc: Accounting, trace: CarbonTrace,
-                mapping: CalendarMapping) -> dict[str, npt.NDArray[Any]]:
+def site_series(
+    res: RunResult, index: FleetIndex, acc: Accounting, trace: CarbonTrace, mapping: CalendarMapping
+) -> dict[str, npt.NDArray[Any]]:
     """Hourly means per site from the run start: busy GPUs, IT and facility watts, carbon rate, grid intensity."""
     n_hours = max(1, int(np.ceil((res.end_s - res.start_s) / 3600.0)))
     site = index.pool_site[res.seg_pool]
@@ -136,7 +156,9 @@ def _pct(x: npt.NDArray[np.float64], q: float) -> float:
     return float(np.percentile(x, q)) if len(x) else 0.0
 
 
-def summarise(res: RunResult, index: FleetIndex, acc: Accounting, oracle: dict[str, Any] | None = None) -> dict[str, Any]:
+def summarise(
+    res: RunResult, index: FleetIndex, acc: Accounting, oracle: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The summary of one policy's run (deterministic: no wall-clock figures in it)."""
     started = ~np.isnan(res.first_start_s)
     completed = ~np.isnan(res.end_time_s)
@@ -151,8 +173,12 @@ def summarise(res: RunResult, index: FleetIndex, acc: Accounting, oracle: dict[s
     busy_gpu_s = float(np.sum(res.seg_gpus * (res.seg_end_s - res.seg_start_s)))
     has_dl = ~np.isnan(res.deadline_s)
     missed = has_dl & (~completed | (res.end_time_s > res.deadline_s + 1e-6))
-    per_site_gpu_h = np.bincount(index.pool_site[res.seg_pool], res.seg_gpus * (res.seg_end_s - res.seg_start_s),
-                                 minlength=len(index.sites)) / 3600.0
+    per_site_gpu_h = (
+        np.bincount(
+            index.pool_site[res.seg_pool], res.seg_gpus * (res.seg_end_s - res.seg_start_s), minlength=len(index.sites)
+        )
+        / 3600.0
+    )
     v = res.violations
     out: dict[str, Any] = {
         "jobs": int(res.n_jobs),
@@ -185,11 +211,13 @@ def summarise(res: RunResult, index: FleetIndex, acc: Accounting, oracle: dict[s
         "scheduling_passes": int(res.passes),
         "decisions": dict(res.decisions),
         "peak_facility_mw_by_site": {
-            sid: round(float(res.site_peak_facility_w[i]) / 1e6, 4) for i, sid in enumerate(index.site_ids)
+            sid: round(float(res.site_peak_facility_w[i]) / 1e6, 4)
+            for i, sid in enumerate(index.site_ids)
             if res.site_peak_facility_w[i] > 0
         },
-        "gpu_hours_by_site": {sid: round(float(per_site_gpu_h[i]), 2) for i, sid in enumerate(index.site_ids)
-                              if per_site_gpu_h[i] > 0},
+        "gpu_hours_by_site": {
+            sid: round(float(per_site_gpu_h[i]), 2) for i, sid in enumerate(index.site_ids) if per_site_gpu_h[i] > 0
+        },
         "violation_examples": v["examples"],
     }
     if oracle is not None:
@@ -205,16 +233,34 @@ def write_jobs_parquet(path: Path, res: RunResult, index: FleetIndex, acc: Accou
     tenant_names = np.asarray([*res.tenant_ids, ""], dtype=object)
     kind_names = np.asarray(_KIND_NAMES, dtype=object)
     ids = np.asarray(res.job_ids, dtype=object)
-    schema = pa.schema([
-        ("job_id", pa.string()), ("tenant", pa.string()), ("kind", pa.string()), ("gpus", pa.int32()),
-        ("submit_s", pa.float64()), ("start_s", pa.float64()), ("end_s", pa.float64()),
-        ("wait_s", pa.float64()), ("completion_s", pa.float64()), ("run_s", pa.float64()),
-        ("bounded_slowdown", pa.float64()), ("site", pa.string()), ("pool", pa.string()),
-        ("accelerator", pa.string()), ("it_energy_kwh", pa.float64()), ("energy_kwh", pa.float64()),
-        ("carbon_g", pa.float64()), ("cost_eur", pa.float64()), ("heat_reused_kwh", pa.float64()),
-        ("preemptions", pa.int32()), ("failures", pa.int32()), ("deadline_s", pa.float64()),
-        ("deadline_met", pa.bool_()), ("completed", pa.bool_()),
-    ])
+    schema = pa.schema(
+        [
+            ("job_id", pa.string()),
+            ("tenant", pa.string()),
+            ("kind", pa.string()),
+            ("gpus", pa.int32()),
+            ("submit_s", pa.float64()),
+            ("start_s", pa.float64()),
+            ("end_s", pa.float64()),
+            ("wait_s", pa.float64()),
+            ("completion_s", pa.float64()),
+            ("run_s", pa.float64()),
+            ("bounded_slowdown", pa.float64()),
+            ("site", pa.string()),
+            ("pool", pa.string()),
+            ("accelerator", pa.string()),
+            ("it_energy_kwh", pa.float64()),
+            ("energy_kwh", pa.float64()),
+            ("carbon_g", pa.float64()),
+            ("cost_eur", pa.float64()),
+            ("heat_reused_kwh", pa.float64()),
+            ("preemptions", pa.int32()),
+            ("failures", pa.int32()),
+            ("deadline_s", pa.float64()),
+            ("deadline_met", pa.bool_()),
+            ("completed", pa.bool_()),
+        ]
+    )
     with pq.ParquetWriter(path, schema, compression="zstd", write_statistics=False) as w:
         for a in range(0, max(res.n_jobs, 1), ROW_GROUP):
             s = slice(a, min(a + ROW_GROUP, res.n_jobs))
@@ -228,18 +274,30 @@ def write_jobs_parquet(path: Path, res: RunResult, index: FleetIndex, acc: Accou
             dl_met = np.where(np.isnan(dl), True, done & (end <= dl + 1e-6))
             tcode = np.where(res.tenant[s] >= 0, res.tenant[s], len(res.tenant_ids))
             cols = [
-                pa.array(ids[s], pa.string()), pa.array(tenant_names[tcode], pa.string()),
-                pa.array(kind_names[res.kind[s]], pa.string()), pa.array(res.gpus[s], pa.int32()),
-                pa.array(sub), pa.array(start, from_pandas=True), pa.array(end, from_pandas=True),
-                pa.array(start - sub, from_pandas=True), pa.array(comp, from_pandas=True),
+                pa.array(ids[s], pa.string()),
+                pa.array(tenant_names[tcode], pa.string()),
+                pa.array(kind_names[res.kind[s]], pa.string()),
+                pa.array(res.gpus[s], pa.int32()),
+                pa.array(sub),
+                pa.array(start, from_pandas=True),
+                pa.array(end, from_pandas=True),
+                pa.array(start - sub, from_pandas=True),
+                pa.array(comp, from_pandas=True),
                 pa.array(res.run_s[s]),
                 pa.array(np.where(done, comp / np.maximum(res.run_s[s], _SLOWDOWN_FLOOR_S), np.nan), from_pandas=True),
-                pa.array(site_names[lp_site], pa.string()), pa.array(pool_names[lp_pool], pa.string()),
+                pa.array(site_names[lp_site], pa.string()),
+                pa.array(pool_names[lp_pool], pa.string()),
                 pa.array(acc_names[lp_pool], pa.string()),
-                pa.array(acc.job_it_kwh[s]), pa.array(acc.job_facility_kwh[s]), pa.array(acc.job_carbon_g[s]),
-                pa.array(acc.job_cost_eur[s]), pa.array(acc.job_heat_kwh[s]),
-                pa.array(res.preemptions[s], pa.int32()), pa.array(res.failures[s], pa.int32()),
-                pa.array(dl, from_pandas=True), pa.array(dl_met.astype(bool)), pa.array(done),
+                pa.array(acc.job_it_kwh[s]),
+                pa.array(acc.job_facility_kwh[s]),
+                pa.array(acc.job_carbon_g[s]),
+                pa.array(acc.job_cost_eur[s]),
+                pa.array(acc.job_heat_kwh[s]),
+                pa.array(res.preemptions[s], pa.int32()),
+                pa.array(res.failures[s], pa.int32()),
+                pa.array(dl, from_pandas=True),
+                pa.array(dl_met.astype(bool)),
+                pa.array(done),
             ]
             w.write_table(pa.Table.from_arrays(cols, schema=schema), row_group_size=ROW_GROUP)
 
@@ -248,15 +306,17 @@ def write_sites_parquet(path: Path, series: dict[str, npt.NDArray[Any]], index: 
     """Per-site hourly series in long form: one row per (site, hour)."""
     ns, nh = series["busy_gpus"].shape
     site_col = np.repeat(np.asarray(index.site_ids, dtype=object), nh)
-    table = pa.table({
-        "site": pa.array(site_col, pa.string()),
-        "time_s": pa.array(np.tile(series["time_s"], ns)),
-        "busy_gpus": pa.array(series["busy_gpus"].ravel()),
-        "gpus": pa.array(np.repeat(index.site_gpus, nh).astype(np.int64)),
-        "it_power_w": pa.array(series["it_power_w"].ravel()),
-        "facility_power_w": pa.array(series["facility_power_w"].ravel()),
-        "envelope_w": pa.array(np.repeat(index.site_envelope_w, nh)),
-        "carbon_g_per_h": pa.array(series["carbon_g_per_h"].ravel()),
-        "intensity_g_per_kwh": pa.array(series["intensity_g_per_kwh"].ravel()),
-    })
+    table = pa.table(
+        {
+            "site": pa.array(site_col, pa.string()),
+            "time_s": pa.array(np.tile(series["time_s"], ns)),
+            "busy_gpus": pa.array(series["busy_gpus"].ravel()),
+            "gpus": pa.array(np.repeat(index.site_gpus, nh).astype(np.int64)),
+            "it_power_w": pa.array(series["it_power_w"].ravel()),
+            "facility_power_w": pa.array(series["facility_power_w"].ravel()),
+            "envelope_w": pa.array(np.repeat(index.site_envelope_w, nh)),
+            "carbon_g_per_h": pa.array(series["carbon_g_per_h"].ravel()),
+            "intensity_g_per_kwh": pa.array(series["intensity_g_per_kwh"].ravel()),
+        }
+    )
     pq.write_table(table, path, compression="zstd", write_statistics=False)

@@ -30,24 +30,74 @@ __all__ = ["FRANCE_OUTLINE", "write_report"]
 #: from Dunkirk. Drawn from memory of the coastline and borders at ~20-50 km resolution: good enough to
 #: place sites, not for measuring anything.
 FRANCE_OUTLINE: tuple[tuple[float, float], ...] = (
-    (2.37, 51.05), (3.1, 50.8), (3.7, 50.35), (4.2, 49.95), (4.85, 50.15), (5.8, 49.55), (6.4, 49.47),
-    (6.7, 49.2), (7.4, 49.17), (8.2, 48.97), (7.8, 48.6), (7.55, 48.1), (7.6, 47.6), (7.0, 47.45),
-    (6.1, 46.6), (6.15, 46.2), (6.85, 45.85), (7.0, 45.3), (6.9, 44.8), (7.0, 44.2), (7.5, 43.78),
-    (7.27, 43.7), (7.0, 43.55), (6.6, 43.25), (5.93, 43.1), (5.35, 43.3), (4.6, 43.35), (3.7, 43.4),
-    (3.2, 43.2), (3.05, 42.8), (3.17, 42.44), (2.5, 42.4), (1.7, 42.5), (0.7, 42.85), (0.0, 42.8),
-    (-1.0, 43.0), (-1.78, 43.37), (-1.55, 43.45), (-1.2, 44.65), (-1.05, 45.6), (-1.15, 46.15),
-    (-2.2, 47.27), (-3.4, 47.7), (-4.7, 48.0), (-4.5, 48.4), (-2.0, 48.65), (-1.6, 49.65), (0.1, 49.5),
-    (1.6, 50.7), (1.85, 50.95), (2.37, 51.05),
+    (2.37, 51.05),
+    (3.1, 50.8),
+    (3.7, 50.35),
+    (4.2, 49.95),
+    (4.85, 50.15),
+    (5.8, 49.55),
+    (6.4, 49.47),
+    (6.7, 49.2),
+    (7.4, 49.17),
+    (8.2, 48.97),
+    (7.8, 48.6),
+    (7.55, 48.1),
+    (7.6, 47.6),
+    (7.0, 47.45),
+    (6.1, 46.6),
+    (6.15, 46.2),
+    (6.85, 45.85),
+    (7.0, 45.3),
+    (6.9, 44.8),
+    (7.0, 44.2),
+    (7.5, 43.78),
+    (7.27, 43.7),
+    (7.0, 43.55),
+    (6.6, 43.25),
+    (5.93, 43.1),
+    (5.35, 43.3),
+    (4.6, 43.35),
+    (3.7, 43.4),
+    (3.2, 43.2),
+    (3.05, 42.8),
+    (3.17, 42.44),
+    (2.5, 42.4),
+    (1.7, 42.5),
+    (0.7, 42.85),
+    (0.0, 42.8),
+    (-1.0, 43.0),
+    (-1.78, 43.37),
+    (-1.55, 43.45),
+    (-1.2, 44.65),
+    (-1.05, 45.6),
+    (-1.15, 46.15),
+    (-2.2, 47.27),
+    (-3.4, 47.7),
+    (-4.7, 48.0),
+    (-4.5, 48.4),
+    (-2.0, 48.65),
+    (-1.6, 49.65),
+    (0.1, 49.5),
+    (1.6, 50.7),
+    (1.85, 50.95),
+    (2.37, 51.05),
 )
 CORSICA_OUTLINE: tuple[tuple[float, float], ...] = (
-    (9.4, 43.0), (9.55, 42.6), (9.4, 41.95), (9.2, 41.37), (8.8, 41.6), (8.6, 42.0), (8.55, 42.4),
-    (8.85, 42.65), (9.3, 42.8), (9.4, 43.0),
+    (9.4, 43.0),
+    (9.55, 42.6),
+    (9.4, 41.95),
+    (9.2, 41.37),
+    (8.8, 41.6),
+    (8.6, 42.0),
+    (8.55, 42.4),
+    (8.85, 42.65),
+    (9.3, 42.8),
+    (9.4, 43.0),
 )
 
 _METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.S)
 _XMLNS = re.compile(r'\s+xmlns(?::\w+)?="[^"]*"')
-_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
+_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 _STYLES = (("-", 1.8), ("--", 1.3), ("-.", 1.1), (":", 1.4))  # overlapping policies stay visible
 _MAX_SITE_PANELS = 9
 
@@ -55,6 +105,7 @@ _MAX_SITE_PANELS = 9
 def _style(c: int) -> dict[str, Any]:
     ls, lw = _STYLES[c % len(_STYLES)]
     return {"color": _COLORS[c % len(_COLORS)], "ls": ls, "lw": lw}
+
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}
@@ -72,7 +123,7 @@ def _svg(fig: Any) -> str:
     fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "hexagrid"}, bbox_inches="tight")
     plt.close(fig)
     text = buf.getvalue()
-    text = text[text.index("<svg"):]
+    text = text[text.index("<svg") :]
     # inline SVG in HTML needs no namespace declarations or RDF metadata: drop them, so the page holds no URL
     text = _METADATA.sub("", text)
     return _XMLNS.sub("", text)
@@ -91,8 +142,9 @@ def _figure_legend(fig: Any, ax: Any) -> None:
     """One legend above the panels, so it never hides a curve or a note."""
     handles, labels = ax.get_legend_handles_labels()
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False,
-               bbox_to_anchor=(0.5, 1.0))
+    fig.legend(
+        handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False, bbox_to_anchor=(0.5, 1.0)
+    )
 
 
 def _top_sites(runs: Sequence[Any], index: FleetIndex) -> list[int]:
@@ -148,8 +200,16 @@ def _fig_site_power(runs: Sequence[Any], index: FleetIndex, sites: list[int]) ->
             ax.set_ylim(0, env_mw * 1.1)
         else:
             ax.set_ylim(0, max(top * 1.25, env_mw / 1000))
-            ax.text(0.98, 0.92, f"envelope {env_mw:g} MW: off scale", transform=ax.transAxes, ha="right",
-                    va="top", fontsize=7, color="#555")
+            ax.text(
+                0.98,
+                0.92,
+                f"envelope {env_mw:g} MW: off scale",
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=7,
+                color="#555",
+            )
         ax.grid(alpha=0.3)
         if k % cols == 0:
             ax.set_ylabel("facility power (MW)")
@@ -191,8 +251,15 @@ def _fig_carbon_load(runs: Sequence[Any], index: FleetIndex, scenario: Scenario)
     inten = longest.series["intensity_g_per_kwh"]
     # the intensity of the zone hosting most GPUs (all French sites share FR)
     main = int(np.argmax(index.site_gpus))
-    ax2.plot(days, inten[main][:n], lw=0.8, color="#444", alpha=0.6, ls=":",
-             label=f"grid intensity ({scenario.sites[main].grid_zone})")
+    ax2.plot(
+        days,
+        inten[main][:n],
+        lw=0.8,
+        color="#444",
+        alpha=0.6,
+        ls=":",
+        label=f"grid intensity ({scenario.sites[main].grid_zone})",
+    )
     ax2.set_ylabel("grid carbon intensity (gCO2/kWh)")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
@@ -234,13 +301,25 @@ def _fig_map(runs: Sequence[Any], index: FleetIndex) -> str:
     lat = np.array([s.latitude for s in index.sites])
     gpu_h = np.zeros(len(index.sites))
     for r in runs:
-        gpu_h += np.bincount(index.pool_site[r.result.seg_pool],
-                             r.result.seg_gpus * (r.result.seg_end_s - r.result.seg_start_s), minlength=len(index.sites))
+        gpu_h += np.bincount(
+            index.pool_site[r.result.seg_pool],
+            r.result.seg_gpus * (r.result.seg_end_s - r.result.seg_start_s),
+            minlength=len(index.sites),
+        )
     gpu_h /= 3600.0 * max(len(runs), 1)
     size = 30 + 900 * np.sqrt(index.site_gpus / index.site_gpus.max())
     big_first = np.argsort(-size, kind="stable")  # small sites drawn over big ones
-    sc = ax.scatter(lon[big_first], lat[big_first], s=size[big_first], c=gpu_h[big_first], cmap="viridis",
-                    alpha=0.85, ec="k", lw=0.5, zorder=3)
+    sc = ax.scatter(
+        lon[big_first],
+        lat[big_first],
+        s=size[big_first],
+        c=gpu_h[big_first],
+        cmap="viridis",
+        alpha=0.85,
+        ec="k",
+        lw=0.5,
+        zorder=3,
+    )
     fig.colorbar(sc, ax=ax, shrink=0.6, label="GPU-hours run (mean over policies)")
     # labels right of each marker; a label that would overlap one already placed moves down a line
     order = np.argsort(-lat, kind="stable")
@@ -252,8 +331,15 @@ def _fig_map(runs: Sequence[Any], index: FleetIndex) -> str:
             ty -= 0.32
         placed.append((x, ty))
         r_deg = np.sqrt(size[i]) / 2 / 20  # marker radius in degrees (about 20 pt per degree at this size)
-        ax.annotate(index.site_ids[i], (x, y), xytext=(x + 0.35 + r_deg, ty), fontsize=7, zorder=4, va="center",
-                    arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "#666"} if abs(ty - y) > 0.01 else None)
+        ax.annotate(
+            index.site_ids[i],
+            (x, y),
+            xytext=(x + 0.35 + r_deg, ty),
+            fontsize=7,
+            zorder=4,
+            va="center",
+            arrowprops={"arrowstyle": "-", "lw": 0.4, "color": "#666"} if abs(ty - y) > 0.01 else None,
+        )
     lo_x, hi_x = min(-5.5, float(lon.min()) - 1), max(10.0, float(lon.max()) + 2.5)
     lo_y, hi_y = min(41.0, float(lat.min()) - 1), max(51.5, float(lat.max()) + 1)
     ax.set_xlim(lo_x, hi_x)
@@ -301,25 +387,42 @@ def _table(summary: dict[str, Any]) -> str:
     return f"<table><tr><th>metric</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def write_report(path: Path, scenario: Scenario, index: FleetIndex, runs: Sequence[Any],
-                 summary: dict[str, Any]) -> Path:
+def write_report(
+    path: Path, scenario: Scenario, index: FleetIndex, runs: Sequence[Any], summary: dict[str, Any]
+) -> Path:
     """Write the report to ``path`` and return it."""
-    with matplotlib.rc_context({"svg.hashsalt": "hexagrid", "svg.fonttype": "none", "font.size": 9,
-                                "path.simplify": True}):
+    with matplotlib.rc_context(
+        {"svg.hashsalt": "hexagrid", "svg.fonttype": "none", "font.size": 9, "path.simplify": True}
+    ):
         sites = _top_sites(runs, index)
         figures = [
-            ("Where the sites are", _fig_map(runs, index),
-             "Site positions from the scenario (latitude/longitude) over a coarse hand-drawn outline of France."),
-            ("Utilisation per site", _fig_site_utilisation(runs, index, sites),
-             "Hourly mean of busy GPUs as a share of the site's GPUs, per policy (the busiest sites)."),
-            ("Facility power per site against its envelope", _fig_site_power(runs, index, sites),
-             "Hourly mean facility power (IT x PUE, the shared power model) per policy; dashed: the site's "
-             "power envelope. Instantaneous peaks are in summary.json (peak_facility_mw_by_site)."),
+            (
+                "Where the sites are",
+                _fig_map(runs, index),
+                "Site positions from the scenario (latitude/longitude) over a coarse hand-drawn outline of France.",
+            ),
+            (
+                "Utilisation per site",
+                _fig_site_utilisation(runs, index, sites),
+                "Hourly mean of busy GPUs as a share of the site's GPUs, per policy (the busiest sites).",
+            ),
+            (
+                "Facility power per site against its envelope",
+                _fig_site_power(runs, index, sites),
+                "Hourly mean facility power (IT x PUE, the shared power model) per policy; dashed: the site's "
+                "power envelope. Instantaneous peaks are in summary.json (peak_facility_mw_by_site).",
+            ),
             ("Queue length", _fig_queue(runs), "Jobs waiting at each scheduling pass."),
-            ("Carbon intensity against load", _fig_carbon_load(runs, index, scenario),
-             "A carbon-aware policy moves flexible load towards the hours when the grid is cleaner."),
-            ("Wait CDF", _fig_wait_cdf(runs),
-             "Share of all jobs started within a given wait; curves that end below 1 left jobs unstarted."),
+            (
+                "Carbon intensity against load",
+                _fig_carbon_load(runs, index, scenario),
+                "A carbon-aware policy moves flexible load towards the hours when the grid is cleaner.",
+            ),
+            (
+                "Wait CDF",
+                _fig_wait_cdf(runs),
+                "Share of all jobs started within a given wait; curves that end below 1 left jobs unstarted.",
+            ),
         ]
     violations = {p: s["constraint_violations"] for p, s in summary["policies"].items()}
     ok = all(v == 0 for v in violations.values())
@@ -335,8 +438,11 @@ def write_report(path: Path, scenario: Scenario, index: FleetIndex, runs: Sequen
         f"<p class=meta>Carbon: {html.escape(str(carbon['source']))}, forecast {html.escape(carbon['forecast'])}. "
         f"{html.escape(carbon['mapping'])}.</p>",
         "<p>Hard constraints re-checked independently at every start: "
-        + ("<span class=ok>0 violations</span> for every policy.</p>" if ok else
-           f"<span class=no>violations found</span>: {html.escape(str(violations))}.</p>"),
+        + (
+            "<span class=ok>0 violations</span> for every policy.</p>"
+            if ok
+            else f"<span class=no>violations found</span>: {html.escape(str(violations))}.</p>"
+        ),
         "<h2>Policies side by side</h2>",
         _table(summary),
         "<p class=note>Wait: first start minus submission. Completion: end minus submission. Bounded slowdown: "
@@ -345,8 +451,9 @@ def write_report(path: Path, scenario: Scenario, index: FleetIndex, runs: Sequen
         "allocation, 0 EUR) plus the energy bill where a site pays its own power.</p>",
     ]
     for title, svg, caption in figures:
-        parts.append(f"<h2>{html.escape(title)}</h2><figure>{svg}<figcaption>{html.escape(caption)}"
-                     "</figcaption></figure>")
+        parts.append(
+            f"<h2>{html.escape(title)}</h2><figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
+        )
     parts.append("</body></html>\n")
     path.write_text("".join(parts), encoding="utf-8")
     return path

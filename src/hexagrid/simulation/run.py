@@ -69,8 +69,16 @@ class SimulationOutput:
     report_path: Path | None = None
 
 
-def oracle_gap(run: RunResult, acc: Accounting, scenario: Scenario, table: JobTable, carbon: CarbonTrace,
-               mapping: CalendarMapping, start_s: float, sample: int) -> dict[str, Any] | None:
+def oracle_gap(
+    run: RunResult,
+    acc: Accounting,
+    scenario: Scenario,
+    table: JobTable,
+    carbon: CarbonTrace,
+    mapping: CalendarMapping,
+    start_s: float,
+    sample: int,
+) -> dict[str, Any] | None:
     """Carbon of the first ``sample`` completed jobs against the LP lower bound (energy's oracle) for them.
 
     Each job's window runs from its submission to its deadline or, if later, to when it really ended in
@@ -85,16 +93,23 @@ def oracle_gap(run: RunResult, acc: Accounting, scenario: Scenario, table: JobTa
     jobs = [specs[int(i)] for i in done]
     hour0 = math.floor(start_s / 3600.0) * 3600.0
     hours = math.ceil((float(run.end_time_s[done].max()) - hour0) / 3600.0) + 1
-    inst = oracle_instance(jobs, scenario.fleet, carbon, mapping, hour0, hours,
-                           window_end_s=[float(run.end_time_s[i]) for i in done])
+    inst = oracle_instance(
+        jobs, scenario.fleet, carbon, mapping, hour0, hours, window_end_s=[float(run.end_time_s[i]) for i in done]
+    )
     try:
         res = inst.solve(time_limit_s=60.0)
     except InfeasibleError as exc:
         return {"jobs": len(jobs), "status": "infeasible", "note": str(exc)}
     sim_g = float(acc.job_carbon_g[done].sum())
-    return {"jobs": len(jobs), "status": res.status, "bound_tco2": round(res.bound_g / 1e6, 6),
-            "schedule_tco2": round(sim_g / 1e6, 6), "gap_pct": round(res.gap_pct(sim_g), 3),
-            "hours": hours, "variables": res.variables}
+    return {
+        "jobs": len(jobs),
+        "status": res.status,
+        "bound_tco2": round(res.bound_g / 1e6, 6),
+        "schedule_tco2": round(sim_g / 1e6, 6),
+        "gap_pct": round(res.gap_pct(sim_g), 3),
+        "hours": hours,
+        "variables": res.variables,
+    }
 
 
 def simulate_policies(
@@ -147,8 +162,9 @@ def simulate_policies(
         # each policy in its own process (spawned: no forked locks); results come back in policy order
         ctx = multiprocessing.get_context("spawn")
         queue = ctx.Queue()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(queue,)) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(queue,)
+        ) as pool:
             futures = [pool.submit(_run_policy_in_worker, name, *args) for name in policies]
             while not all(f.done() for f in futures):
                 _drain(queue, progress, n, timeout_s=0.2)
@@ -162,16 +178,24 @@ def simulate_policies(
         "jobs": n,
         "seed": seed,
         "start": datetime.fromtimestamp(start_s, UTC).isoformat(),
-        "fleet": {"sites": len(scenario.sites), "gpus": scenario.fleet.gpus,
-                  "power_mw": round(scenario.fleet.power_mw, 3)},
+        "fleet": {
+            "sites": len(scenario.sites),
+            "gpus": scenario.fleet.gpus,
+            "power_mw": round(scenario.fleet.power_mw, 3),
+        },
         "carbon": {
             "source": carbon.source,
             "forecast": forecast,
             "mapping": mapping.describe(start_s, end_s),
             "wraps": mapping.wraps(start_s, end_s),
         },
-        "config": {"tick_s": cfg.tick_s, "pass_interval_s": cfg.min_pass_interval_s, "restart_cost_s": cfg.restart_cost_s,
-                   "failure_rate_per_gpu_h": cfg.failure_rate_per_gpu_h, "horizon_s": cfg.horizon_s},
+        "config": {
+            "tick_s": cfg.tick_s,
+            "pass_interval_s": cfg.min_pass_interval_s,
+            "restart_cost_s": cfg.restart_cost_s,
+            "failure_rate_per_gpu_h": cfg.failure_rate_per_gpu_h,
+            "horizon_s": cfg.horizon_s,
+        },
         "policies": {r.name: r.summary for r in runs},
     }
     out = SimulationOutput(summary, runs, out_dir)
@@ -184,9 +208,18 @@ def simulate_policies(
     return out
 
 
-def _run_policy(name: str, scenario: Scenario, table: JobTable, carbon: CarbonTrace, seed: int, forecast: str,
-                cfg: SimConfig, out_dir: Path | None, oracle_jobs: int,
-                progress: Callable[[str, int, int], None] | None = None) -> PolicyRun:
+def _run_policy(
+    name: str,
+    scenario: Scenario,
+    table: JobTable,
+    carbon: CarbonTrace,
+    seed: int,
+    forecast: str,
+    cfg: SimConfig,
+    out_dir: Path | None,
+    oracle_jobs: int,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> PolicyRun:
     """One policy end to end: replay, account, summarise, write its Parquet tables."""
     from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
 
@@ -233,8 +266,17 @@ def _init_worker(queue: Any) -> None:
     _QUEUE = queue
 
 
-def _run_policy_in_worker(name: str, scenario: Scenario, table: JobTable, carbon: CarbonTrace, seed: int,
-                          forecast: str, cfg: SimConfig, out_dir: Path | None, oracle_jobs: int) -> PolicyRun:
+def _run_policy_in_worker(
+    name: str,
+    scenario: Scenario,
+    table: JobTable,
+    carbon: CarbonTrace,
+    seed: int,
+    forecast: str,
+    cfg: SimConfig,
+    out_dir: Path | None,
+    oracle_jobs: int,
+) -> PolicyRun:
     def report(policy: str, done: int, total: int) -> None:
         if _QUEUE is not None:
             _QUEUE.put((policy, done))

@@ -33,8 +33,9 @@ class RuntimeModel:
         run = remaining_ref_s / speed_factor(accelerator, kind)
         return run + (self.restart_cost_s if restarting else 0.0)
 
-    def saved_ref_s(self, elapsed_s: float, accelerator: str, kind: JobKind, restarting: bool,
-                    checkpoint_interval_s: float | None) -> float:
+    def saved_ref_s(
+        self, elapsed_s: float, accelerator: str, kind: JobKind, restarting: bool, checkpoint_interval_s: float | None
+    ) -> float:
         """Reference work kept when a segment that ran ``elapsed_s`` wall seconds stops early.
 
         Checkpoints are taken every ``checkpoint_interval_s`` of progress (wall time after the restart
