@@ -418,6 +418,25 @@ def test_preemption_guards_against_ping_pong() -> None:
     assert len([x for x in d if isinstance(x, Preempt)]) == 1 and isinstance(by_job(d)["one"], Start)
 
 
+def test_quiet_pass_still_lets_a_blocked_job_preempt_after_the_reservation_is_taken() -> None:
+    """``explain_waiting=False`` skips jobs that cannot start, but never one that may preempt its way in."""
+    f = fleet(site("a", pools=[pool(acc="A100", nodes=2)]), site("b", pools=[pool(acc="A100", nodes=2)]))
+    st = ClusterState.from_fleet(f, [tenant()])
+    for sid, dur in (("a", 3600.0), ("b", 86400.0)):
+        for k in range(2):
+            j = job(f"{sid}{k}", 8, duration_s=dur, preemptible=True, priority=-5)
+            st.start_job(j, Start(j.id, sid, "p0", 1, 8), T0 - 7200 + (dur - 3600.0 if sid == "a" else 0.0))
+    cfg = HEX.model_copy(update={"queue_order": "fifo"})
+    wide = job("wide", 16, preemptible=True, submit_s=T0 - 100)  # first: blocked, cannot preempt, reserves site a
+    urgent = job("urgent", 8, priority=50)  # no GPU free anywhere, but it outranks site b's jobs
+    explained = Scheduler(cfg).decide(st, [wide, urgent], None, T0)
+    assert "reserved a/p0" in by_job(explained)["wide"].message
+    quiet = Scheduler(cfg).decide(st, [wide, urgent], None, T0, explain_waiting=False)
+    assert quiet == [d for d in explained if not isinstance(d, NotNow)]
+    assert [type(d).__name__ for d in quiet] == ["Preempt", "Start"]
+    assert quiet[0].job_id in {"b0", "b1"} and quiet[1].job_id == "urgent" and quiet[1].site_id == "b"
+
+
 # ----------------------------------------------------------------------------- scenario, config, input errors
 def test_built_in_scenario_places_academic_work_on_public_sites() -> None:
     from hexagrid.scenarios.loader import load_scenario

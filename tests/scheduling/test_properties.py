@@ -320,6 +320,12 @@ def test_no_decision_breaks_a_hard_rule_and_passes_are_deterministic(data: st.Da
     assert snapshot(state) == before, "decide mutated the state"
     assert sched.decide(state, queue, signals, now) == decisions
     assert Scheduler(cfg).decide(state, list(queue), signals, now) == decisions
+    # leaving NotNow out skips jobs in bulk, and must not change a single other decision or their order
+    quiet = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=False)
+    assert quiet == [d for d in decisions if not isinstance(d, NotNow)]
+    # entries a scheduler keeps across passes (other times, other windows open) change nothing either
+    later = now + data.draw(st.sampled_from([3600.0, 7 * 3600.0, 3 * 86400.0]))
+    assert sched.decide(state, queue, signals, later) == Scheduler(cfg).decide(state, queue, signals, later)
     # exactly one decision per queued job; Preempts only name running jobs, once
     per_job = [d.job_id for d in decisions if not isinstance(d, Preempt)]
     assert sorted(per_job) == sorted(qspecs)

@@ -61,7 +61,9 @@ class Scripted:
         self.script = script
         self.calls: list[tuple[float, list[str]]] = []
 
-    def decide(self, state: Any, queue: list[JobSpec], signals: Any, now_s: float) -> list[Any]:
+    def decide(
+        self, state: Any, queue: list[JobSpec], signals: Any, now_s: float, *, explain_waiting: bool = True
+    ) -> list[Any]:
         self.calls.append((now_s - T0, [j.id for j in queue]))
         out = list(self.script(state, queue, now_s))
         named = {d.job_id for d in out}

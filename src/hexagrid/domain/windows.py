@@ -11,6 +11,8 @@ the winter offset, i.e. one hour later on the new clock (02:30 acts as 03:30).
 
 from __future__ import annotations
 
+import math
+
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -120,6 +122,21 @@ class WeeklySchedule:
             if a <= t_s < b:
                 return b
         return None
+
+    def span_at(self, t_s: float) -> tuple[float, float, bool]:
+        """The span ``[from_s, until_s)`` around ``t_s`` over which the schedule stays open (True) or closed.
+
+        Open: the window holding ``t_s``; closed: the gap between the window before and the one after.
+        Lets a caller that asks at many instants answer from one computation until ``until_s``.
+        """
+        prev_end = -math.inf
+        for a, b in self._intervals_around(t_s):
+            if t_s < a:
+                return prev_end, a, False
+            if t_s < b:
+                return a, b, True
+            prev_end = b
+        raise ValueError("schedule has no window after t_s")  # unreachable: four weeks around t_s are listed
 
     def next_open(self, t_s: float) -> float:
         """The first instant at or after ``t_s`` when a window is open."""

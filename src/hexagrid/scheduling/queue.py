@@ -8,7 +8,7 @@ job's row is built once, not once per pass.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ import numpy.typing as npt
 from hexagrid.domain.accelerators import CATALOG
 from hexagrid.domain.jobs import JobSpec
 from hexagrid.domain.kinds import JobKind, Objective, SovereigntyTier
+from hexagrid.errors import InputError
 from hexagrid.scheduling.state import KIND_INDEX
 
 __all__ = ["JobQueue", "JobRow"]
@@ -129,17 +130,50 @@ class JobRow:
 
 
 class JobQueue:
-    """Rows plus the numpy columns ordering needs (submit time, priority, ids)."""
+    """The waiting jobs as rows plus the numpy columns a pass orders and filters them by.
 
-    __slots__ = ("ids", "priority", "rows", "submit_s")
+    A driver that calls ``decide`` pass after pass keeps one and updates it (:meth:`add`, :meth:`remove`,
+    O(1) each: removal moves the last row into the hole), so no pass rebuilds rows or columns; storage
+    order is not queue order (``order_queue`` sorts). Columns are views of the first ``len`` entries.
+    ``tenant_code`` and ``skey_code`` number tenants and signatures in first-seen order, so a pass can
+    work per tenant and per signature in vector form.
+    """
 
-    def __init__(self, rows: Sequence[JobRow]) -> None:
-        self.rows = list(rows)
-        n = len(self.rows)
-        self.submit_s = np.fromiter((r.submit_s for r in self.rows), dtype=np.float64, count=n)
-        self.priority = np.fromiter((r.priority for r in self.rows), dtype=np.float64, count=n)
-        self.ids: npt.NDArray[np.str_] = np.array([r.id for r in self.rows], dtype=np.str_) if n else np.zeros(0, "U1")
+    __slots__ = (
+        "_gpus",
+        "_ids",
+        "_pos",
+        "_preemptible",
+        "_priority",
+        "_skey_code",
+        "_submit",
+        "_tenant_code",
+        "rows",
+        "skey_codes",
+        "skey_rows",
+        "tenant_codes",
+        "tenant_names",
+    )
 
+    def __init__(self, rows: Iterable[JobRow] = ()) -> None:
+        self.rows: list[JobRow] = []
+        self._pos: dict[str, int] = {}
+        self.tenant_codes: dict[str, int] = {}
+        self.tenant_names: list[str] = []
+        self.skey_codes: dict[tuple[object, ...], int] = {}
+        self.skey_rows: list[JobRow] = []  # one row per signature code, to build what depends on it alone
+        self._submit = np.zeros(0)
+        self._priority = np.zeros(0)
+        self._gpus = np.zeros(0, dtype=np.int64)
+        self._preemptible = np.zeros(0, dtype=np.bool_)
+        self._tenant_code = np.zeros(0, dtype=np.int64)
+        self._skey_code = np.zeros(0, dtype=np.int64)
+        self._ids: npt.NDArray[np.str_] = np.zeros(0, dtype="U1")
+        rows = list(rows)
+        if rows:
+            self._bulk(rows)
+
+    # ------------------------------------------------------------------ building
     @classmethod
     def from_specs(cls, specs: Iterable[JobSpec], cache: dict[str, JobRow] | None = None) -> JobQueue:
         """Rows for ``specs``; ``cache`` (job id -> row) is reused when the spec object is the same."""
@@ -153,5 +187,116 @@ class JobQueue:
             rows.append(row)
         return cls(rows)
 
+    def _codes(self, row: JobRow) -> tuple[int, int]:
+        t = self.tenant_codes.get(row.tenant)
+        if t is None:
+            t = self.tenant_codes[row.tenant] = len(self.tenant_names)
+            self.tenant_names.append(row.tenant)
+        k = self.skey_codes.get(row.skey)
+        if k is None:
+            k = self.skey_codes[row.skey] = len(self.skey_rows)
+            self.skey_rows.append(row)
+        return t, k
+
+    def _bulk(self, rows: list[JobRow]) -> None:
+        n = len(rows)
+        for i, r in enumerate(rows):
+            if self._pos.setdefault(r.id, i) != i:
+                raise InputError(f"queue: job id {r.id!r} appears more than once; each queued job needs a unique id")
+        codes = [self._codes(r) for r in rows]
+        self.rows = rows
+        self._submit = np.fromiter((r.submit_s for r in rows), dtype=np.float64, count=n)
+        self._priority = np.fromiter((r.priority for r in rows), dtype=np.float64, count=n)
+        self._gpus = np.fromiter((r.gpus for r in rows), dtype=np.int64, count=n)
+        self._preemptible = np.fromiter((r.preemptible for r in rows), dtype=np.bool_, count=n)
+        self._tenant_code = np.fromiter((c[0] for c in codes), dtype=np.int64, count=n)
+        self._skey_code = np.fromiter((c[1] for c in codes), dtype=np.int64, count=n)
+        self._ids = np.array([r.id for r in rows], dtype=np.str_)
+
+    def _grow(self, need: int) -> None:
+        cap = max(64, 2 * need)
+        for name in ("_submit", "_priority", "_gpus", "_preemptible", "_tenant_code", "_skey_code", "_ids"):
+            old = getattr(self, name)
+            new = np.zeros(cap, dtype=old.dtype)
+            new[: len(self.rows)] = old[: len(self.rows)]
+            setattr(self, name, new)
+
+    def add(self, job: JobSpec | JobRow) -> JobRow:
+        """Append a job (a spec, or a row already derived from one); a job id already queued is an error."""
+        row = job if isinstance(job, JobRow) else JobRow.from_spec(job)
+        if row.id in self._pos:
+            raise InputError(f"queue: job id {row.id!r} is already queued; each queued job needs a unique id")
+        i = len(self.rows)
+        if i >= len(self._submit):
+            self._grow(i + 1)
+        if len(row.id) > self._ids.dtype.itemsize // 4:
+            self._ids = self._ids.astype(f"U{max(len(row.id), 2 * (self._ids.dtype.itemsize // 4))}")
+        t, k = self._codes(row)
+        self._submit[i] = row.submit_s
+        self._priority[i] = row.priority
+        self._gpus[i] = row.gpus
+        self._preemptible[i] = row.preemptible
+        self._tenant_code[i] = t
+        self._skey_code[i] = k
+        self._ids[i] = row.id
+        self._pos[row.id] = i
+        self.rows.append(row)
+        return row
+
+    def remove(self, job_id: str) -> JobRow | None:
+        """Take a job out (None if it is not queued); the last row moves into its place."""
+        i = self._pos.pop(job_id, None)
+        if i is None:
+            return None
+        row = self.rows[i]
+        last = len(self.rows) - 1
+        if i != last:
+            moved = self.rows[last]
+            self.rows[i] = moved
+            self._pos[moved.id] = i
+            for col in (self._submit, self._priority, self._gpus, self._preemptible, self._tenant_code):
+                col[i] = col[last]
+            self._skey_code[i] = self._skey_code[last]
+            self._ids[i] = self._ids[last]
+        self.rows.pop()
+        return row
+
+    def get(self, job_id: str) -> JobRow | None:
+        i = self._pos.get(job_id)
+        return None if i is None else self.rows[i]
+
+    # ------------------------------------------------------------------ columns (views)
+    @property
+    def submit_s(self) -> npt.NDArray[np.float64]:
+        return self._submit[: len(self.rows)]
+
+    @property
+    def priority(self) -> npt.NDArray[np.float64]:
+        return self._priority[: len(self.rows)]
+
+    @property
+    def gpus(self) -> npt.NDArray[np.int64]:
+        return self._gpus[: len(self.rows)]
+
+    @property
+    def preemptible(self) -> npt.NDArray[np.bool_]:
+        return self._preemptible[: len(self.rows)]
+
+    @property
+    def tenant_code(self) -> npt.NDArray[np.int64]:
+        return self._tenant_code[: len(self.rows)]
+
+    @property
+    def skey_code(self) -> npt.NDArray[np.int64]:
+        return self._skey_code[: len(self.rows)]
+
+    @property
+    def ids(self) -> npt.NDArray[np.str_]:
+        return self._ids[: len(self.rows)]
+
     def __len__(self) -> int:
         return len(self.rows)
+
+    def __iter__(self) -> Iterator[JobSpec]:
+        """The queued jobs' specs, in storage order."""
+        return (r.spec for r in self.rows)

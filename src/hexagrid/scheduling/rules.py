@@ -206,9 +206,13 @@ class PassRules:
         self.site_close_s = np.full(ix.n_sites, math.inf)
         self.site_open = np.ones(ix.n_sites, dtype=np.bool_)
         for s, sched in ix.site_schedule.items():
-            close = sched.close_after(now_s)
-            self.site_open[s] = close is not None
-            self.site_close_s[s] = -math.inf if close is None else close
+            # one computation per open or closed span, shared by every pass inside it (a pure memo)
+            span = ix.cache.get(("window-span", s))
+            if span is None or not span[0] <= now_s < span[1]:
+                span = ix.cache[("window-span", s)] = sched.span_at(now_s)
+            _, until, is_open = span
+            self.site_open[s] = is_open
+            self.site_close_s[s] = until if is_open else -math.inf
         self.pool_online = self.online[ix.pool_site]
         self.pool_open = self.site_open[ix.pool_site]
         self.pool_close_s = self.site_close_s[ix.pool_site]

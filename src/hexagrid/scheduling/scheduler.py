@@ -42,6 +42,10 @@ __all__ = ["Scheduler", "carbon_intensity_by_pool", "order_queue"]
 
 #: Numbers passes so a job row can remember its entry for the current pass (a memo, not an input).
 _PASS_SERIAL = itertools.count()
+#: Epochs of the per-entry memos: a new one per pass and per preemption (memos that assumed a shrinking fleet).
+_EPOCHS = itertools.count()
+_ENTRY_UIDS = itertools.count()
+_VOLATILE = (ReasonCode.OFFLINE, ReasonCode.WINDOW)  # reasons whose sentence names the pass's time
 _TIE_EPS = 1e-6  # best-fit tie-break weight: far below any real score difference
 _TRANSIENT = (ReasonCode.CAPACITY, ReasonCode.POWER_ENVELOPE)
 
@@ -82,7 +86,7 @@ def order_queue(q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s
     usage = state.tenant_usage_share()
     with np.errstate(divide="ignore", invalid="ignore"):
         fs = np.where(shares > 0, np.exp2(-usage / np.where(shares > 0, shares, 1.0)), 0.0)
-    tix = np.fromiter((tn.index.get(r.tenant, -1) for r in q.rows), dtype=np.int64, count=n)
+    tix = np.array([tn.index.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
     fs_job = np.where(tix >= 0, fs[np.maximum(tix, 0)] if len(fs) else 0.0, 0.0)
     age = np.clip((now_s - q.submit_s) / config.max_age_s, 0.0, 1.0)
     qos = (q.priority + 1000.0) / 2000.0
@@ -134,6 +138,7 @@ class _Pass:
         self.tindex = state.tenants.index
         self.rules = PassRules(ix, now_s)
         self.pass_ok = self.rules.pool_online & self.rules.pool_open
+        self.pass_any = bool(self.pass_ok.any())
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
         self.pool_free = state.pool_free_gpus.copy()
@@ -158,9 +163,12 @@ class _Pass:
         self.intensity = carbon_intensity_by_pool(ix, signals, now_s)
         self.intensity_of: list[float] = self.intensity.tolist()
         self.all_pools = np.arange(ix.n_pools)
-        self.entries: tuple[dict[tuple[object, ...], _Entry], ...] = ({}, {})  # by tenant class
+        # entries by tenant class: kept by the scheduler across passes with the same pools online and open
+        # (a pure function of the signature, the fleet and pass_ok); OFFLINE/WINDOW ones live one pass
+        self.entries = sched.entries_for(ix, self.pass_ok)
+        self.volatile: tuple[dict[tuple[object, ...], _Entry], ...] = ({}, {})
         self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
-        self.scores: dict[tuple[object, ...], FArr] = {}
+        self.scores = sched.scores_for(self.intensity)
         self.any_public = bool(ix.pool_public.any())
         self.any_window = bool(ix.pool_windowed.any())
         self.cap_cache: dict[tuple[int, int, int], BArr] = {}
@@ -174,8 +182,13 @@ class _Pass:
         self.preempted: set[str] = set()
         self.no_preempt: set[tuple[object, ...]] = set()
         self.preempt_budget = cfg.max_preemptions_per_pass
-        self.epoch = 0  # bumped when a preemption gives resources back: memos that assumed shrinking reset
+        self.epoch = next(_EPOCHS)  # renewed when a preemption gives resources back: memos that assumed shrinking
         self.min_victim_priority: float | None = None
+        self.max_free = self.most_free()
+
+    def most_free(self) -> int:
+        """Free GPUs of the emptiest pool online and open: no job needing more can start in this pass."""
+        return int(self.pool_free[self.pass_ok].max()) if self.pass_any else 0
 
     def forecast_cumsum(self, zone_code: int, horizon_h: int) -> FArr | None:
         """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per pass."""
@@ -236,7 +249,7 @@ class _Pass:
         memo = row.memo  # (pass serial, tenant class, entry): skips hashing and comparing the signature
         if memo is not None and memo[0] == self.serial and memo[1] == tclass:
             return memo[2]  # type: ignore[return-value]
-        e = self.entries[tclass].get(row.skey)
+        e = self.entries[tclass].get(row.skey) or self.volatile[tclass].get(row.skey)
         if e is not None:
             row.memo = (self.serial, tclass, e)
             return e
@@ -254,7 +267,7 @@ class _Pass:
             message = static_message(reason, row, tclass, ix, survivors, self.now)
         inference = row.inference
         e = _Entry(
-            uid=len(self.entries[0]) + len(self.entries[1]),
+            uid=next(_ENTRY_UIDS),
             reason=reason,
             message=message,
             mask=mask,
@@ -268,7 +281,7 @@ class _Pass:
             ref_tp=ix.ref_tp_infer if inference else ix.ref_tp_train,
             first_fit=self.cfg.placement == "first_fit",
         )
-        self.entries[tclass][row.skey] = e
+        (self.volatile if reason in _VOLATILE else self.entries)[tclass][row.skey] = e
         row.memo = (self.serial, tclass, e)
         return e
 
@@ -288,6 +301,7 @@ class _Pass:
         apply_nodes(self.node_free, self.ge, self.pool_free, self.offset_of[p], p, nodes, -g)
         self.tiebreak[p] = _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
         self.headroom[s] -= power
+        self.max_free = self.most_free()
 
     # -------------------------------------------------------------- events for reservations
     def events_by_site(self) -> dict[int, list[Event]]:
@@ -310,12 +324,52 @@ class Scheduler:
     def __init__(self, config: SchedulerConfig | None = None) -> None:
         self.config = config or SchedulerConfig()
         self._rows: dict[str, JobRow] = {}
+        self._entry_ix: FleetIndex | None = None
+        self._entry_sets: dict[bytes, tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]] = {}
+        self._score_sets: dict[bytes, dict[tuple[object, ...], FArr]] = {}
+
+    def scores_for(self, intensity: FArr) -> dict[tuple[object, ...], FArr]:
+        """Pool scores by (kind, objective[, users]), shared by passes that see the same carbon intensities."""
+        key = intensity.tobytes()
+        hit = self._score_sets.get(key)
+        if hit is None:
+            if len(self._score_sets) >= 256:
+                self._score_sets.clear()
+            hit = self._score_sets[key] = {}
+        return hit
+
+    def entries_for(
+        self, ix: FleetIndex, pass_ok: BArr
+    ) -> tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]:
+        """The signature entries (by tenant class) valid for ``ix`` with pools ``pass_ok`` online and open.
+
+        Building an entry (masks, shape, the sentence of a rule no pool passes) is the costly part of a
+        job's first look; it depends on nothing else, so passes share them. Bounded: a few pool states.
+        """
+        if self._entry_ix is not ix:
+            self._entry_ix, self._entry_sets, self._score_sets = ix, {}, {}
+        key = pass_ok.tobytes()
+        sets = self._entry_sets.get(key)
+        if sets is None or len(sets[0]) + len(sets[1]) > 50_000:
+            if len(self._entry_sets) >= 16:
+                self._entry_sets.clear()
+            sets = self._entry_sets[key] = ({}, {})
+        return sets
 
     def decide(
-        self, state: ClusterState, queue: Sequence[JobSpec] | JobQueue, signals: CarbonSignals | None, now_s: float
+        self,
+        state: ClusterState,
+        queue: Sequence[JobSpec] | JobQueue,
+        signals: CarbonSignals | None,
+        now_s: float,
+        *,
+        explain_waiting: bool = True,
     ) -> list[Decision]:
         """One decision per queued job (Start, Defer or NotNow), plus Preempts for running jobs.
 
+        ``explain_waiting=False`` leaves the NotNow decisions out, for drivers that only count waiting
+        jobs (the simulator): the Starts, Defers and Preempts are the same, in the same order, but jobs
+        that provably cannot start in this pass are skipped in bulk instead of explained one by one.
         Deterministic: the same state, queue, signals and time give the same decisions in the same order.
         The cyclic garbage collector is paused for the pass (a pass creates no reference cycles, and
         scanning a large queue's objects again and again cost about a third of a big pass); it is
@@ -324,13 +378,18 @@ class Scheduler:
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
-            return self._decide(state, queue, signals, now_s)
+            return self._decide(state, queue, signals, now_s, explain_waiting)
         finally:
             if gc_was_enabled:
                 gc.enable()
 
     def _decide(
-        self, state: ClusterState, queue: Sequence[JobSpec] | JobQueue, signals: CarbonSignals | None, now_s: float
+        self,
+        state: ClusterState,
+        queue: Sequence[JobSpec] | JobQueue,
+        signals: CarbonSignals | None,
+        now_s: float,
+        explain_waiting: bool,
     ) -> list[Decision]:
         if not math.isfinite(now_s):
             raise InputError(f"now_s must be a finite POSIX time in seconds, got {now_s}")
@@ -340,17 +399,74 @@ class Scheduler:
             q = JobQueue.from_specs(queue, self._rows)
             if len(self._rows) > 4 * max(len(q), 1024):  # forget rows of jobs long gone
                 self._rows = {r.id: r for r in q.rows}
-        if len(set(q.ids.tolist())) != len(q):
-            seen: set[str] = set()
-            dup = next(i for i in q.ids.tolist() if i in seen or seen.add(i))  # type: ignore[func-returns-value]
-            raise InputError(f"queue: job id {dup!r} appears more than once; each queued job needs a unique id")
         ps = _Pass(self, state, signals, now_s)
         out: list[Decision] = []
         if self.config.preemption or state.ix.site_schedule:
             out.extend(self._window_preemptions(ps))
-        for i in order_queue(q, state, self.config, now_s).tolist():
-            out.extend(self._one(ps, q.rows[i]))
+        order = order_queue(q, state, self.config, now_s)
+        if explain_waiting:
+            for i in order.tolist():
+                out.extend(self._one(ps, q.rows[i]))
+        else:
+            self._decide_quietly(ps, q, order, out)
         return out
+
+    def _decide_quietly(self, ps: _Pass, q: JobQueue, order: IArr, out: list[Decision]) -> None:
+        """The pass without NotNow decisions, skipping in bulk the jobs whose only outcome is NotNow.
+
+        Skipped without a look, in vector form: jobs of unknown tenants, jobs whose signature no pool
+        admits now (a static rule, or every admitting site offline or closed), and jobs whose tenant is
+        at its cap. Once the pass's blocking structure is settled (the EASY reservation taken, or none
+        to take: greedy), also jobs whose gang shape fits no admitted pool's free nodes and that cannot
+        preempt (preemptible, or priority at or below every running preemptible job's): a pass only
+        takes resources, so they cannot start. A preemption gives resources back; the bounds are then
+        taken again. Under strict order, everything after the blocker is NotNow.
+        """
+        cfg = self.config
+        rows = q.rows
+        gpus = q.gpus
+        tn = ps.state.tenants
+        tix = np.array([ps.tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
+        known = tix >= 0
+        tix = np.maximum(tix, 0)
+        pair = q.skey_code * 2 + tn.klass[tix] if len(tn.klass) else q.skey_code * 2
+        sigs, inverse = np.unique(pair, return_inverse=True)
+        entries = [ps.entry(q.skey_rows[u >> 1], u & 1) for u in sigs.tolist()]
+        live = known & np.array([e.reason is None for e in entries], dtype=np.bool_)[inverse]
+        cap = tn.cap[tix] - gpus  # the tenant's GPUs in use must stay at or below this for the job to start
+        may_preempt = np.zeros(len(rows), dtype=np.bool_)
+        if cfg.preemption and ps.preempt_budget > 0:
+            floor = ps.state.min_victim_priority()
+            if floor < math.inf:
+                may_preempt = ~q.preemptible & (q.priority > floor)
+        order = order[live[order]]
+        n = len(order)
+        pos = 0
+        while pos < n and ps.blocker is None:
+            if not (cfg.backfill == "greedy" or ps.reservation is not None):
+                self._emit(ps, rows[int(order[pos])], out)
+                pos += 1
+                continue
+            rest = order[pos:]
+            in_use = np.asarray(ps.in_use, dtype=np.int64)[tix[rest]]
+            # per signature: some admitted pool still has the free nodes its shape needs (cap_ok may
+            # say yes where a start since took them: a loose bound, never a wrong "no")
+            fits = np.array(
+                [e.reason is None and bool(np.count_nonzero(e.mask & ps.cap_ok(e))) for e in entries], dtype=np.bool_
+            )
+            keep = (fits[inverse[rest]] | may_preempt[rest]) & (in_use <= cap[rest])
+            epoch = ps.epoch
+            pos = n
+            for k in np.flatnonzero(keep).tolist():
+                self._emit(ps, rows[int(rest[k])], out)
+                if ps.epoch != epoch or ps.blocker is not None:  # a preemption gave GPUs back: bound again
+                    pos = n - len(rest) + k + 1
+                    break
+
+    def _emit(self, ps: _Pass, row: JobRow, out: list[Decision]) -> None:
+        for d in self._one(ps, row):
+            if type(d) is not NotNow:
+                out.append(d)
 
     # -------------------------------------------------------------- preemption at closed windows
     def _window_preemptions(self, ps: _Pass) -> list[Preempt]:
@@ -717,8 +833,7 @@ class Scheduler:
         """
         state = ps.state
         if ps.min_victim_priority is None:
-            prios = [rj.priority for rj in state.running.values() if rj.preemptible]
-            ps.min_victim_priority = float(min(prios)) if prios else math.inf
+            ps.min_victim_priority = state.min_victim_priority()
         if row.priority <= ps.min_victim_priority:
             return []
         now = ps.now
@@ -814,7 +929,8 @@ class Scheduler:
         ps.pow_cache.clear()
         ps.failed.clear()
         ps.no_preempt.clear()
-        ps.epoch += 1
+        ps.epoch = next(_EPOCHS)
+        ps.max_free = ps.most_free()
         g, n = int(e.g[p]), int(e.n[p])
         tp = float(e.tp[p])
         run_s = (row.duration_s * e.ref_tp) / tp

@@ -302,6 +302,8 @@ class ClusterState:
         self.site_draw_w = np.zeros(ix.n_sites, dtype=np.float64)
         self.running: dict[str, RunningJob] = {}
         self.pool_jobs: list[dict[str, RunningJob]] = [{} for _ in range(ix.n_pools)]
+        #: running preemptible jobs by priority (priority -> count): the lowest possible victim in O(priorities)
+        self.preemptible_by_priority: dict[int, int] = {}
         self.tenants = _Tenants()
         self.usage_ref_s = 0.0
         self.alloc_rows: dict[tuple[str, str], int] = {}
@@ -370,6 +372,7 @@ class ClusterState:
         st.site_draw_w = self.site_draw_w.copy()
         st.running = dict(self.running)
         st.pool_jobs = [dict(d) for d in self.pool_jobs]
+        st.preemptible_by_priority = dict(self.preemptible_by_priority)
         st.tenants = self.tenants.copy()
         st.usage_ref_s = self.usage_ref_s
         st.alloc_rows = dict(self.alloc_rows)
@@ -390,6 +393,10 @@ class ClusterState:
         u = self.tenants.usage
         total = float(u.sum())
         return u / total if total > 0 else np.zeros_like(u)
+
+    def min_victim_priority(self) -> float:
+        """The lowest priority among running preemptible jobs (inf when none): no job at or below it can preempt."""
+        return float(min(self.preemptible_by_priority)) if self.preemptible_by_priority else math.inf
 
     def pool_slice(self, p: int) -> slice:
         return slice(int(self.ix.pool_offset[p]), int(self.ix.pool_offset[p + 1]))
@@ -496,6 +503,8 @@ class ClusterState:
         )
         self.running[job.id] = rj
         self.pool_jobs[p][job.id] = rj
+        if rj.preemptible:
+            self.preemptible_by_priority[rj.priority] = self.preemptible_by_priority.get(rj.priority, 0) + 1
         return rj
 
     def _release(self, job_id: str, now_s: float) -> RunningJob:
@@ -503,6 +512,12 @@ class ClusterState:
         if rj is None:
             raise NotFound(f"job {job_id!r} is not running")
         del self.pool_jobs[rj.pool][job_id]
+        if rj.preemptible:
+            left = self.preemptible_by_priority[rj.priority] - 1
+            if left:
+                self.preemptible_by_priority[rj.priority] = left
+            else:
+                del self.preemptible_by_priority[rj.priority]
         self._set_nodes(rj.pool, np.array(rj.node_indices, dtype=np.int64), rj.gpus_per_node)
         self.site_draw_w[rj.site] = max(0.0, self.site_draw_w[rj.site] - rj.power_w)
         t = self.tenants.index.get(rj.tenant)

@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from hexagrid.domain import CarbonSignals, Defer, JobSpec, NotNow, Preempt, Start, Tenant
 from hexagrid.errors import HexagridError
+from hexagrid.scheduling.queue import JobQueue
 from hexagrid.simulation.checker import ConstraintChecker
 from hexagrid.simulation.engine import Clock, Event, EventKind, EventQueue, SimClock
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
@@ -38,9 +39,9 @@ __all__ = ["DecideFn", "RunResult", "SimConfig", "Simulator"]
 
 
 class DecideFn(Protocol):
-    """What the driver needs of a scheduler: ``Scheduler.decide``."""
+    """What the driver needs of a scheduler: ``Scheduler.decide`` (asked to leave NotNow decisions out)."""
 
-    def __call__(self, state: Any, queue: Any, signals: Any, now_s: float) -> list[Any]: ...
+    def __call__(self, state: Any, queue: Any, signals: Any, now_s: float, *, explain_waiting: bool) -> list[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,38 +101,9 @@ def _np(buf: array[Any], dtype: type) -> npt.NDArray[Any]:
     return np.frombuffer(buf, dtype=dtype).copy() if len(buf) else np.zeros(0, dtype=dtype)
 
 
-class _Queue:
-    """The pending jobs, in arrival order, as the scheduler's ``queue`` argument (a list of JobSpec).
-
-    Kept as a dict (O(1) removal) with a cached list view rebuilt only when it changed.
-    """
-
-    __slots__ = ("_jobs", "_view")
-
-    def __init__(self) -> None:
-        self._jobs: dict[str, JobSpec] = {}
-        self._view: list[JobSpec] | None = []
-
-    def add(self, job: JobSpec) -> None:
-        self._jobs[job.id] = job
-        self._view = None
-
-    def pop(self, job_id: str) -> JobSpec | None:
-        job = self._jobs.pop(job_id, None)
-        if job is not None:
-            self._view = None
-        return job
-
-    def get(self, job_id: str) -> JobSpec | None:
-        return self._jobs.get(job_id)
-
-    def view(self) -> list[JobSpec]:
-        if self._view is None:
-            self._view = list(self._jobs.values())
-        return self._view
-
-    def __len__(self) -> int:
-        return len(self._jobs)
+def _pop(queue: JobQueue, job_id: str) -> JobSpec | None:
+    row = queue.remove(job_id)
+    return None if row is None else row.spec
 
 
 @dataclass
@@ -163,7 +135,7 @@ class Simulator:
         checker = ConstraintChecker(idx, {t.id: t for t in self.tenants}, timelines)
         clock = self.clock or SimClock(self.start_s)
         heap = EventQueue()
-        queue = _Queue()
+        queue = JobQueue()  # kept across passes: rows and columns are derived once per job
         pool_of = idx.pool_index()
         speed_cache: dict[tuple[int, int], float] = {}
         tenant_code: dict[str, int] = {t.id: i for i, t in enumerate(self.tenants)}
@@ -378,12 +350,13 @@ class Simulator:
                 dirty = False
                 last_pass_s = now
                 passes += 1
-                q = queue.view()
+                q = queue
                 pass_t.append(now)
                 pass_q.append(len(q))
-                for d in self.decide(state, q, self.signals, now):
+                waiting = len(q)
+                for d in self.decide(state, q, self.signals, now, explain_waiting=False):
                     if type(d) is Start:
-                        jd = queue.pop(d.job_id)
+                        jd = _pop(queue, d.job_id)
                         if jd is None:
                             continue
                         j = pos[d.job_id]
@@ -417,11 +390,13 @@ class Simulator:
                             if ttf < dur:
                                 heap.push(now + ttf, Event(EventKind.FAILURE, j, int(gen[j])))
                                 decisions["start"] += 1
+                                waiting -= 1
                                 continue
                         heap.push(end, Event(EventKind.FINISH, j, int(gen[j])))
                         decisions["start"] += 1
-                    elif type(d) is NotNow:
-                        decisions["not_now"] += 1
+                        waiting -= 1
+                    elif type(d) is NotNow:  # a scheduler that explains anyway: counted below all the same
+                        continue
                     elif type(d) is Preempt:
                         j2 = pos.get(d.job_id)
                         if j2 is None or j2 not in running:
@@ -432,13 +407,15 @@ class Simulator:
                         decisions["preempt"] += 1
                         dirty = True  # freed capacity: the next instant's pass may use it
                     elif type(d) is Defer:
-                        jd = queue.pop(d.job_id)
+                        jd = _pop(queue, d.job_id)
                         if jd is None:
                             continue
                         j = pos[d.job_id]
                         deferred[j] = jd
                         heap.push(max(d.until_s, now + 1.0), Event(EventKind.WAKE, j))
                         decisions["defer"] += 1
+                        waiting -= 1
+                decisions["not_now"] += waiting  # the jobs of this pass that keep waiting
                 if dirty:  # preemptions this pass: look again one second later
                     heap.push(now + 1.0, Event(EventKind.TICK, _AGAIN))
             # whatever still runs where it may not after the pass is stopped by force (and counted)
