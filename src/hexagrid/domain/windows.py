@@ -12,7 +12,6 @@ the winter offset, i.e. one hour later on the new clock (02:30 acts as 03:30).
 from __future__ import annotations
 
 import math
-
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
