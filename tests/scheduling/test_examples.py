@@ -100,6 +100,18 @@ def test_academic_job_without_allocation_left_is_not_eligible_on_the_public_site
     assert "no allocation left" in d.message
 
 
+def test_a_job_too_big_for_the_allocation_does_not_hold_back_a_smaller_one_of_the_same_shape() -> None:
+    """Refusals are remembered within a pass only for jobs they apply to: the allocation test depends on GPU-hours."""
+    f, tenants = jean_zay_fleet(20.0)  # 20 GPU-hours left
+    st = ClusterState.from_fleet(f, tenants)
+    cfg = HEX.model_copy(update={"queue_order": "fifo"})
+    big = job("big", 8, tenant="lab", project="llm", duration_s=36000.0, submit_s=T0 - 60)  # 32 GPU-h on H100
+    small = job("small", 8, tenant="lab", project="llm", duration_s=3600.0)  # 3.2 GPU-h
+    d = by_job(Scheduler(cfg).decide(st, [big, small], None, T0))
+    assert isinstance(d["big"], NotNow) and d["big"].reason is ReasonCode.ALLOCATION
+    assert isinstance(d["small"], Start) and d["small"].site_id == "jean-zay"
+
+
 def test_commercial_job_never_lands_on_a_public_supercomputer() -> None:
     f, tenants = jean_zay_fleet()
     st = ClusterState.from_fleet(f, tenants)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Measure the hot paths (scheduler, simulator, API). Figures go to docs/benchmarks.md.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Measure the hot paths (scheduler, simulator, API). Figures go to docs/benchmarks.md.", no_args_is_help=True
+)
 
 from hexagrid.cli.carbon import bench_energy  # noqa: E402
 
@@ -46,11 +47,13 @@ def bench_scheduler(
         result = run_scheduler_bench(gpus, pending, seed)
         print_json(result.as_json())
         return
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console,
-                  transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=err_console, transient=True
+    ) as bar:
         task = bar.add_task("building", total=None)
-        result = run_scheduler_bench(gpus, pending, seed,
-                                     progress=lambda msg: bar.update(task, description=f"building {msg}"))
+        result = run_scheduler_bench(
+            gpus, pending, seed, progress=lambda msg: bar.update(task, description=f"building {msg}")
+        )
     table = Table(title=f"hexagrid bench scheduler (seed {seed})")
     table.add_column("figure")
     table.add_column("value", justify="right")

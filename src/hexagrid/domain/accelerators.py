@@ -31,10 +31,19 @@ class Accelerator(BaseModel):
     estimates: dict[str, str] = Field(default_factory=dict, description="field -> reasoning, for estimates")
 
 
-def _acc(name: str, vendor: str, mem: float, tdp: float, idle: float, train: float, infer: float,
-         estimates: dict[str, str]) -> Accelerator:
-    return Accelerator(name=name, vendor=vendor, memory_gb=mem, tdp_w=tdp, idle_w=idle,
-                       training_throughput=train, inference_throughput=infer, estimates=estimates)
+def _acc(
+    name: str, vendor: str, mem: float, tdp: float, idle: float, train: float, infer: float, estimates: dict[str, str]
+) -> Accelerator:
+    return Accelerator(
+        name=name,
+        vendor=vendor,
+        memory_gb=mem,
+        tdp_w=tdp,
+        idle_w=idle,
+        training_throughput=train,
+        inference_throughput=infer,
+        estimates=estimates,
+    )
 
 
 _IDLE = "estimate: idle draw of an SXM board in a busy node is roughly 10-15% of board power"
@@ -44,26 +53,89 @@ _MLPERF = "estimate: ratio of vendor MLPerf Training/Inference results against A
 CATALOG: dict[str, Accelerator] = {
     a.name: a
     for a in (
-        _acc("V100", "nvidia", 32, 300, 40, 0.45, 0.35,
-             {"idle_w": _IDLE, "training_throughput": _MLPERF, "inference_throughput": _MLPERF,
-              "tdp_w": "vendor specification, V100 SXM2 (not in FACTS.md)"}),
-        _acc("A100", "nvidia", 80, 400, 55, 1.0, 1.0,
-             {"idle_w": _IDLE}),
-        _acc("H100", "nvidia", 80, 700, 75, 2.5, 3.0,
-             {"idle_w": _IDLE, "training_throughput": _MLPERF, "inference_throughput": _MLPERF}),
-        _acc("H200", "nvidia", 141, 700, 75, 2.9, 4.2,
-             {"idle_w": _IDLE, "training_throughput": _MLPERF + "; larger HBM helps training a little",
-              "inference_throughput": _MLPERF + "; 1.4x H100 on memory-bound LLM decode"}),
-        _acc("B200", "nvidia", 192, 1000, 120, 5.5, 10.0,
-             {"idle_w": _IDLE, "training_throughput": _MLPERF + " (about 2.2x H100)",
-              "inference_throughput": _MLPERF + " (FP4 decode, about 3x H100)"}),
-        _acc("MI300X", "amd", 192, 750, 90, 2.3, 3.2,
-             {"idle_w": _IDLE, "training_throughput": _MLPERF + " (close to H100)",
-              "inference_throughput": _MLPERF + " (large HBM, close to H200 on decode)"}),
-        _acc("L40S", "nvidia", 48, 350, 35, 0.8, 1.2,
-             {"idle_w": _IDLE, "training_throughput": _MLPERF + " (PCIe, no NVLink: weaker at training)",
-              "inference_throughput": _MLPERF,
-              "tdp_w": "vendor specification, L40S PCIe (not in FACTS.md)"}),
+        _acc(
+            "V100",
+            "nvidia",
+            32,
+            300,
+            40,
+            0.45,
+            0.35,
+            {
+                "idle_w": _IDLE,
+                "training_throughput": _MLPERF,
+                "inference_throughput": _MLPERF,
+                "tdp_w": "vendor specification, V100 SXM2 (not in FACTS.md)",
+            },
+        ),
+        _acc("A100", "nvidia", 80, 400, 55, 1.0, 1.0, {"idle_w": _IDLE}),
+        _acc(
+            "H100",
+            "nvidia",
+            80,
+            700,
+            75,
+            2.5,
+            3.0,
+            {"idle_w": _IDLE, "training_throughput": _MLPERF, "inference_throughput": _MLPERF},
+        ),
+        _acc(
+            "H200",
+            "nvidia",
+            141,
+            700,
+            75,
+            2.9,
+            4.2,
+            {
+                "idle_w": _IDLE,
+                "training_throughput": _MLPERF + "; larger HBM helps training a little",
+                "inference_throughput": _MLPERF + "; 1.4x H100 on memory-bound LLM decode",
+            },
+        ),
+        _acc(
+            "B200",
+            "nvidia",
+            192,
+            1000,
+            120,
+            5.5,
+            10.0,
+            {
+                "idle_w": _IDLE,
+                "training_throughput": _MLPERF + " (about 2.2x H100)",
+                "inference_throughput": _MLPERF + " (FP4 decode, about 3x H100)",
+            },
+        ),
+        _acc(
+            "MI300X",
+            "amd",
+            192,
+            750,
+            90,
+            2.3,
+            3.2,
+            {
+                "idle_w": _IDLE,
+                "training_throughput": _MLPERF + " (close to H100)",
+                "inference_throughput": _MLPERF + " (large HBM, close to H200 on decode)",
+            },
+        ),
+        _acc(
+            "L40S",
+            "nvidia",
+            48,
+            350,
+            35,
+            0.8,
+            1.2,
+            {
+                "idle_w": _IDLE,
+                "training_throughput": _MLPERF + " (PCIe, no NVLink: weaker at training)",
+                "inference_throughput": _MLPERF,
+                "tdp_w": "vendor specification, L40S PCIe (not in FACTS.md)",
+            },
+        ),
     )
 }
 

@@ -31,9 +31,38 @@ def check_country(code: str) -> str:
     hint = f" (use {_COMMON_MISTAKES[code]})" if code in _COMMON_MISTAKES else ""
     raise ValueError(f"unknown country code {code!r}{hint}; expected an ISO 3166 alpha-2 code such as FR, DE, SE")
 
+
 #: ISO 3166-1 alpha-2 codes of the 27 EU member states.
 EU_COUNTRIES: frozenset[str] = frozenset(
-    ["AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT", "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"]
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+    ]
 )
 
 

@@ -40,10 +40,15 @@ class Tenant(BaseModel):
     fair_share_weight: float = Field(default=1.0, gt=0, le=1e6)
     budget_eur: float | None = Field(default=None, ge=0)
     max_gpus: int | None = Field(default=None, ge=1, description="cap on GPUs in use at once")
-    residency: ResidencyField = Field(default_factory=lambda: Residency(scope="ANY"),
-                                      description="where this tenant's data may go at most")
-    flexibility_h: float = Field(default=0.0, ge=0, le=24 * 14,
-                                 description="opt-in: jobs without a deadline may be deferred this long for carbon")
+    residency: ResidencyField = Field(
+        default_factory=lambda: Residency(scope="ANY"), description="where this tenant's data may go at most"
+    )
+    flexibility_h: float = Field(
+        default=0.0,
+        ge=0,
+        le=24 * 14,
+        description="opt-in: jobs without a deadline may be deferred this long for carbon",
+    )
     projects: list[Project] = Field(default_factory=list)
 
     @model_validator(mode="after")

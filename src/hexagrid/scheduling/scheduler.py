@@ -115,7 +115,7 @@ class _Entry:
     epoch: int = -1
     capok: BArr | None = None
     pows: list[tuple[FArr, BArr] | None] | None = None  # by kind: (W per pool, power ok)
-    fail0: tuple[ReasonCode, str] | None = None
+    fail0: list[tuple[ReasonCode, str] | None] | None = None  # by job kind: power per GPU depends on it
 
 
 class _Pass:
@@ -449,10 +449,11 @@ class Scheduler:
                 continue
             rest = order[pos:]
             in_use = np.asarray(ps.in_use, dtype=np.int64)[tix[rest]]
-            # per signature: some admitted pool still has the free nodes its shape needs (cap_ok may
-            # say yes where a start since took them: a loose bound, never a wrong "no")
+            # per signature: some admitted pool has, now, the free nodes its gang shape needs
+            ge, all_pools = ps.ge, ps.all_pools
             fits = np.array(
-                [e.reason is None and bool(np.count_nonzero(e.mask & ps.cap_ok(e))) for e in entries], dtype=np.bool_
+                [e.reason is None and bool(np.count_nonzero(e.mask & (ge[all_pools, e.g] >= e.n))) for e in entries],
+                dtype=np.bool_,
             )
             keep = (fits[inverse[rest]] | may_preempt[rest]) & (in_use <= cap[rest])
             epoch = ps.epoch
@@ -523,9 +524,15 @@ class Scheduler:
             e.epoch, e.capok, e.pows, e.fail0 = ps.epoch, None, None, None
         mkey: tuple[object, ...] | None = None
         if arow < 0 and not win_check:
-            failed = e.fail0
-        else:
-            mkey = (e.uid, arow, row.walltime_s if win_check else 0.0)
+            failed = None if e.fail0 is None else e.fail0[row.kind]
+        else:  # the allocation test depends on the job's GPU-hours, the window test on its walltime
+            mkey = (
+                e.uid,
+                arow,
+                row.walltime_s if win_check else 0.0,
+                row.gpus * row.duration_s if arow >= 0 else 0.0,
+                row.kind,
+            )
             failed = ps.failed.get(mkey)
         if failed is not None:
             return self._blocked(ps, row, e, failed[0], failed[1])
@@ -707,7 +714,12 @@ class Scheduler:
         self, ps: _Pass, row: JobRow, e: _Entry, mkey: tuple[object, ...] | None, reason: ReasonCode, message: str
     ) -> list[Decision]:
         if mkey is None:
-            e.fail0 = (reason, message)
+            if e.fail0 is None:
+                e.fail0 = [None] * len(KINDS)
+            if reason is ReasonCode.POWER_ENVELOPE:
+                e.fail0[row.kind] = (reason, message)
+            else:  # no free nodes for the shape: true whatever the job's kind
+                e.fail0[:] = [(reason, message)] * len(KINDS)
         else:
             ps.failed[mkey] = (reason, message)
         return self._blocked(ps, row, e, reason, message)
