@@ -193,6 +193,7 @@ def reservation_for(
     if tix is None:
         return None
     ps = _Pass(sched, state, None, now_s)
+    ps.materialise()
     row = JobRow.from_spec(job)
     e = ps.entry(row, int(state.tenants.klass[tix]))
     if e.reason is not None:

@@ -135,11 +135,12 @@ class JobQueue:
     A driver that calls ``decide`` pass after pass keeps one and updates it (:meth:`add`, :meth:`remove`,
     O(1) each: removal moves the last row into the hole), so no pass rebuilds rows or columns; storage
     order is not queue order (``order_queue`` sorts). Columns are views of the first ``len`` entries.
-    ``tenant_code`` and ``skey_code`` number tenants and signatures in first-seen order, so a pass can
-    work per tenant and per signature in vector form.
+    ``tenant_code``, ``skey_code`` and ``account_code`` number tenants, signatures and (tenant, project)
+    accounts in first-seen order, so a pass can work per tenant, signature and account in vector form.
     """
 
     __slots__ = (
+        "_account_code",
         "_gpus",
         "_ids",
         "_pos",
@@ -148,6 +149,10 @@ class JobQueue:
         "_skey_code",
         "_submit",
         "_tenant_code",
+        "_wall",
+        "_work",
+        "account_codes",
+        "accounts",
         "rows",
         "skey_codes",
         "skey_rows",
@@ -162,12 +167,17 @@ class JobQueue:
         self.tenant_names: list[str] = []
         self.skey_codes: dict[tuple[object, ...], int] = {}
         self.skey_rows: list[JobRow] = []  # one row per signature code, to build what depends on it alone
+        self.account_codes: dict[tuple[str, str | None], int] = {}
+        self.accounts: list[tuple[str, str | None]] = []
         self._submit = np.zeros(0)
         self._priority = np.zeros(0)
         self._gpus = np.zeros(0, dtype=np.int64)
         self._preemptible = np.zeros(0, dtype=np.bool_)
         self._tenant_code = np.zeros(0, dtype=np.int64)
         self._skey_code = np.zeros(0, dtype=np.int64)
+        self._account_code = np.zeros(0, dtype=np.int64)
+        self._work = np.zeros(0)
+        self._wall = np.zeros(0)
         self._ids: npt.NDArray[np.str_] = np.zeros(0, dtype="U1")
         rows = list(rows)
         if rows:
@@ -187,7 +197,7 @@ class JobQueue:
             rows.append(row)
         return cls(rows)
 
-    def _codes(self, row: JobRow) -> tuple[int, int]:
+    def _codes(self, row: JobRow) -> tuple[int, int, int]:
         t = self.tenant_codes.get(row.tenant)
         if t is None:
             t = self.tenant_codes[row.tenant] = len(self.tenant_names)
@@ -196,7 +206,12 @@ class JobQueue:
         if k is None:
             k = self.skey_codes[row.skey] = len(self.skey_rows)
             self.skey_rows.append(row)
-        return t, k
+        acct = (row.tenant, row.project)
+        a = self.account_codes.get(acct)
+        if a is None:
+            a = self.account_codes[acct] = len(self.accounts)
+            self.accounts.append(acct)
+        return t, k, a
 
     def _bulk(self, rows: list[JobRow]) -> None:
         n = len(rows)
@@ -211,11 +226,25 @@ class JobQueue:
         self._preemptible = np.fromiter((r.preemptible for r in rows), dtype=np.bool_, count=n)
         self._tenant_code = np.fromiter((c[0] for c in codes), dtype=np.int64, count=n)
         self._skey_code = np.fromiter((c[1] for c in codes), dtype=np.int64, count=n)
+        self._account_code = np.fromiter((c[2] for c in codes), dtype=np.int64, count=n)
+        self._work = np.fromiter((r.gpus * r.duration_s for r in rows), dtype=np.float64, count=n)
+        self._wall = np.fromiter((r.walltime_s for r in rows), dtype=np.float64, count=n)
         self._ids = np.array([r.id for r in rows], dtype=np.str_)
 
     def _grow(self, need: int) -> None:
         cap = max(64, 2 * need)
-        for name in ("_submit", "_priority", "_gpus", "_preemptible", "_tenant_code", "_skey_code", "_ids"):
+        for name in (
+            "_submit",
+            "_priority",
+            "_gpus",
+            "_preemptible",
+            "_tenant_code",
+            "_skey_code",
+            "_account_code",
+            "_work",
+            "_wall",
+            "_ids",
+        ):
             old = getattr(self, name)
             new = np.zeros(cap, dtype=old.dtype)
             new[: len(self.rows)] = old[: len(self.rows)]
@@ -231,13 +260,16 @@ class JobQueue:
             self._grow(i + 1)
         if len(row.id) > self._ids.dtype.itemsize // 4:
             self._ids = self._ids.astype(f"U{max(len(row.id), 2 * (self._ids.dtype.itemsize // 4))}")
-        t, k = self._codes(row)
+        t, k, a = self._codes(row)
         self._submit[i] = row.submit_s
         self._priority[i] = row.priority
         self._gpus[i] = row.gpus
         self._preemptible[i] = row.preemptible
         self._tenant_code[i] = t
         self._skey_code[i] = k
+        self._account_code[i] = a
+        self._work[i] = row.gpus * row.duration_s
+        self._wall[i] = row.walltime_s
         self._ids[i] = row.id
         self._pos[row.id] = i
         self.rows.append(row)
@@ -257,6 +289,9 @@ class JobQueue:
             for col in (self._submit, self._priority, self._gpus, self._preemptible, self._tenant_code):
                 col[i] = col[last]
             self._skey_code[i] = self._skey_code[last]
+            self._account_code[i] = self._account_code[last]
+            self._work[i] = self._work[last]
+            self._wall[i] = self._wall[last]
             self._ids[i] = self._ids[last]
         self.rows.pop()
         return row
@@ -289,6 +324,20 @@ class JobQueue:
     @property
     def skey_code(self) -> npt.NDArray[np.int64]:
         return self._skey_code[: len(self.rows)]
+
+    @property
+    def account_code(self) -> npt.NDArray[np.int64]:
+        return self._account_code[: len(self.rows)]
+
+    @property
+    def work_gpu_s(self) -> npt.NDArray[np.float64]:
+        """GPUs x expected duration on the reference accelerator (what allocations are charged on)."""
+        return self._work[: len(self.rows)]
+
+    @property
+    def walltime_s(self) -> npt.NDArray[np.float64]:
+        """Walltime limits on the reference accelerator."""
+        return self._wall[: len(self.rows)]
 
     @property
     def ids(self) -> npt.NDArray[np.str_]:

@@ -118,8 +118,31 @@ class _Entry:
     fail0: list[tuple[ReasonCode, str] | None] | None = None  # by job kind: power per GPU depends on it
 
 
+class _PoolLists:
+    """Per-pool scalars as Python lists (indexing a list is several times cheaper than a numpy array).
+
+    A pure function of the fleet index, built once per index.
+    """
+
+    __slots__ = ("gpn_of", "gpus_of", "nodes_of", "offset_of", "price_of", "public_of", "site_of", "zone_of")
+
+    def __init__(self, ix: FleetIndex) -> None:
+        self.site_of: list[int] = ix.pool_site.tolist()
+        self.offset_of: list[int] = ix.pool_offset.tolist()
+        self.nodes_of: list[int] = ix.pool_nodes.tolist()
+        self.gpn_of: list[int] = ix.pool_gpn.tolist()
+        self.public_of: list[bool] = ix.pool_public.tolist()
+        self.price_of: list[float] = ix.pool_price.tolist()
+        self.gpus_of: list[int] = np.maximum(ix.pool_gpus, 1).tolist()
+        self.zone_of: list[int] = ix.site_zone_code[ix.pool_site].tolist()
+
+
 class _Pass:
     """The working copy of one pass: mutable arrays plus per-pass vectors and memo tables.
+
+    Built in two steps: the constructor holds what deciding whether anything can start needs (rules of
+    the hour, signature entries, read-only views of the state); :meth:`materialise` copies the arrays a
+    pass changes, and is skipped by a quiet pass in which no job can start.
 
     ``cap_ok`` / ``pow_ok`` cache, per job shape, which pools have room (GPUs / megawatts). A pass
     only ever takes resources, so a cached False stays right; a cached True may have gone stale where
@@ -129,6 +152,7 @@ class _Pass:
     def __init__(self, sched: Scheduler, state: ClusterState, signals: CarbonSignals | None, now_s: float) -> None:
         cfg = sched.config
         ix = state.ix
+        self.sched = sched
         self.cfg = cfg
         self.state = state
         self.ix = ix
@@ -138,39 +162,46 @@ class _Pass:
         self.tindex = state.tenants.index
         self.rules = PassRules(ix, now_s)
         self.pass_ok = self.rules.pool_online & self.rules.pool_open
-        self.pass_any = bool(self.pass_ok.any())
-        self.node_free = state.node_free.copy()
-        self.ge = state.ge.copy()
-        self.pool_free = state.pool_free_gpus.copy()
-        self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
-        self.pool_gpus_of: list[int] = np.maximum(ix.pool_gpus, 1).tolist()
-        self.headroom = ix.site_cap_w - state.site_draw_w
-        self.in_use: list[int] = state.tenants.in_use.tolist()
-        self.cap: list[int] = state.tenants.cap.tolist()
-        self.klass: list[int] = state.tenants.klass.tolist()
-        self.flex_s: list[float] = state.tenants.flex_s.tolist()
-        self.pool_zone: list[int] = ix.site_zone_code[ix.pool_site].tolist()
-        # scalars per pool as Python lists: indexing a list is several times cheaper than a numpy array
-        self.site_of: list[int] = ix.pool_site.tolist()
-        self.offset_of: list[int] = ix.pool_offset.tolist()
-        self.nodes_of: list[int] = ix.pool_nodes.tolist()
-        self.gpn_of: list[int] = ix.pool_gpn.tolist()
-        self.public_of: list[bool] = ix.pool_public.tolist()
-        self.price_of: list[float] = ix.pool_price.tolist()
-        self.deferral = cfg.carbon_deferral and signals is not None
-        self.alloc = state.alloc_remaining_gpu_h.copy()
-        self.no_alloc = np.zeros(ix.n_sites)
-        self.intensity = carbon_intensity_by_pool(ix, signals, now_s)
-        self.intensity_of: list[float] = self.intensity.tolist()
         self.all_pools = np.arange(ix.n_pools)
+        self.ge = state.ge  # read-only until materialise() takes a copy
+        self.klass: list[int] = state.tenants.klass.tolist()
         # entries by tenant class: kept by the scheduler across passes with the same pools online and open
         # (a pure function of the signature, the fleet and pass_ok); OFFLINE/WINDOW ones live one pass
         self.entries = sched.entries_for(ix, self.pass_ok)
         self.volatile: tuple[dict[tuple[object, ...], _Entry], ...] = ({}, {})
-        self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
-        self.scores = sched.scores_for(self.intensity)
         self.any_public = bool(ix.pool_public.any())
         self.any_window = bool(ix.pool_windowed.any())
+        self.epoch = next(_EPOCHS)  # renewed when a preemption gives resources back: memos that assumed shrinking
+
+    def materialise(self) -> None:
+        """Take the working copies and per-pass vectors a pass that may start jobs needs."""
+        state, ix, cfg, now_s = self.state, self.ix, self.cfg, self.now
+        lists = ix.cache.get(_PoolLists)
+        if lists is None:
+            lists = ix.cache[_PoolLists] = _PoolLists(ix)
+        self.site_of = lists.site_of
+        self.offset_of = lists.offset_of
+        self.nodes_of = lists.nodes_of
+        self.gpn_of = lists.gpn_of
+        self.public_of = lists.public_of
+        self.price_of = lists.price_of
+        self.pool_gpus_of = lists.gpus_of
+        self.pool_zone = lists.zone_of
+        self.node_free = state.node_free.copy()
+        self.ge = state.ge.copy()
+        self.pool_free = state.pool_free_gpus.copy()
+        self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
+        self.headroom = ix.site_cap_w - state.site_draw_w
+        self.in_use: list[int] = state.tenants.in_use.tolist()
+        self.cap: list[int] = state.tenants.cap.tolist()
+        self.flex_s: list[float] = state.tenants.flex_s.tolist()
+        self.deferral = cfg.carbon_deferral and self.signals is not None
+        self.alloc = state.alloc_remaining_gpu_h.copy()
+        self.no_alloc = np.zeros(ix.n_sites)
+        self.intensity = carbon_intensity_by_pool(ix, self.signals, now_s)
+        self.intensity_of: list[float] = self.intensity.tolist()
+        self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
+        self.scores = self.sched.scores_for(self.intensity)
         self.cap_cache: dict[tuple[int, int, int], BArr] = {}
         self.pow_cache: dict[tuple[int, int], tuple[FArr, BArr]] = {}
         self.forecasts: dict[tuple[int, int, int], tuple[int, float, float]] = {}
@@ -182,13 +213,7 @@ class _Pass:
         self.preempted: set[str] = set()
         self.no_preempt: set[tuple[object, ...]] = set()
         self.preempt_budget = cfg.max_preemptions_per_pass
-        self.epoch = next(_EPOCHS)  # renewed when a preemption gives resources back: memos that assumed shrinking
         self.min_victim_priority: float | None = None
-        self.max_free = self.most_free()
-
-    def most_free(self) -> int:
-        """Free GPUs of the emptiest pool online and open: no job needing more can start in this pass."""
-        return int(self.pool_free[self.pass_ok].max()) if self.pass_any else 0
 
     def forecast_cumsum(self, zone_code: int, horizon_h: int) -> FArr | None:
         """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per pass."""
@@ -301,7 +326,6 @@ class _Pass:
         apply_nodes(self.node_free, self.ge, self.pool_free, self.offset_of[p], p, nodes, -g)
         self.tiebreak[p] = _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
         self.headroom[s] -= power
-        self.max_free = self.most_free()
 
     # -------------------------------------------------------------- events for reservations
     def events_by_site(self) -> dict[int, list[Event]]:
@@ -401,17 +425,17 @@ class Scheduler:
                 self._rows = {r.id: r for r in q.rows}
         ps = _Pass(self, state, signals, now_s)
         out: list[Decision] = []
+        if not explain_waiting:
+            self._decide_quietly(ps, q, out)
+            return out
+        ps.materialise()
         if self.config.preemption or state.ix.site_schedule:
             out.extend(self._window_preemptions(ps))
-        order = order_queue(q, state, self.config, now_s)
-        if explain_waiting:
-            for i in order.tolist():
-                out.extend(self._one(ps, q.rows[i]))
-        else:
-            self._decide_quietly(ps, q, order, out)
+        for i in order_queue(q, state, self.config, now_s).tolist():
+            out.extend(self._one(ps, q.rows[i]))
         return out
 
-    def _decide_quietly(self, ps: _Pass, q: JobQueue, order: IArr, out: list[Decision]) -> None:
+    def _decide_quietly(self, ps: _Pass, q: JobQueue, out: list[Decision]) -> None:
         """The pass without NotNow decisions, skipping in bulk the jobs whose only outcome is NotNow.
 
         Skipped without a look, in vector form: jobs of unknown tenants, jobs whose signature no pool
@@ -420,12 +444,23 @@ class Scheduler:
         to take: greedy), also jobs whose gang shape fits no admitted pool's free nodes and that cannot
         preempt (preemptible, or priority at or below every running preemptible job's): a pass only
         takes resources, so they cannot start. A preemption gives resources back; the bounds are then
-        taken again. Under strict order, everything after the blocker is NotNow.
+        taken again. Under strict order, everything after the blocker is NotNow. When no job at all can
+        start or preempt and no closed window has jobs to evict, the pass ends before copying anything.
         """
         cfg = self.config
+        state, ix = ps.state, ps.ix
         rows = q.rows
         gpus = q.gpus
-        tn = ps.state.tenants
+        closing = any(
+            not ps.rules.site_open[s] and any(state.pool_jobs[p] for p in ix.pools_of_site[s].tolist())
+            for s in ix.site_schedule
+        )
+        if not rows:
+            if closing:
+                ps.materialise()
+                out.extend(self._window_preemptions(ps))
+            return
+        tn = state.tenants
         tix = np.array([ps.tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
         known = tix >= 0
         tix = np.maximum(tix, 0)
@@ -435,10 +470,69 @@ class Scheduler:
         live = known & np.array([e.reason is None for e in entries], dtype=np.bool_)[inverse]
         cap = tn.cap[tix] - gpus  # the tenant's GPUs in use must stay at or below this for the job to start
         may_preempt = np.zeros(len(rows), dtype=np.bool_)
-        if cfg.preemption and ps.preempt_budget > 0:
-            floor = ps.state.min_victim_priority()
+        if cfg.preemption and cfg.max_preemptions_per_pass > 0:
+            floor = state.min_victim_priority()
             if floor < math.inf:
                 may_preempt = ~q.preemptible & (q.priority > floor)
+
+        arows: IArr | None = None
+        public, windowed = ix.pool_public, ix.pool_windowed
+        # the signatures' masks and gang shapes stacked (signature x pool): one vector test for all
+        admits = np.stack([e.mask if e.reason is None else np.zeros(ix.n_pools, dtype=np.bool_) for e in entries])
+        shape_g = np.stack([e.g for e in entries])
+        shape_n = np.stack([e.n for e in entries])
+        pool_rows = np.broadcast_to(ps.all_pools, shape_g.shape)
+        per_job_tests = [
+            u
+            for u, e in enumerate(entries)
+            if e.reason is None and ((e.has_public and not int(sigs[u]) & 1) or e.has_window)
+        ]
+
+        def fits_now(ge: IArr, alloc: FArr, idx: IArr) -> BArr:
+            """For jobs ``idx``: some admitted pool has, now, the free nodes their gang shape needs, and
+            the pool's other per-job tests pass: an academic job's allocation on a public pool, a
+            non-preemptible job's end before an idle-capacity window closes. Rounding may only say yes."""
+            nonlocal arows
+            free = admits & (ge[pool_rows, shape_g] >= shape_n)
+            by_sig = free.any(axis=1)
+            ok = by_sig[inverse[idx]]
+            for u in per_job_tests:
+                e = entries[u]
+                f = free[u]
+                academic = e.has_public and not int(sigs[u]) & 1
+                if not by_sig[u]:
+                    continue
+                tested = (public if academic else False) | (windowed if e.has_window else False)
+                if np.count_nonzero(f & ~tested):
+                    continue  # a free pool without per-job tests
+                at = np.flatnonzero(inverse[idx] == u)
+                if not len(at):
+                    continue
+                jobs = idx[at]
+                pools = np.flatnonzero(f)
+                good = np.ones((len(at), len(pools)), dtype=np.bool_)
+                if academic:
+                    if arows is None:
+                        arows = np.array([state.alloc_row_for(t, p) for t, p in q.accounts], dtype=np.int64)
+                    arow = arows[q.account_code[jobs]]
+                    left = np.where(arow[:, None] >= 0, alloc[np.maximum(arow, 0)][:, ix.pool_site[pools]], 0.0)
+                    need = q.work_gpu_s[jobs][:, None] * (e.ref_tp / e.tp[pools])[None, :] / 3600.0
+                    good &= ~public[pools] | (left >= need * (1.0 - 1e-9))
+                if e.has_window:
+                    ends = ps.now + q.walltime_s[jobs][:, None] * (e.ref_tp / e.tp[pools])[None, :]
+                    in_time = ends <= ps.rules.pool_close_s[pools] + 1e-3
+                    good &= ~windowed[pools] | q.preemptible[jobs][:, None] | in_time
+                ok[at] = good.any(axis=1)
+            return ok
+
+        everyone = np.arange(len(rows))
+        can = live & (tn.in_use[tix] <= cap) & (fits_now(state.ge, state.alloc_remaining_gpu_h, everyone) | may_preempt)
+        if not closing and not np.count_nonzero(can):
+            return  # nothing can start, preempt or be evicted: every job waits
+        ps.materialise()
+        if cfg.preemption or ix.site_schedule:
+            out.extend(self._window_preemptions(ps))
+        order = order_queue(q, state, cfg, ps.now)
         order = order[live[order]]
         n = len(order)
         pos = 0
@@ -449,20 +543,24 @@ class Scheduler:
                 continue
             rest = order[pos:]
             in_use = np.asarray(ps.in_use, dtype=np.int64)[tix[rest]]
-            # per signature: some admitted pool has, now, the free nodes its gang shape needs
-            ge, all_pools = ps.ge, ps.all_pools
-            fits = np.array(
-                [e.reason is None and bool(np.count_nonzero(e.mask & (ge[all_pools, e.g] >= e.n))) for e in entries],
-                dtype=np.bool_,
-            )
-            keep = (fits[inverse[rest]] | may_preempt[rest]) & (in_use <= cap[rest])
+            keep = (fits_now(ps.ge, ps.alloc, rest) | may_preempt[rest]) & (in_use <= cap[rest])
             epoch = ps.epoch
+            # signatures whose admitted pools ran out of free nodes during the loop (starts took them)
+            spent = np.zeros(len(entries), dtype=np.bool_)
             pos = n
             for k in np.flatnonzero(keep).tolist():
-                self._emit(ps, rows[int(rest[k])], out)
+                i = int(rest[k])
+                u = int(inverse[i])
+                if spent[u] and not may_preempt[i]:
+                    continue
+                emitted = len(out)
+                self._emit(ps, rows[i], out)
                 if ps.epoch != epoch or ps.blocker is not None:  # a preemption gave GPUs back: bound again
                     pos = n - len(rest) + k + 1
                     break
+                if len(out) == emitted:  # it waits: did its signature just run out of free nodes?
+                    e = entries[u]
+                    spent[u] = not np.count_nonzero(e.mask & (ps.ge[ps.all_pools, e.g] >= e.n))
 
     def _emit(self, ps: _Pass, row: JobRow, out: list[Decision]) -> None:
         for d in self._one(ps, row):
@@ -942,7 +1040,6 @@ class Scheduler:
         ps.failed.clear()
         ps.no_preempt.clear()
         ps.epoch = next(_EPOCHS)
-        ps.max_free = ps.most_free()
         g, n = int(e.g[p]), int(e.n[p])
         tp = float(e.tp[p])
         run_s = (row.duration_s * e.ref_tp) / tp
