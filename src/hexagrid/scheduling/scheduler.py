@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -534,38 +534,47 @@ class Scheduler:
             out.extend(self._window_preemptions(ps))
         order = order_queue(q, state, cfg, ps.now)
         order = order[live[order]]
-        n = len(order)
+        order_l, tix_l, cap_l, sig_l, preempts_l = (
+            order.tolist(),
+            tix.tolist(),
+            cap.tolist(),
+            inverse.tolist(),
+            may_preempt.tolist(),
+        )
+        in_use = ps.in_use  # the pass's own counts, updated as it starts jobs
+        n = len(order_l)
         pos = 0
         while pos < n and ps.blocker is None:
-            if not (cfg.backfill == "greedy" or ps.reservation is not None):
-                self._emit(ps, rows[int(order[pos])], out)
-                pos += 1
-                continue
-            rest = order[pos:]
-            in_use = np.asarray(ps.in_use, dtype=np.int64)[tix[rest]]
-            keep = (fits_now(ps.ge, ps.alloc, rest) | may_preempt[rest]) & (in_use <= cap[rest])
+            settled = cfg.backfill == "greedy" or ps.reservation is not None
+            if settled:
+                rest = order[pos:]
+                picks: Iterable[int] = (
+                    pos + np.flatnonzero(fits_now(ps.ge, ps.alloc, rest) | may_preempt[rest])
+                ).tolist()
+            else:  # until the reservation is taken every job is looked at: the first one blocked takes it
+                picks = range(pos, n)
             epoch = ps.epoch
             # signatures whose admitted pools ran out of free nodes during the loop (starts took them)
-            spent = np.zeros(len(entries), dtype=np.bool_)
+            spent = [False] * len(entries)
             pos = n
-            for k in np.flatnonzero(keep).tolist():
-                i = int(rest[k])
-                u = int(inverse[i])
-                if spent[u] and not may_preempt[i]:
+            for k in picks:
+                i = order_l[k]
+                t = tix_l[i]
+                if in_use[t] > cap_l[i]:
+                    continue  # its tenant is at its cap: NotNow, whatever else holds
+                u = sig_l[i]
+                if spent[u] and not preempts_l[i]:
                     continue
                 emitted = len(out)
-                self._emit(ps, rows[i], out)
-                if ps.epoch != epoch or ps.blocker is not None:  # a preemption gave GPUs back: bound again
-                    pos = n - len(rest) + k + 1
+                for d in self._one(ps, rows[i], t, entries[u]):
+                    if type(d) is not NotNow:
+                        out.append(d)
+                if ps.epoch != epoch or ps.blocker is not None or (not settled and ps.reservation is not None):
+                    pos = k + 1  # a preemption gave resources back, or the reservation is taken: bound again
                     break
-                if len(out) == emitted:  # it waits: did its signature just run out of free nodes?
+                if settled and len(out) == emitted:  # it waits: did its signature just run out of free nodes?
                     e = entries[u]
                     spent[u] = not np.count_nonzero(e.mask & (ps.ge[ps.all_pools, e.g] >= e.n))
-
-    def _emit(self, ps: _Pass, row: JobRow, out: list[Decision]) -> None:
-        for d in self._one(ps, row):
-            if type(d) is not NotNow:
-                out.append(d)
 
     # -------------------------------------------------------------- preemption at closed windows
     def _window_preemptions(self, ps: _Pass) -> list[Preempt]:
@@ -588,14 +597,19 @@ class Scheduler:
         return out
 
     # -------------------------------------------------------------- one job
-    def _one(self, ps: _Pass, row: JobRow) -> list[Decision]:
-        tix = ps.tindex.get(row.tenant)
+    def _one(self, ps: _Pass, row: JobRow, tix: int | None = None, e: _Entry | None = None) -> list[Decision]:
+        """One job's decision(s); ``tix`` and ``e`` (its tenant's index and its entry) when the caller has them."""
         if tix is None:
-            return [
-                NotNow(row.id, ReasonCode.UNKNOWN_TENANT, f"tenant {row.tenant!r} is not registered with the scheduler")
-            ]
+            tix = ps.tindex.get(row.tenant)
+            if tix is None:
+                return [
+                    NotNow(
+                        row.id, ReasonCode.UNKNOWN_TENANT, f"tenant {row.tenant!r} is not registered with the scheduler"
+                    )
+                ]
         tclass = ps.klass[tix]
-        e = ps.entry(row, tclass)
+        if e is None:
+            e = ps.entry(row, tclass)
         if e.reason is not None:
             return [NotNow(row.id, e.reason, e.message)]
         if ps.blocker is not None:
