@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, Scenario, SovereigntyTier, TenantClass
+from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, Scenario, TenantClass
 from hexagrid.energy.carbon import load_carbon
 from hexagrid.scenarios import load_scenario
 from hexagrid.simulation.driver import SimConfig
@@ -45,21 +45,16 @@ def reference_capacity_gpus(scenario: Scenario) -> float:
 
 
 def _scaled(scenario: Scenario, factor: float) -> Scenario:
-    """Every pool's nodes x ``factor`` (at least one node); for each tenant class and each sovereignty tier
-    a job may require, the largest pool of the largest always-open site that qualifies keeps room for a
-    64-GPU gang, so every trace job has somewhere to run."""
+    """Every pool's nodes x ``factor`` (at least one node); for each tenant class, the largest pool of the
+    largest always-open site of the highest sovereignty tier open to it keeps room for a 64-GPU gang (a
+    site of the highest tier meets every lower requirement), so every trace job has somewhere to run."""
     gang_pools: set[tuple[str, str]] = set()
     for cls in (TenantClass.ACADEMIC, TenantClass.COMMERCIAL):
-        for tier in SovereigntyTier:
-            sites = [
-                s
-                for s in scenario.sites
-                if s.access.admits(cls) and s.availability is None and s.tier.rank >= tier.rank
-            ]
-            if sites:
-                big = max(sites, key=lambda s: s.gpus)
-                pool = max(big.pools, key=lambda p: p.gpus)
-                gang_pools.add((big.id, pool.id))
+        sites = [s for s in scenario.sites if s.access.admits(cls) and s.availability is None]
+        if sites:
+            big = max(sites, key=lambda s: (s.tier.rank, s.gpus))
+            pool = max(big.pools, key=lambda p: p.gpus)
+            gang_pools.add((big.id, pool.id))
     sites = []
     for s in scenario.sites:
         pools = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gc
 import itertools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,9 +77,9 @@ def order_queue(q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     if config.queue_order == "fifo":
-        return np.lexsort((q.ids, q.submit_s))
+        return _sorted_by_id_within_ties(q, q.submit_s, None)
     if config.queue_order == "priority":
-        return np.lexsort((q.ids, q.submit_s, -q.priority))
+        return _sorted_by_id_within_ties(q, q.submit_s, -q.priority)
     tn = state.tenants
     weights = tn.weight
     shares = weights / weights.sum() if len(weights) and weights.sum() > 0 else weights
@@ -91,7 +91,29 @@ def order_queue(q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s
     age = np.clip((now_s - q.submit_s) / config.max_age_s, 0.0, 1.0)
     qos = (q.priority + 1000.0) / 2000.0
     score = config.weight_age * age + config.weight_fair_share * fs_job + config.weight_qos * qos
-    return np.lexsort((q.ids, q.submit_s, -score))
+    return _sorted_by_id_within_ties(q, q.submit_s, -score)
+
+
+def _sorted_by_id_within_ties(q: JobQueue, submit_s: FArr, key: FArr | None) -> IArr:
+    """Positions by ``key`` then submit time, ties by job id: the same order as a lexsort on the three.
+
+    Sorting strings is the slow part of a lexsort over a long queue and true ties are rare, so the
+    numbers are sorted first (stably) and only runs of equal (key, submit) are then put in id order.
+    """
+    order = np.lexsort((submit_s,) if key is None else (submit_s, key))
+    a = submit_s[order]
+    same = a[1:] == a[:-1]
+    if key is not None:
+        k = key[order]
+        same &= k[1:] == k[:-1]
+    if not same.any():
+        return order
+    ids = q.ids
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], same.view(np.int8), [0]))))
+    for lo, hi in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+        run = order[lo : hi + 1]  # positions lo..hi hold one run of equal keys
+        order[lo : hi + 1] = run[np.argsort(ids[run], kind="stable")]
+    return order
 
 
 @dataclass(slots=True)
@@ -546,13 +568,12 @@ class Scheduler:
         pos = 0
         while pos < n and ps.blocker is None:
             settled = cfg.backfill == "greedy" or ps.reservation is not None
+            rest = order[pos:]
+            look = np.asarray(in_use, dtype=np.int64)[tix[rest]] <= cap[rest]  # tenants not at their cap
             if settled:
-                rest = order[pos:]
-                picks: Iterable[int] = (
-                    pos + np.flatnonzero(fits_now(ps.ge, ps.alloc, rest) | may_preempt[rest])
-                ).tolist()
-            else:  # until the reservation is taken every job is looked at: the first one blocked takes it
-                picks = range(pos, n)
+                look &= fits_now(ps.ge, ps.alloc, rest) | may_preempt[rest]
+            # (until the reservation is taken every other job is looked at: the first one blocked takes it)
+            picks = (pos + np.flatnonzero(look)).tolist()
             epoch = ps.epoch
             # signatures whose admitted pools ran out of free nodes during the loop (starts took them)
             spent = [False] * len(entries)

@@ -1,0 +1,71 @@
+"""The queue a driver keeps across passes: columns stay in step with rows, and the pass order is the documented one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sched_fleets import T0, fleet, job, site, tenant
+
+from hexagrid.errors import InputError
+from hexagrid.scheduling import ClusterState, JobQueue, SchedulerConfig
+from hexagrid.scheduling.scheduler import order_queue
+
+
+@settings(max_examples=60, deadline=None)
+@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 30), st.integers(0, 3), st.integers(1, 16)), max_size=80))
+def test_add_and_remove_keep_every_column_in_step_with_the_rows(ops: list[tuple[bool, int, int, int]]) -> None:
+    q = JobQueue()
+    present: dict[str, object] = {}
+    for add, k, when, gpus in ops:
+        jid = f"job-{k:03d}" + "x" * (k % 7)  # ids of several lengths: the id column widens
+        if add and jid not in present:
+            present[jid] = q.add(job(jid, gpus, submit_s=T0 + when, priority=k - 15))
+        elif not add:
+            assert (q.remove(jid) is not None) == (jid in present)
+            present.pop(jid, None)
+    assert sorted(r.id for r in q.rows) == sorted(present)
+    assert q.ids.tolist() == [r.id for r in q.rows]
+    assert q.submit_s.tolist() == [r.submit_s for r in q.rows]
+    assert q.priority.tolist() == [float(r.priority) for r in q.rows]
+    assert q.gpus.tolist() == [r.gpus for r in q.rows]
+    assert q.work_gpu_s.tolist() == [r.gpus * r.duration_s for r in q.rows]
+    assert [q.tenant_names[c] for c in q.tenant_code.tolist()] == [r.tenant for r in q.rows]
+    assert [q.skey_rows[c].skey for c in q.skey_code.tolist()] == [r.skey for r in q.rows]
+    assert sorted(j.id for j in q) == sorted(present)
+
+
+def test_a_job_id_queued_twice_is_refused() -> None:
+    q = JobQueue()
+    q.add(job("a"))
+    with pytest.raises(InputError, match="'a' is already queued"):
+        q.add(job("a"))
+    with pytest.raises(InputError, match="'b' appears more than once"):
+        JobQueue.from_specs([job("b"), job("b")])
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    data=st.lists(st.tuples(st.integers(0, 99_999), st.integers(0, 3), st.integers(-2, 2)), min_size=1, max_size=60),
+    policy=st.sampled_from(["fifo", "priority", "multifactor"]),
+)
+def test_pass_order_is_key_then_submit_time_then_job_id(data: list[tuple[int, int, int]], policy: str) -> None:
+    """Only runs of equal keys are sorted by id; the result must equal one lexsort on all three keys."""
+    specs = {}
+    for k, when, prio in data:
+        specs[f"j{k}"] = job(f"j{k}", 1, submit_s=T0 + 60.0 * when, priority=prio)
+    q = JobQueue.from_specs(specs.values())
+    state = ClusterState.from_fleet(fleet(site("s")), [tenant()])
+    cfg = SchedulerConfig(queue_order=policy)  # type: ignore[arg-type]
+    got = order_queue(q, state, cfg, T0 + 3600.0)
+    if policy == "fifo":
+        want = np.lexsort((q.ids, q.submit_s))
+    elif policy == "priority":
+        want = np.lexsort((q.ids, q.submit_s, -q.priority))
+    else:  # one tenant: the fair-share term is the same for every job, age and QoS order them
+        age = np.clip((T0 + 3600.0 - q.submit_s) / cfg.max_age_s, 0.0, 1.0)
+        fs = cfg.weight_fair_share * 1.0  # no usage yet: factor 2**0
+        score = cfg.weight_age * age + fs + cfg.weight_qos * (q.priority + 1000.0) / 2000.0
+        want = np.lexsort((q.ids, q.submit_s, -score))
+    assert got.tolist() == want.tolist()
