@@ -575,8 +575,11 @@ class Scheduler:
             # (until the reservation is taken every other job is looked at: the first one blocked takes it)
             picks = (pos + np.flatnonzero(look)).tolist()
             epoch = ps.epoch
-            # signatures whose admitted pools ran out of free nodes during the loop (starts took them)
+            # signatures whose admitted pools ran out of free nodes during the loop (starts took them),
+            # re-checked once per signature after each change (a start) since its last check
             spent = [False] * len(entries)
+            changes = 0
+            checked = [changes] * len(entries)  # the bound above saw the state before any start
             pos = n
             for k in picks:
                 i = order_l[k]
@@ -584,8 +587,13 @@ class Scheduler:
                 if in_use[t] > cap_l[i]:
                     continue  # its tenant is at its cap: NotNow, whatever else holds
                 u = sig_l[i]
-                if spent[u] and not preempts_l[i]:
-                    continue
+                if settled and not preempts_l[i]:
+                    if checked[u] != changes:
+                        checked[u] = changes
+                        e = entries[u]
+                        spent[u] = not np.count_nonzero(e.mask & (ps.ge[ps.all_pools, e.g] >= e.n))
+                    if spent[u]:
+                        continue
                 emitted = len(out)
                 for d in self._one(ps, rows[i], t, entries[u]):
                     if type(d) is not NotNow:
@@ -593,9 +601,8 @@ class Scheduler:
                 if ps.epoch != epoch or ps.blocker is not None or (not settled and ps.reservation is not None):
                     pos = k + 1  # a preemption gave resources back, or the reservation is taken: bound again
                     break
-                if settled and len(out) == emitted:  # it waits: did its signature just run out of free nodes?
-                    e = entries[u]
-                    spent[u] = not np.count_nonzero(e.mask & (ps.ge[ps.all_pools, e.g] >= e.n))
+                if len(out) != emitted:
+                    changes += 1
 
     # -------------------------------------------------------------- preemption at closed windows
     def _window_preemptions(self, ps: _Pass) -> list[Preempt]:
@@ -726,7 +733,7 @@ class Scheduler:
                 p = int(v.argmin())
                 found = bool(v[p] < np.inf)
             if not found:
-                if not np.count_nonzero(cand & capok):
+                if not np.count_nonzero(cand & (ps.ge[ps.all_pools, e.g] >= e.n)):  # exact, not the cache
                     return self._fail(
                         ps,
                         row,
@@ -745,6 +752,13 @@ class Scheduler:
                     f"within its power envelope",
                 )
             if res is not None:  # EASY backfill: start only what does not delay the reservation
+                # exact room first: a stale cached True must not turn "no room" (which may preempt) into
+                # "held behind the reservation" (which may not)
+                np.logical_and(capok, ps.ge[ps.all_pools, e.g] >= e.n, out=capok)
+                np.logical_and(powok, pw <= ps.headroom[ix.pool_site], out=powok)
+                if not np.count_nonzero(fit & capok & powok):
+                    continue
+                fit &= capok & powok
                 wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
                 fit = fit & self._keeps_reservation(ps, res, e, fit, wall_end, pw)
                 if not np.count_nonzero(fit):
