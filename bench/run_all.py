@@ -31,11 +31,15 @@ def main(argv: list[str]) -> int:
     names = argv or list(BENCHES)
     unknown = [n for n in names if n not in BENCHES]
     if unknown:
-        print(f"bench/run_all.py: error: unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHES)}", file=sys.stderr)
+        print(
+            f"bench/run_all.py: error: unknown benchmark {unknown[0]!r}; known: {', '.join(BENCHES)}", file=sys.stderr
+        )
         return 2
     out = Path("out/bench")
     out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, {platform.platform()}"
+    )
     exe = Path(sys.executable).with_name("hexagrid")
     status = 0
     for name in names:

@@ -7,8 +7,9 @@
     reference-accelerator equivalents (GPUs x relative training throughput) over the trace's span.
     Power envelopes scale with each site's GPUs.
 (b) 1,000,000 synthetic jobs (the workloads package's default mix) over france-2028 (over a million
-    accelerators), submitted over a horizon chosen the same way so the fleet runs at about
-    ``target_utilisation``.
+    accelerators), submitted over a horizon chosen the same way (offered load ``target_utilisation`` of
+    the reference capacity), with the tenants' quotas raised to twice their share of that demand
+    (:func:`national_scenario`: the scenario's 13 organisations stand in for a country's users).
 Both map attributes with the scenario's tenants and run one policy (default ``hexagrid``) end to end, with
 the CLI's default batching (at most one scheduling pass per 60 s of simulated time):
 event loop, scheduler, checker, accounting and the per-job Parquet table. Figures: wall seconds, events
@@ -33,7 +34,7 @@ from hexagrid.simulation.fleetindex import date_to_posix_s
 from hexagrid.simulation.run import simulate_policies
 from hexagrid.workloads import JobTable, MappingRule, SyntheticMix, generate_synthetic, load_trace
 
-__all__ = ["bench_simulate", "reference_capacity_gpus", "sized_scenario"]
+__all__ = ["bench_simulate", "national_scenario", "reference_capacity_gpus", "sized_scenario"]
 
 _MAX_GANG_GPUS = 64  # ITP's largest job
 
@@ -80,6 +81,25 @@ def sized_scenario(scenario: Scenario, table: JobTable, target_utilisation: floa
         else:
             hi = mid
     return _scaled(scenario, hi)
+
+
+def national_scenario(scenario: Scenario, busy_gpus: float, rule: MappingRule | None = None) -> Scenario:
+    """``scenario`` with each tenant's ``max_gpus`` raised, where lower, to twice its share of a demand that
+    keeps about ``busy_gpus`` GPUs busy (its share of jobs under ``rule``).
+
+    The scenario's quotas are its named organisations'; the national bench's synthetic demand stands for
+    a country's users drawn over those tenants, and a 256-GPU quota handed a weight's share of a million
+    GPUs' work would queue it for ever, measuring the quota instead of the scheduler. Quotas still apply.
+    """
+    rule = rule or MappingRule()
+    weights = rule.tenant_weights(scenario.tenants)
+    weights = weights / max(float(weights.sum()), 1e-12)
+    tenants = []
+    for t, w in zip(scenario.tenants, weights.tolist(), strict=True):
+        if t.max_gpus is not None:
+            t = t.model_copy(update={"max_gpus": max(t.max_gpus, math.ceil(2.0 * w * busy_gpus))})
+        tenants.append(t)
+    return scenario.model_copy(update={"tenants": tenants})
 
 
 def _peak_rss_mb() -> float:
@@ -161,6 +181,7 @@ def bench_simulate(
         horizon_s = SyntheticMix().horizon_for_load(
             national_jobs, round(reference_capacity_gpus(scen)), target_utilisation
         )
+        scen = national_scenario(scen, target_utilisation * sum(s.gpus for s in scen.sites))
         table = MappingRule().apply_scenario(
             generate_synthetic(national_jobs, seed, start_s, max(horizon_s, 3600.0)), scen, seed
         )

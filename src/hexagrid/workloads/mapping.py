@@ -329,6 +329,10 @@ class MappingRule(BaseModel):
             out[mask] = np.minimum(np.searchsorted(cdf, u[mask], side="right"), len(tenants) - 1)
         return out
 
+    def tenant_weights(self, tenants: Sequence[Tenant]) -> np.ndarray:
+        """Each tenant's share of jobs under this rule, before any job-size limit (``max_gpus``)."""
+        return self._tenant_weights(list(tenants), np.ones(len(tenants), dtype=np.bool_))
+
     def _tenant_weights(self, tenants: list[Tenant], allowed: np.ndarray) -> np.ndarray:
         """Each tenant's share of jobs among the ``allowed`` ones (zero for the others)."""
         s = self.shares
