@@ -36,6 +36,7 @@ from hexagrid.domain.jobs import JobSpec
 from hexagrid.domain.kinds import JobKind
 from hexagrid.energy.calendar import CalendarMapping
 from hexagrid.energy.carbon import CarbonTrace
+from hexagrid.energy.highs import new_highs
 from hexagrid.energy.power import DEFAULT_UTILISATION, busy_gpu_it_power_w
 from hexagrid.errors import InfeasibleError, InputError
 
@@ -198,9 +199,7 @@ def carbon_lower_bound(
     lp.a_matrix_.start_ = np.arange(0, 3 * n_var + 1, 3, dtype=np.int32)
     lp.a_matrix_.index_ = index.ravel()
     lp.a_matrix_.value_ = np.ones(3 * n_var)
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("time_limit", float(time_limit_s))
+    h = new_highs(time_limit=float(time_limit_s))
     h.passModel(lp)
     h.run()
     status = h.getModelStatus()

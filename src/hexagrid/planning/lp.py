@@ -13,6 +13,8 @@ import highspy
 import numpy as np
 import numpy.typing as npt
 
+from hexagrid.energy.highs import new_highs
+
 __all__ = ["INF", "LinearModel", "SolveResult"]
 
 INF = highspy.kHighsInf
@@ -112,10 +114,7 @@ class LinearModel:
             lp.integrality_ = [
                 highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in self._int
             ]
-        h = highspy.Highs()
-        h.setOptionValue("output_flag", False)
-        h.setOptionValue("mip_rel_gap", float(mip_gap))
-        h.setOptionValue("time_limit", float(time_limit_s))
+        h = new_highs(mip_rel_gap=float(mip_gap), time_limit=float(time_limit_s))
         h.setOptionValue("threads", int(threads))
         h.setOptionValue("random_seed", 0)
         h.passModel(lp)

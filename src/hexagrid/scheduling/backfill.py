@@ -66,12 +66,16 @@ def earliest_start(
     Returns None when no candidate can ever fit (pool or envelope too small even when empty).
     """
     best: tuple[float, int, int] | None = None  # (time, pool, position)
+    by_end: dict[int, list[Event]] = {}  # each site's releases in walltime order, sorted once
     for pos in np.argsort(pools, kind="stable").tolist():
         p = int(pools[pos])
         s = int(ix.pool_site[p])
         gp, npn, pw = int(g[pos]), int(n[pos]), float(power_w[pos])
         if pw > ix.site_cap_w[s] or npn > ix.pool_nodes[p]:
             continue
+        evs = by_end.get(s)
+        if evs is None:
+            evs = by_end[s] = sorted(events_by_site.get(s, []), key=lambda e: e[0])
         t = _pool_earliest(
             ix,
             p,
@@ -81,7 +85,7 @@ def earliest_start(
             pw,
             node_free,
             float(site_headroom_w[s]),
-            events_by_site.get(s, []),
+            evs,
             now_s,
             None if best is None else best[0],
         )
@@ -135,23 +139,28 @@ def _pool_earliest(
     now_s: float,
     not_after: float | None,
 ) -> float | None:
-    """Replay the site's releases in walltime order until pool ``p`` holds the job; None if it never does."""
+    """Replay the site's releases (``events``, in walltime order) until pool ``p`` holds the job; None if it
+    never does. The count of nodes with ``g`` free GPUs is kept as releases land, not recounted."""
     lo, hi = int(ix.pool_offset[p]), int(ix.pool_offset[p + 1])
-    free = node_free[lo:hi].astype(np.int16)
-    evs = sorted(events, key=lambda e: e[0])
-    i, k = 0, len(evs)
+    free = node_free[lo:hi].tolist()
+    fitting = sum(1 for f in free if f >= g)
+    i, k = 0, len(events)
     t = now_s
     while True:
-        while i < k and evs[i][0] <= t:
-            _, ep, nodes, gpn, epw = evs[i]
+        while i < k and events[i][0] <= t:
+            _, ep, nodes, gpn, epw = events[i]
             headroom += epw
             if ep == p:
-                free[list(nodes)] += gpn
+                for j in nodes:
+                    before = free[j]
+                    free[j] = before + gpn
+                    if before < g <= before + gpn:
+                        fitting += 1
             i += 1
-        if headroom >= pw and int(np.count_nonzero(free >= g)) >= n:
+        if headroom >= pw and fitting >= n:
             return t
         if i >= k:
             return None
-        t = evs[i][0]
+        t = events[i][0]
         if not_after is not None and t >= not_after:
             return None

@@ -487,7 +487,12 @@ class Scheduler:
         known = tix >= 0
         tix = np.maximum(tix, 0)
         pair = q.skey_code * 2 + tn.klass[tix] if len(tn.klass) else q.skey_code * 2
-        sigs, inverse = np.unique(pair, return_inverse=True)
+        present = np.zeros(2 * len(q.skey_rows), dtype=np.bool_)  # np.unique without its sort
+        present[pair] = True
+        sigs = np.flatnonzero(present)
+        code = np.empty(len(present), dtype=np.int64)
+        code[sigs] = np.arange(len(sigs))
+        inverse = code[pair]
         entries = [ps.entry(q.skey_rows[u >> 1], u & 1) for u in sigs.tolist()]
         live = known & np.array([e.reason is None for e in entries], dtype=np.bool_)[inverse]
         cap = tn.cap[tix] - gpus  # the tenant's GPUs in use must stay at or below this for the job to start

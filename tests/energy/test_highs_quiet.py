@@ -1,0 +1,22 @@
+"""HiGHS never writes on standard output: ``--json`` commands that solve an LP print JSON only."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+_SCRIPT = """
+import json
+from hexagrid.energy.highs import new_highs
+h = new_highs(time_limit=5.0)
+h2 = new_highs()
+v = h.getOptionValue("time_limit")
+print(json.dumps({"ok": True, "time_limit": v[-1] if isinstance(v, tuple) else v}))
+"""
+
+
+def test_the_first_solver_of_a_process_prints_nothing_on_stdout() -> None:
+    done = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=True, timeout=60)
+    assert json.loads(done.stdout) == {"ok": True, "time_limit": 5.0}
+    assert done.stdout.count("\n") == 1
