@@ -20,3 +20,20 @@ def test_the_first_solver_of_a_process_prints_nothing_on_stdout() -> None:
     done = subprocess.run([sys.executable, "-c", _SCRIPT], capture_output=True, text=True, check=True, timeout=60)
     assert json.loads(done.stdout) == {"ok": True, "time_limit": 5.0}
     assert done.stdout.count("\n") == 1
+
+
+def test_a_solver_may_ask_for_another_thread_count_after_a_first_solve() -> None:
+    import highspy
+
+    from hexagrid.energy.highs import new_highs
+
+    first = new_highs()
+    first.addVar(0.0, 1.0)
+    first.changeColCost(0, 1.0)
+    assert first.run() == highspy.HighsStatus.kOk
+    second = new_highs(threads=1)
+    second.addVar(0.0, 1.0)
+    second.changeColCost(0, -1.0)
+    assert second.run() == highspy.HighsStatus.kOk
+    assert second.getModelStatus() == highspy.HighsModelStatus.kOptimal
+    assert second.getInfo().objective_function_value == -1.0

@@ -27,7 +27,11 @@ def _flush_c_stdout() -> None:
 
 
 def new_highs(**options: float | int | bool | str) -> highspy.Highs:
-    """A ``highspy.Highs`` with logging off and ``options`` set (names as HiGHS spells them)."""
+    """A ``highspy.Highs`` with logging off and ``options`` set (names as HiGHS spells them).
+
+    HiGHS keeps one thread pool per process, sized by the first solve: a later solver asking for another
+    ``threads`` count would fail its run ("scheduler already initialized"), so asking for one resets it.
+    """
     global _banner_shown
     with _lock:
         if _banner_shown:
@@ -44,6 +48,9 @@ def new_highs(**options: float | int | bool | str) -> highspy.Highs:
                 os.close(saved)
             _banner_shown = True
     h.setOptionValue("output_flag", False)
+    if "threads" in options:
+        with _lock:
+            highspy.Highs.resetGlobalScheduler(True)
     for name, value in options.items():
         h.setOptionValue(name, value)
     return h

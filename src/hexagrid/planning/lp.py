@@ -114,9 +114,7 @@ class LinearModel:
             lp.integrality_ = [
                 highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in self._int
             ]
-        h = new_highs(mip_rel_gap=float(mip_gap), time_limit=float(time_limit_s))
-        h.setOptionValue("threads", int(threads))
-        h.setOptionValue("random_seed", 0)
+        h = new_highs(mip_rel_gap=float(mip_gap), time_limit=float(time_limit_s), threads=int(threads), random_seed=0)
         h.passModel(lp)
         t0 = time.perf_counter()
         h.run()
