@@ -791,7 +791,7 @@ class Scheduler:
             after_r = res is not None and wall > res.start_s
             exclude = ps.reserved_mask if (after_r and res is not None and p == res.pool) else None
             lo = ps.offset_of[p]
-            picked = best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude)
+            picked = best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude, ps.ge[p])
             if picked is None:
                 cand = cand.copy()
                 cand[p] = False

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from hexagrid.domain import JobSpec, SiteKind, Start, Tenant, TenantClass
+from hexagrid.domain import JobSpec, Project, SiteKind, Start, Tenant, TenantClass
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
 from hexagrid.simulation.windows import WindowTimeline
 
@@ -72,6 +72,7 @@ class ConstraintChecker:
     _site_until: list[float] = field(init=False)
     _site_public: list[bool] = field(init=False)
     _static_cache: dict[tuple[object, ...], list[tuple[str, str]]] = field(init=False)
+    _projects: dict[tuple[str, str], Project] = field(init=False)
     _tenant_gpus: Counter[str] = field(default_factory=Counter, init=False)
     _alloc_used_gpu_h: defaultdict[tuple[str, str, str], float] = field(
         default_factory=lambda: defaultdict(float), init=False
@@ -96,6 +97,7 @@ class ConstraintChecker:
         self._site_public = [s.kind is SiteKind.PUBLIC_SUPERCOMPUTER for s in idx.sites]
         self._pool_of = idx.pool_index()
         self._static_cache = {}
+        self._projects = {(t.id, p.id): p for t in self.tenants.values() for p in t.projects}
 
     @property
     def total(self) -> int:
@@ -174,7 +176,7 @@ class ConstraintChecker:
         alloc_key: tuple[str, str, str] | None = None
         if tenant is not None and self._site_public[si]:
             pid = job.project or (tenant.projects[0].id if len(tenant.projects) == 1 else None)
-            proj = tenant.project(pid) if pid else None
+            proj = self._projects.get((tenant.id, pid)) if pid else None
             site_id = self.index.site_ids[si]
             granted = proj.allocations_gpu_h.get(site_id, 0.0) if proj else 0.0
             alloc_key = (tenant.id, pid or "", site_id)
@@ -208,7 +210,7 @@ class ConstraintChecker:
             if len(set(nodes)) != len(nodes) or len(nodes) != n_nodes or min(nodes) < 0 or max(nodes) >= len(free):
                 flag(now_s, jid, "gang_shape", f"bad node indices {nodes[:8]} for {n_nodes} nodes")
                 nodes = ()
-            elif any(free[x] < gpn for x in nodes):
+            elif (free[nodes[0]] < gpn) if len(nodes) == 1 else bool((free[list(nodes)] < gpn).any()):
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
         if tenant is not None and tenant.max_gpus is not None and self._tenant_gpus[tenant.id] + gpus > tenant.max_gpus:
             flag(
