@@ -757,15 +757,18 @@ class Scheduler:
                     f"within its power envelope",
                 )
             if res is not None:  # EASY backfill: start only what does not delay the reservation
-                # exact room first: a stale cached True must not turn "no room" (which may preempt) into
-                # "held behind the reservation" (which may not)
-                np.logical_and(capok, ps.ge[ps.all_pools, e.g] >= e.n, out=capok)
-                np.logical_and(powok, pw <= ps.headroom[ix.pool_site], out=powok)
-                if not np.count_nonzero(fit & capok & powok):
-                    continue
-                fit &= capok & powok
                 wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
-                fit = fit & self._keeps_reservation(ps, res, e, fit, wall_end, pw)
+                kept = fit & self._keeps_reservation(ps, res, e, fit, wall_end, pw)
+                if not np.count_nonzero(kept):
+                    # exact room before saying so: a stale cached True must not turn "no room" (which
+                    # may preempt) into "held behind the reservation" (which may not)
+                    exact_cap = ps.ge[ps.all_pools, e.g] >= e.n
+                    exact_pow = pw <= ps.headroom[ix.pool_site]
+                    if np.count_nonzero(fit & ~(exact_cap & exact_pow)):
+                        np.logical_and(capok, exact_cap, out=capok)
+                        np.logical_and(powok, exact_pow, out=powok)
+                        continue
+                fit = kept
                 if not np.count_nonzero(fit):
                     return self._blocked(
                         ps,
