@@ -449,6 +449,30 @@ def test_quiet_pass_still_lets_a_blocked_job_preempt_after_the_reservation_is_ta
     assert quiet[0].job_id in {"b0", "b1"} and quiet[1].job_id == "urgent" and quiet[1].site_id == "b"
 
 
+def test_a_job_with_no_room_left_may_preempt_even_where_a_cached_view_still_showed_room() -> None:
+    """Earlier starts of other shapes fill the reservation's pool during the pass; a later job must be
+    told "no room" (and preempt elsewhere), not "held behind the reservation" on room that is gone."""
+    f = fleet(site("b", pools=[pool(acc="A100", nodes=2)]), site("c", pools=[pool(acc="A100", nodes=1)]))
+    st = ClusterState.from_fleet(f, [tenant()])
+    hold = job("hold", 8, duration_s=36000.0)
+    st.start_job(hold, Start("hold", "b", "p0", 1, 8, node_indices=(0,)), T0 - 100)
+    victim = job("victim", 8, duration_s=86400.0, preemptible=True, priority=-5)
+    st.start_job(victim, Start("victim", "c", "p0", 1, 8), T0 - 7200)
+    cfg = HEX.model_copy(update={"queue_order": "fifo", "deferral": False})
+    queue = [
+        job("wide", 16, num_nodes=2, preemptible=True, submit_s=T0 - 40),  # reserves both nodes of b
+        job("one", 1, duration_s=3600.0, submit_s=T0 - 30),  # ends before the reservation: backfills b
+        job("seven", 7, duration_s=3600.0, submit_s=T0 - 20),  # fills b's last node
+        job("urgent", 1, duration_s=72000.0, priority=50, submit_s=T0 - 10),
+    ]
+    for quiet in (False, True):
+        d = Scheduler(cfg).decide(st, queue, None, T0, explain_waiting=not quiet)
+        got = by_job(d)
+        assert got["one"].site_id == "b" and got["seven"].site_id == "b"
+        assert [x.job_id for x in d if isinstance(x, Preempt)] == ["victim"]
+        assert isinstance(got["urgent"], Start) and got["urgent"].site_id == "c"
+
+
 # ----------------------------------------------------------------------------- scenario, config, input errors
 def test_built_in_scenario_places_academic_work_on_public_sites() -> None:
     from hexagrid.scenarios.loader import load_scenario
