@@ -492,7 +492,7 @@ class Scheduler:
         sigs = np.flatnonzero(present)
         code = np.empty(len(present), dtype=np.int64)
         code[sigs] = np.arange(len(sigs))
-        inverse = code[pair]
+        inverse: IArr = code[pair]
         entries = [ps.entry(q.skey_rows[u >> 1], u & 1) for u in sigs.tolist()]
         live = known & np.array([e.reason is None for e in entries], dtype=np.bool_)[inverse]
         cap = tn.cap[tix] - gpus  # the tenant's GPUs in use must stay at or below this for the job to start
@@ -521,7 +521,7 @@ class Scheduler:
             non-preemptible job's end before an idle-capacity window closes. Rounding may only say yes."""
             nonlocal arows
             free = admits & (ge[pool_rows, shape_g] >= shape_n)
-            by_sig = free.any(axis=1)
+            by_sig: BArr = np.asarray(free.any(axis=1))
             ok = by_sig[inverse[idx]]
             for u in per_job_tests:
                 e = entries[u]
