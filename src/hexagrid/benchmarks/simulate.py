@@ -113,6 +113,7 @@ def _run(
     seed: int,
     config: SimConfig,
     progress: Callable[[str, int, int], None] | None,
+    label: str,
 ) -> dict[str, Any]:
     carbon = load_carbon("builtin:2022")
     with tempfile.TemporaryDirectory(prefix="hexagrid-bench-") as tmp:
@@ -126,7 +127,7 @@ def _run(
             config=config,
             out_dir=Path(tmp),
             report=False,
-            progress=progress,
+            progress=None if progress is None else (lambda _policy, done, total: progress(label, done, total)),
         )
         wall = time.perf_counter() - t0
     s = out.summary["policies"][policy]
@@ -153,14 +154,16 @@ def bench_simulate(
     pass_interval_s: float = 60.0,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Run (a) and (b); return the figures (the ``--json`` keys plus detail)."""
+    """Run (a) and (b); return the figures (the ``--json`` keys plus detail). ``progress(run, done,
+    total)`` is called as jobs finish, ``run`` being ``"itp"`` or ``"national"``."""
     out: dict[str, Any] = {"policy": policy, "seed": seed, "pass_interval_s": pass_interval_s}
     if itp:
         base = load_scenario("france-2026")
         trace = load_trace("itp")
         scen = sized_scenario(base, trace, target_utilisation)
         table = MappingRule().apply_scenario(trace, scen, seed)
-        r = _run(scen, table, policy, seed, SimConfig(seed=seed, min_pass_interval_s=pass_interval_s), progress)
+        cfg = SimConfig(seed=seed, min_pass_interval_s=pass_interval_s)
+        r = _run(scen, table, policy, seed, cfg, progress, "itp")
         out.update(
             {
                 "itp_wall_s": round(r["wall_s"], 3),
@@ -186,7 +189,7 @@ def bench_simulate(
             generate_synthetic(national_jobs, seed, start_s, max(horizon_s, 3600.0)), scen, seed
         )
         cfg = SimConfig(seed=seed, min_pass_interval_s=pass_interval_s)
-        r = _run(scen, table, policy, seed, cfg, progress)
+        r = _run(scen, table, policy, seed, cfg, progress, "national")
         out.update(
             {
                 "national_wall_s": round(r["wall_s"], 3),

@@ -194,11 +194,10 @@ def bench_simulate(
     )
     tasks: dict[str, TaskID] = {}
 
-    def on_progress(name: str, done: int, total: int) -> None:
-        key = f"{total}"
-        if key not in tasks:
-            tasks[key] = progress.add_task("itp" if total < 100_000 and only != "national" else "national", total=total)
-        progress.update(tasks[key], completed=done)
+    def on_progress(run: str, done: int, total: int) -> None:
+        if run not in tasks:
+            tasks[run] = progress.add_task(run, total=total)
+        progress.update(tasks[run], completed=done)
 
     with progress:
         r = run_bench(
@@ -213,20 +212,22 @@ def bench_simulate(
     if as_json:
         print_json(r)
         return
+    runs = [(k, lbl) for k, lbl in (("itp", "ITP, sized fleet"), ("national", "national")) if f"{k}_wall_s" in r]
     t = Table(title=f"hexagrid bench simulate (policy {policy})")
-    for c in ("run", "jobs", "GPUs", "wall s", "events/s", "jobs/s", "passes", "violations"):
-        t.add_column(c, justify="right" if c != "run" else "left")
-    for key, label in (("itp", "ITP whole trace, sized fleet"), ("national", "synthetic, france-2028")):
-        if f"{key}_wall_s" in r:
-            t.add_row(
-                label,
-                f"{r[f'{key}_jobs']:,}",
-                f"{r[f'{key}_gpus']:,}",
-                f"{r[f'{key}_wall_s']:.2f}",
-                f"{r[f'{key}_events_per_s']:,.0f}",
-                f"{r[f'{key}_jobs_per_s']:,.0f}",
-                f"{r[f'{key}_passes']:,}",
-                f"{r[f'{key}_violations']:,}",
-            )
+    t.add_column("figure")
+    for _, lbl in runs:
+        t.add_column(lbl, justify="right")
+    for name, field, fmt in (
+        ("jobs", "jobs", "{:,}"),
+        ("completed", "completed", "{:,}"),
+        ("GPUs", "gpus", "{:,}"),
+        ("wall s", "wall_s", "{:,.2f}"),
+        ("events / s", "events_per_s", "{:,.0f}"),
+        ("jobs / s", "jobs_per_s", "{:,.0f}"),
+        ("scheduling passes", "passes", "{:,}"),
+        ("utilisation", "utilisation", "{:.1%}"),
+        ("constraint violations", "violations", "{:,}"),
+    ):
+        t.add_row(name, *(fmt.format(r[f"{k}_{field}"]) for k, _ in runs))
     console.print(t)
     console.print(f"peak RSS {r['peak_rss_mb']:,.0f} MB")

@@ -39,13 +39,15 @@ def new_highs(**options: float | int | bool | str) -> highspy.Highs:
         else:
             sys.stdout.flush()
             saved = os.dup(1)
+            null = os.open(os.devnull, os.O_WRONLY)
             try:
-                os.dup2(2, 1)
+                os.dup2(null, 1)
                 h = highspy.Highs()
                 _flush_c_stdout()
             finally:
                 os.dup2(saved, 1)
                 os.close(saved)
+                os.close(null)
             _banner_shown = True
     h.setOptionValue("output_flag", False)
     if "threads" in options:
