@@ -87,6 +87,10 @@ def test_mutator_errors_name_the_problem() -> None:
         st.start_job(job("k", 8), Start("k", "a", "x", 1, 8, node_indices=(0,)), T0)
     with pytest.raises(InputError, match="node_indices"):
         st.start_job(job("k", 8), Start("k", "a", "x", 1, 8, node_indices=(7,)), T0)
+    with pytest.raises(InputError, match="node_indices"):
+        st.start_job(job("k", 8), Start("k", "a", "x", 1, 8, node_indices=(-1,)), T0)
+    with pytest.raises(InputError, match="node_indices"):
+        st.start_job(job("k", 16), Start("k", "a", "x", 2, 8, node_indices=(1,)), T0)
     with pytest.raises(NotFound, match="job 'zz' is not running"):
         st.finish_job("zz", T0)
     with pytest.raises(InputError, match="fair_share_half_life_s"):

@@ -460,7 +460,20 @@ class ClusterState:
             raise InputError(
                 f"start of {job.id}: {start.nodes} x {gpn} GPUs does not fit nodes of {ix.pool_gpn[p]} GPUs"
             )
-        if start.node_indices:
+        if len(start.node_indices) == 1 and start.nodes == 1:  # the common case, in scalars
+            k = int(start.node_indices[0])
+            if not 0 <= k < int(ix.pool_nodes[p]):
+                raise InputError(
+                    f"start of {job.id}: node_indices {start.node_indices} must be 1 "
+                    f"distinct index in [0, {int(ix.pool_nodes[p])})"
+                )
+            if self.node_free[k + int(ix.pool_offset[p])] < gpn:
+                raise ConflictError(
+                    f"start of {job.id}: a node in {start.node_indices} of {ix.pool_name(p)} "
+                    f"has fewer than {gpn} free GPUs"
+                )
+            nodes = np.array([k], dtype=np.int64)
+        elif start.node_indices:
             nodes = np.array(sorted(set(start.node_indices)), dtype=np.int64)
             if len(nodes) != start.nodes or nodes[0] < 0 or nodes[-1] >= ix.pool_nodes[p]:
                 raise InputError(

@@ -17,6 +17,7 @@ accounted vectorised at the end (:mod:`hexagrid.simulation.metrics`).
 
 from __future__ import annotations
 
+import gc
 import math
 from array import array
 from collections.abc import Callable, Iterator
@@ -121,7 +122,21 @@ class Simulator:
     progress: Callable[[int], None] | None = None  # called with the number of jobs finished so far
 
     def run(self, n_jobs: int, jobs: Iterator[JobSpec]) -> RunResult:
-        """Replay ``n_jobs`` jobs from ``jobs`` (sorted by ``submit_s``, POSIX seconds) to completion or horizon."""
+        """Replay ``n_jobs`` jobs from ``jobs`` (sorted by ``submit_s``, POSIX seconds) to completion or horizon.
+
+        The cyclic garbage collector is paused for the replay, as the scheduler pauses it for a pass: the
+        replay keeps a million live objects and makes almost no cycles, so each collection rescans them
+        for nothing (5% of a national run; peak RSS unchanged with it off).
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return self._replay(n_jobs, jobs)
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def _replay(self, n_jobs: int, jobs: Iterator[JobSpec]) -> RunResult:
         cfg = self.config
         idx = self.index
         model = RuntimeModel(cfg.restart_cost_s)
