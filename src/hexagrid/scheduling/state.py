@@ -54,9 +54,16 @@ def _day_start_s(d: date | None, default: float) -> float:
 
 
 def apply_nodes(
-    node_free: npt.NDArray[np.int16], ge: IArr, pool_free: IArr, offset: int, p: int, nodes: IArr, delta: int
+    node_free: npt.NDArray[np.int16],
+    ge: IArr,
+    pool_free: IArr,
+    offset: int,
+    p: int,
+    nodes: IArr | tuple[int, ...],
+    delta: int,
 ) -> None:
-    """Change free GPUs of ``nodes`` (pool-relative) of pool ``p`` by ``delta``; keep ``ge`` and ``pool_free`` in step.
+    """Change free GPUs of ``nodes`` (pool-relative; an array, or a tuple of indices) of pool ``p`` by ``delta``;
+    keep ``ge`` and ``pool_free`` in step.
 
     ``ge[p, k]`` counts nodes with at least ``k`` free GPUs, so a node moving from ``old`` to ``new``
     free GPUs changes the levels strictly between them: one difference array, one cumulative sum.
@@ -72,7 +79,7 @@ def apply_nodes(
             ge[p, o + 1 : nw + 1] += 1
         pool_free[p] += delta
         return
-    idx = nodes + offset
+    idx = np.asarray(nodes, dtype=np.int64) + offset
     old = node_free[idx].astype(np.int64)
     new = old + delta
     node_free[idx] = new
@@ -432,7 +439,7 @@ class ClusterState:
             exponent = 0.0
         self.tenants.usage[tenant] = max(0.0, self.tenants.usage[tenant] + gpu_s * 2.0**exponent)
 
-    def _set_nodes(self, p: int, nodes: IArr, delta: int) -> None:
+    def _set_nodes(self, p: int, nodes: IArr | tuple[int, ...], delta: int) -> None:
         """Change free GPUs on ``nodes`` (pool-relative) of pool ``p`` by ``delta`` and keep ``ge`` in step."""
         apply_nodes(self.node_free, self.ge, self.pool_free_gpus, int(self.ix.pool_offset[p]), p, nodes, delta)
 
@@ -547,7 +554,7 @@ class ClusterState:
                 self.preemptible_by_priority[rj.priority] = left
             else:
                 del self.preemptible_by_priority[rj.priority]
-        self._set_nodes(rj.pool, np.array(rj.node_indices, dtype=np.int64), rj.gpus_per_node)
+        self._set_nodes(rj.pool, rj.node_indices, rj.gpus_per_node)
         self.site_draw_w[rj.site] = max(0.0, self.site_draw_w[rj.site] - rj.power_w)
         t = self.tenants.index.get(rj.tenant)
         actual_gpu_s = rj.gpus * max(0.0, now_s - rj.start_s)

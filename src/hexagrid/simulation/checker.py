@@ -15,9 +15,6 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-import numpy as np
-import numpy.typing as npt
-
 from hexagrid.domain import JobSpec, Project, SiteKind, Start, Tenant, TenantClass
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
 from hexagrid.simulation.windows import WindowTimeline
@@ -60,7 +57,7 @@ class ConstraintChecker:
     counts: Counter[str] = field(default_factory=Counter)
     examples: list[Violation] = field(default_factory=list)
     _pool_free: list[int] = field(init=False)
-    _node_free: list[npt.NDArray[np.int64] | None] = field(init=False)
+    _node_free: list[list[int] | None] = field(init=False)  # per pool, built on its first start
     _pool_site: list[int] = field(init=False)
     _pool_gpn: list[int] = field(init=False)
     _pool_nodes: list[int] = field(init=False)
@@ -205,12 +202,12 @@ class ConstraintChecker:
         if nodes:
             free = self._node_free[pool]
             if free is None:
-                free = np.full(self._pool_nodes[pool], gpn_pool, dtype=np.int64)
+                free = [gpn_pool] * self._pool_nodes[pool]
                 self._node_free[pool] = free
             if len(set(nodes)) != len(nodes) or len(nodes) != n_nodes or min(nodes) < 0 or max(nodes) >= len(free):
                 flag(now_s, jid, "gang_shape", f"bad node indices {nodes[:8]} for {n_nodes} nodes")
                 nodes = ()
-            elif (free[nodes[0]] < gpn) if len(nodes) == 1 else bool((free[list(nodes)] < gpn).any()):
+            elif any(free[x] < gpn for x in nodes):
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
         if tenant is not None and tenant.max_gpus is not None and self._tenant_gpus[tenant.id] + gpus > tenant.max_gpus:
             flag(
