@@ -74,7 +74,14 @@ def apply_nodes(
         nw = o + delta
         node_free[i] = nw
         if delta < 0:
-            ge[p, nw + 1 : o + 1] -= 1
+            if delta >= -4:  # a few scalar updates are cheaper than one in-place slice (~0.3 against ~2.4 us)
+                for k in range(nw + 1, o + 1):
+                    ge[p, k] -= 1
+            else:
+                ge[p, nw + 1 : o + 1] -= 1
+        elif delta <= 4:
+            for k in range(o + 1, nw + 1):
+                ge[p, k] += 1
         else:
             ge[p, o + 1 : nw + 1] += 1
         pool_free[p] += delta
