@@ -178,3 +178,24 @@ def test_accounting_integrates_hourly_carbon(tiny_fleet: Fleet) -> None:
     series = site_series(res, idx, acc, trace, mapping)
     assert series["busy_gpus"][0, :3].tolist() == pytest.approx([2.0, 4.0, 2.0])
     assert series["carbon_g_per_h"][0].sum() == pytest.approx(acc.job_carbon_g[0])
+
+
+def test_the_replay_pauses_the_cyclic_gc_and_gives_it_back_as_it_found_it(tiny_fleet: Fleet) -> None:
+    import gc
+
+    seen: list[bool] = []
+
+    def script(state: Any, queue: list[JobSpec], now: float) -> list[Any]:
+        seen.append(gc.isenabled())
+        return start_all()(state, queue, now)
+
+    jobs = [make_job("a", 10, 1000)]
+    assert gc.isenabled()
+    _sim(tiny_fleet, Scripted(script)).run(len(jobs), iter(jobs))
+    assert seen and not any(seen) and gc.isenabled()
+    gc.disable()
+    try:
+        _sim(tiny_fleet, Scripted(script)).run(len(jobs), iter([make_job("b", 10, 1000)]))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
