@@ -1,10 +1,15 @@
-"""HiGHS never writes on standard output: ``--json`` commands that solve an LP print JSON only."""
+"""``new_highs``: HiGHS never writes on standard output (``--json`` commands that solve an LP print JSON
+only), and a solver may ask for its own thread count after another one has solved."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import highspy
+
+from hexagrid.energy.highs import new_highs
 
 _SCRIPT = """
 import json
@@ -23,10 +28,6 @@ def test_the_first_solver_of_a_process_prints_nothing_on_stdout() -> None:
 
 
 def test_a_solver_may_ask_for_another_thread_count_after_a_first_solve() -> None:
-    import highspy
-
-    from hexagrid.energy.highs import new_highs
-
     first = new_highs()
     first.addVar(0.0, 1.0)
     first.changeColCost(0, 1.0)
