@@ -2,7 +2,7 @@
 
 HiGHS 1.16 prints its banner when the first solver of a process is built, before any option can be
 set, on the C library's standard output: a ``--json`` command would then print two lines that are not
-JSON. The first construction therefore runs with file descriptor 1 pointed at standard error.
+JSON. The first construction therefore runs with file descriptor 1 pointed at the null device.
 """
 
 from __future__ import annotations

@@ -9,7 +9,6 @@ objective and packs the job best-fit. Failures that only get worse as a pass fil
 
 from __future__ import annotations
 
-import gc
 import itertools
 import math
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from hexagrid.domain.jobs import JobSpec
 from hexagrid.domain.kinds import Objective
 from hexagrid.domain.signals import CarbonSignals
 from hexagrid.errors import InputError
+from hexagrid.gcpause import gc_paused
 from hexagrid.scheduling.backfill import Event, Reservation, earliest_start
 from hexagrid.scheduling.config import SchedulerConfig
 from hexagrid.scheduling.queue import JobQueue, JobRow
@@ -248,10 +248,15 @@ class _Pass:
             self.zone_cs[zone_code] = cs
         return self.zone_cs[zone_code]
 
+    def room(self, e: _Entry) -> BArr:
+        """Pools with, now, the free nodes ``e``'s gang shape needs (exact; one gather)."""
+        return self.ge[self.all_pools, e.g] >= e.n
+
     def cap_ok(self, e: _Entry) -> BArr:
+        """:meth:`room`, cached per gang shape for the pass (may hold stale Trues after other shapes start)."""
         hit = self.cap_cache.get(e.shape_key)
         if hit is None:
-            hit = self.cap_cache[e.shape_key] = self.ge[self.all_pools, e.g] >= e.n
+            hit = self.cap_cache[e.shape_key] = self.room(e)
         return hit
 
     def pow_ok(self, gpus: int, kind: int) -> tuple[FArr, BArr]:
@@ -421,13 +426,8 @@ class Scheduler:
         scanning a large queue's objects again and again cost about a third of a big pass); it is
         restored on return.
         """
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return self._decide(state, queue, signals, now_s, explain_waiting)
-        finally:
-            if gc_was_enabled:
-                gc.enable()
 
     def _decide(
         self,
@@ -596,7 +596,7 @@ class Scheduler:
                     if checked[u] != changes:
                         checked[u] = changes
                         e = entries[u]
-                        spent[u] = not np.count_nonzero(e.mask & (ps.ge[ps.all_pools, e.g] >= e.n))
+                        spent[u] = not np.count_nonzero(e.mask & ps.room(e))
                     if spent[u]:
                         continue
                 emitted = len(out)
@@ -738,7 +738,7 @@ class Scheduler:
                 p = int(v.argmin())
                 found = bool(v[p] < np.inf)
             if not found:
-                if not np.count_nonzero(cand & (ps.ge[ps.all_pools, e.g] >= e.n)):  # exact, not the cache
+                if not np.count_nonzero(cand & ps.room(e)):  # exact, not the cache
                     return self._fail(
                         ps,
                         row,
@@ -762,7 +762,7 @@ class Scheduler:
                 if not np.count_nonzero(kept):
                     # exact room before saying so: a stale cached True must not turn "no room" (which
                     # may preempt) into "held behind the reservation" (which may not)
-                    exact_cap = ps.ge[ps.all_pools, e.g] >= e.n
+                    exact_cap = ps.room(e)
                     exact_pow = pw <= ps.headroom[ix.pool_site]
                     if np.count_nonzero(fit & ~(exact_cap & exact_pow)):
                         np.logical_and(capok, exact_cap, out=capok)

@@ -9,7 +9,6 @@ table, so a million jobs cost a few arrays. :meth:`JobTable.iter_jobspecs` turns
 
 from __future__ import annotations
 
-import gc
 import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -21,6 +20,7 @@ import numpy as np
 from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, JobKind, JobSpec, Objective, Residency, Resources
 from hexagrid.domain.kinds import SovereigntyTier, TenantClass
 from hexagrid.errors import InputError
+from hexagrid.gcpause import gc_paused
 
 __all__ = [
     "KINDS",
@@ -514,13 +514,8 @@ class JobTable:
         The cyclic garbage collector is paused while the list is built: the objects hold no cycles, and
         collections triggered by tens of thousands of new containers would otherwise dominate.
         """
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_paused():
             return list(self.iter_jobspecs(start_s, id_prefix))
-        finally:
-            if was_enabled:
-                gc.enable()
 
     def _mapped_columns(self) -> dict[str, np.ndarray]:
         out = {}
