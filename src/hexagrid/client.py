@@ -183,6 +183,11 @@ class HexagridClient:
     def create_org(self, org: dict[str, Any]) -> dict[str, Any]:
         return self.request("POST", "/v1/orgs", json=org)
 
+    def set_budget(self, org_id: str, budget_eur: float | None, *, project: str | None = None) -> dict[str, Any]:
+        """Set (``None``: lift) the budget of an organisation or of one of its projects (admin)."""
+        path = f"/v1/orgs/{org_id}" if project is None else f"/v1/orgs/{org_id}/projects/{project}"
+        return self.request("PATCH", path, json={"budget_eur": budget_eur})
+
     def create_token(self, org_id: str, scopes: list[str], name: str = "") -> str:
         return str(self.request("POST", f"/v1/orgs/{org_id}/tokens", json={"scopes": scopes, "name": name})["token"])
 

@@ -151,6 +151,12 @@ def explain(job_id: str = typer.Argument(...), url: str = _URL, token: str = _TO
     )
     if out.get("reason") or out.get("message"):
         console.print(f"  {out.get('reason') or ''}: {out.get('message') or ''}")
+    for b in out.get("budgets", []):
+        who = f"org {b['org']}" if b["project"] is None else f"project {b['project']}"
+        console.print(
+            f"  budget of {who}: spent {b['spent_eur']:,.2f} of {b['budget_eur']:,.2f} EUR, "
+            f"{b['remaining_eur']:,.2f} left" + (" [bold]- exhausted: jobs wait[/]" if b["exhausted"] else "")
+        )
     if out["sites"]:
         t = Table("site", "eligible", "reason", "why")
         for v in out["sites"]:
@@ -159,7 +165,7 @@ def explain(job_id: str = typer.Argument(...), url: str = _URL, token: str = _TO
 
 
 def usage(url: str = _URL, token: str = _TOKEN, as_json: bool = _JSON) -> None:
-    """GPU-hours, energy, carbon, cost and heat reused, per project."""
+    """GPU-hours, energy, carbon, cost and heat reused, per project; budgets with what remains."""
     with _client(url, token) as c:
         out = c.usage()
     if as_json:
@@ -191,6 +197,24 @@ def usage(url: str = _URL, token: str = _TOKEN, as_json: bool = _JSON) -> None:
         console.print(
             f"running now: {r['jobs']} jobs on {r['gpus']} GPUs, {r['gpu_hours']:.2f} GPU-h so far (estimate)"
         )
+    if out.get("budgets"):
+        b_table = Table(
+            "budget of",
+            "budget EUR",
+            "spent EUR",
+            "remaining EUR",
+            "status",
+            title="budgets (spent: ended attempts + running jobs so far)",
+        )
+        for b in out["budgets"]:
+            b_table.add_row(
+                f"org {b['org']}" if b["project"] is None else f"project {b['project']}",
+                f"{b['budget_eur']:,.2f}",
+                f"{b['spent_eur']:,.2f}",
+                f"{b['remaining_eur']:,.2f}",
+                "exhausted: new jobs wait" if b["exhausted"] else "ok",
+            )
+        console.print(b_table)
 
 
 def register(app: typer.Typer) -> None:

@@ -15,6 +15,7 @@ start by :func:`configure_carbon`. A zone not in the data gives 0 gCO2 (unknown,
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,14 @@ from hexagrid.energy.power import job_it_power_w
 from hexagrid.errors import HexagridError
 from hexagrid.server.models import Job, Site, UsageRecord
 
-__all__ = ["CarbonContext", "attempt_usage", "configure_carbon", "record_usage", "running_usage"]
+__all__ = [
+    "CarbonContext",
+    "attempt_usage",
+    "configure_carbon",
+    "record_usage",
+    "running_attempts",
+    "running_usage",
+]
 
 
 @dataclass(frozen=True)
@@ -132,12 +140,19 @@ def record_usage(s: Session, *, job: Job, end_s: float) -> None:
     )
 
 
-def running_usage(s: Session, *, org_id: str) -> dict[str, Any]:
-    """What the tenant's running jobs have used so far (estimate, not yet billed)."""
-    now = time.time()
+def running_attempts(
+    s: Session, *, org_ids: Collection[str] | None = None, now: float | None = None
+) -> Iterator[tuple[Job, dict[str, float]]]:
+    """Each running job (of ``org_ids``, or of every organisation) with what its attempt has used up to
+    ``now``, by the same :func:`attempt_usage` an ended attempt is recorded with (estimate, not yet billed)."""
+    now = time.time() if now is None else now
+    q = select(Job).where(Job.state == "running")
+    if org_ids is not None:
+        if not org_ids:
+            return
+        q = q.where(Job.org_id.in_(sorted(org_ids)))
     sites: dict[str, DomainSite] = {}
-    tot: dict[str, Any] = {"jobs": 0, "gpus": 0, "gpu_hours": 0.0, "energy_kwh": 0.0, "carbon_g": 0.0, "cost_eur": 0.0}
-    for job in s.execute(select(Job).where(Job.org_id == org_id, Job.state == "running")).scalars():
+    for job in s.execute(q.order_by(Job.id)).scalars():
         if job.started_s is None or job.site_id is None or job.pool_id is None:
             continue
         if job.site_id not in sites:
@@ -145,9 +160,23 @@ def running_usage(s: Session, *, org_id: str) -> dict[str, Any]:
             if row is None:
                 continue
             sites[job.site_id] = DomainSite.model_validate_json(row.doc)
-        u = attempt_usage(
-            site=sites[job.site_id], pool_id=job.pool_id, kind=job.kind, gpus=job.gpus, start_s=job.started_s, end_s=now
+        yield (
+            job,
+            attempt_usage(
+                site=sites[job.site_id],
+                pool_id=job.pool_id,
+                kind=job.kind,
+                gpus=job.gpus,
+                start_s=job.started_s,
+                end_s=now,
+            ),
         )
+
+
+def running_usage(s: Session, *, org_id: str, now: float | None = None) -> dict[str, Any]:
+    """What the tenant's running jobs have used so far (estimate, not yet billed)."""
+    tot: dict[str, Any] = {"jobs": 0, "gpus": 0, "gpu_hours": 0.0, "energy_kwh": 0.0, "carbon_g": 0.0, "cost_eur": 0.0}
+    for job, u in running_attempts(s, org_ids=[org_id], now=now):
         tot["jobs"] += 1
         tot["gpus"] += job.gpus
         for k in ("gpu_hours", "energy_kwh", "carbon_g", "cost_eur"):

@@ -1,4 +1,9 @@
-"""``explain``: why a job waits (or where it runs), per site, from the scheduler's own rules."""
+"""``explain``: why a job waits (or where it runs), per site, from the scheduler's own rules.
+
+A pending job whose organisation or project has spent its budget waits for that reason first:
+``reason`` is ``budget`` with the sentence, and ``budgets`` lists the budgets that apply to the job
+(``scope``, ``budget_eur``, ``spent_eur``, ``remaining_eur``, ``exhausted``) whatever the sites say.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hexagrid.domain import ReasonCode
+from hexagrid.server.budgets import budget_book
 from hexagrid.server.loop import build_live_state, job_spec
 from hexagrid.server.models import Job
 from hexagrid.server.services import load_sites
@@ -25,12 +32,22 @@ def explain_job(s: Session, *, job: Job, now: float | None = None, signals: Any 
         "reason": job.reason,
         "message": job.message,
         "deferred_until_s": job.deferred_until_s,
+        "budgets": [],
         "sites": [],
     }
     if job.state != "pending":
         return out
     from hexagrid.scheduling import explain
 
+    # the budgets that apply to the job, with their spend now; an exhausted one is why it waits,
+    # whatever the sites say (the loop keeps such jobs out of the scheduler's queue)
+    book = budget_book(s, org_ids=[job.org_id], now=now)
+    out["budgets"] = [b.public() for b in book.for_job(job.org_id, job.project)]
+    held = book.binding(job.org_id, job.project)
+    if held is not None:
+        out["reason"], out["message"], out["deferred_until_s"] = ReasonCode.BUDGET.value, held.sentence(), None
+    elif job.reason == ReasonCode.BUDGET.value:  # the budget was raised since the last pass
+        out["reason"], out["message"] = None, "its budget allows it now: waiting for the next scheduling pass"
     live = build_live_state(s, now)
     verdicts: dict[str, dict[str, Any]] = {}
     if live.state is not None:

@@ -3,8 +3,9 @@
 One pass: mark nodes that missed heartbeats as lost (requeue their jobs), stop jobs whose node's
 availability window closed, build a ``ClusterState`` from the registered nodes (a pool's node count =
 its ready, available nodes, ordered by node id, so ``Start.node_indices`` name database rows), replay
-the running jobs into it, ask the scheduler about the pending queue and write every decision in one
-transaction. Woken by submits, finishes and node changes, and at least every ``tick_s``.
+the running jobs into it, ask the scheduler about the pending queue (less the jobs held by an exhausted
+budget, which wait with reason ``budget``) and write every decision in one transaction. Woken by
+submits, finishes and node changes, and at least every ``tick_s``.
 
 Exactly one replica schedules: on PostgreSQL it holds a session advisory lock on a dedicated
 connection; on SQLite (one host) an exclusive ``flock`` on a file beside the database.
@@ -26,9 +27,10 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
-from hexagrid.domain import Defer, Fleet, JobSpec, NotNow, Preempt, Start, Tenant, WeeklySchedule
+from hexagrid.domain import Defer, Fleet, JobSpec, NotNow, Preempt, ReasonCode, Start, Tenant, WeeklySchedule
 from hexagrid.domain import Site as DomainSite
 from hexagrid.server.agents import requeue
+from hexagrid.server.budgets import budget_book
 from hexagrid.server.context import ServerContext
 from hexagrid.server.models import Assignment, Job, Node, Org, UsageRecord
 from hexagrid.server.services import ACTIVE_ASSIGNMENT_STATES, add_event, load_sites, tenant_of
@@ -338,7 +340,9 @@ class SchedulingLoop:
         """One scheduling pass; returns the count of decisions by kind.
 
         The queue is read as plain columns and reasons are written back in one batched UPDATE of the
-        jobs whose reason changed, so a pass over thousands of waiting jobs stays cheap.
+        jobs whose reason changed, so a pass over thousands of waiting jobs stays cheap. Jobs whose
+        organisation or project has spent its budget (``hexagrid.server.budgets``) are left out of the
+        queue handed to ``decide`` and wait with reason ``budget``.
         """
         t0 = time.perf_counter()
         counts: dict[str, int] = defaultdict(int)
@@ -360,7 +364,9 @@ class SchedulingLoop:
                 self._notify(notify)
                 return {}
             self._load_specs(s, [r[0] for r in queue_rows if r[0] not in self.specs])
-            live = build_live_state(s, now, self.specs)
+            # jobs of an organisation or project that has spent its budget never reach decide()
+            held = self._held_by_budget(s, queue_rows, now)
+            live = build_live_state(s, now, self.specs) if len(held) < len(queue_rows) else None
             current = {r[0]: (r[2], r[3], r[1]) for r in queue_rows}
             reasons: list[dict[str, Any]] = []
 
@@ -369,12 +375,16 @@ class SchedulingLoop:
                 if old is not None and (old[0], old[1], old[2]) != (reason, message, until):
                     reasons.append({"b_id": job_id, "b_reason": reason, "b_message": message, "b_until": until})
 
-            if live.state is None:
+            for jid, message in held.items():
+                set_reason(jid, ReasonCode.BUDGET.value, message)
+                counts["not_now"] += 1
+            if live is not None and live.state is None:
                 for jid in current:
-                    set_reason(jid, "capacity", "no registered node is ready and available at any site")
-                counts["not_now"] = len(current)
-            else:
-                queue = [self.specs[r[0]] for r in queue_rows]
+                    if jid not in held:
+                        set_reason(jid, "capacity", "no registered node is ready and available at any site")
+                        counts["not_now"] += 1
+            elif live is not None:
+                queue = [self.specs[r[0]] for r in queue_rows if r[0] not in held]
                 decisions = self._sched().decide(live.state, queue, self.signals, now)
                 for d in decisions:
                     if isinstance(d, Start):
@@ -415,6 +425,19 @@ class SchedulingLoop:
         self.ctx.metrics.observe_pass(dict(counts), time.perf_counter() - t0)
         self._notify(notify)
         return dict(counts)
+
+    def _held_by_budget(self, s: Session, queue_rows: list[Any], now: float) -> dict[str, str]:
+        """Queued jobs whose organisation or project has spent its budget, with the sentence saying so."""
+        book = budget_book(s, org_ids=lambda: {self.specs[r[0]].tenant for r in queue_rows}, now=now)
+        if not book.budgets:
+            return {}
+        held: dict[str, str] = {}
+        for r in queue_rows:
+            spec = self.specs[r[0]]
+            b = book.binding(spec.tenant, spec.project)
+            if b is not None:
+                held[r[0]] = b.sentence()
+        return held
 
     def _prune_cache(self, s: Session, pending_ids: set[str]) -> None:
         if len(self.specs) > 2 * max(1000, len(pending_ids)):

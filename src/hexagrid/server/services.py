@@ -457,9 +457,13 @@ def read_logs(s: Session, *, job_id: str, attempt: int, stream: str | None, afte
     return list(s.execute(q.order_by(LogChunk.stream, LogChunk.offset)).scalars().all())
 
 
-def usage(s: Session, *, org_id: str) -> dict[str, Any]:
-    """Totals per tenant and per project from ended attempts, plus what running jobs used so far (estimate)."""
+def usage(s: Session, *, org_id: str, now: float | None = None) -> dict[str, Any]:
+    """Totals per tenant and per project from ended attempts, plus what running jobs used so far (estimate),
+    and each budget set on the organisation or its projects with what is spent and what remains."""
     from hexagrid.server.accounting import running_usage
+    from hexagrid.server.budgets import budget_book
+
+    now = time.time() if now is None else now
 
     cols = (
         func.count(),
@@ -491,7 +495,13 @@ def usage(s: Session, *, org_id: str) -> dict[str, Any]:
         k: (sum(int(p[k]) for p in projects) if k == "attempts" else sum((float(p[k]) for p in projects), 0.0))
         for k in ("attempts", "gpu_hours", "energy_kwh", "carbon_g", "cost_eur", "heat_reused_kwh")
     }
-    return {"tenant": org_id, "total": total, "projects": projects, "running": running_usage(s, org_id=org_id)}
+    return {
+        "tenant": org_id,
+        "total": total,
+        "projects": projects,
+        "running": running_usage(s, org_id=org_id, now=now),
+        "budgets": [b.public() for b in budget_book(s, org_ids=[org_id], now=now).of_org(org_id)],
+    }
 
 
 def node_public(n: Node, now: float) -> dict[str, Any]:

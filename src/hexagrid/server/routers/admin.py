@@ -1,4 +1,4 @@
-"""Administration: organisations (tenants and providers), their tokens, and sites."""
+"""Administration: organisations (tenants and providers), their budgets and tokens, and sites."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from hexagrid.domain import TenantClass
 from hexagrid.errors import NotFound
-from hexagrid.server import services
+from hexagrid.server import budgets, services
 from hexagrid.server.auth import Principal
 from hexagrid.server.deps import Ctx, need
 from hexagrid.server.models import Org
@@ -38,6 +38,13 @@ class OrgIn(BaseModel):
     fair_share_weight: float = Field(default=1.0, gt=0, le=1e6)
     flexibility_h: float = Field(default=0.0, ge=0, le=336)
     projects: list[ProjectIn] = Field(default_factory=list, max_length=1000)
+
+
+class BudgetIn(BaseModel):
+    """A new budget; ``null`` lifts it (unlimited). Spend already made is kept."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    budget_eur: float | None = Field(ge=0, le=1e15, description="EUR, or null for no budget")
 
 
 class TokenIn(BaseModel):
@@ -69,6 +76,26 @@ def create_org(body: OrgIn, ctx: Ctx, _p: Admin) -> dict[str, Any]:
 def list_orgs(ctx: Ctx, _p: Admin) -> dict[str, Any]:
     with ctx.db.session() as s:
         return {"orgs": [services.org_public(s, o) for o in s.execute(select(Org).order_by(Org.id)).scalars()]}
+
+
+@router.patch("/orgs/{org_id}")
+def patch_org(org_id: str, body: BudgetIn, ctx: Ctx, _p: Admin) -> dict[str, Any]:
+    """Set or lift an organisation's budget; jobs it held start from the next scheduling pass."""
+    with ctx.db.session() as s:
+        org = budgets.set_budget(s, org_id=org_id, budget_eur=body.budget_eur)
+        out = services.org_public(s, org)
+    ctx.hub.wake_scheduler()
+    return out
+
+
+@router.patch("/orgs/{org_id}/projects/{project_id}")
+def patch_project(org_id: str, project_id: str, body: BudgetIn, ctx: Ctx, _p: Admin) -> dict[str, Any]:
+    """Set or lift a project's budget; jobs it held start from the next scheduling pass."""
+    with ctx.db.session() as s:
+        org = budgets.set_budget(s, org_id=org_id, project=project_id, budget_eur=body.budget_eur)
+        out = services.org_public(s, org)
+    ctx.hub.wake_scheduler()
+    return out
 
 
 @router.post("/orgs/{org_id}/tokens", status_code=201)
