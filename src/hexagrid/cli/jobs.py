@@ -1,4 +1,4 @@
-"""Client commands: ``submit``, ``jobs``, ``logs``, ``cancel``, ``explain``, ``usage``.
+"""Client commands: ``submit``, ``jobs``, ``logs``, ``cancel``, ``explain``, ``usage``, ``budget`` (admin).
 
 Server URL and token come from ``--url``/``--token``, ``HEXAGRID_URL``/``HEXAGRID_TOKEN`` or the config file
 written by ``hexagrid up``.
@@ -6,6 +6,7 @@ written by ``hexagrid up``.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -217,6 +218,37 @@ def usage(url: str = _URL, token: str = _TOKEN, as_json: bool = _JSON) -> None:
         console.print(b_table)
 
 
+def budget(
+    org: str = typer.Argument(..., help="The organisation whose budget to set."),
+    amount_eur: str = typer.Argument(
+        None, metavar="AMOUNT_EUR", help="The new budget in EUR (0 admits no new job); omit with --clear."
+    ),
+    project: str = typer.Option(None, "--project", help="Set the budget of this project of ORG instead."),
+    clear: bool = typer.Option(False, "--clear", help="Lift the budget (unlimited)."),
+    url: str = _URL,
+    token: str = _TOKEN,
+    as_json: bool = _JSON,
+) -> None:
+    """Set or lift an organisation's or project's budget (admin token); held jobs start from the next pass."""
+    if clear == (amount_eur is not None):
+        fail("budget: give AMOUNT_EUR (a number of EUR, 0 or more) or --clear, not both and not neither")
+    value: float | None = None
+    if amount_eur is not None:
+        try:
+            value = float(amount_eur.replace("_", ""))
+        except ValueError:
+            fail(f"budget: AMOUNT_EUR {amount_eur!r} is not a number; give EUR as 0 or more, e.g. 1500")
+        if not math.isfinite(value) or value < 0:
+            fail(f"budget: AMOUNT_EUR {amount_eur!r} must be a finite number of EUR, 0 or more")
+    with _client(url, token) as c:
+        out = c.set_budget(org, value, project=project)
+    if as_json:
+        print_json(out)
+        return
+    what = f"project {project} of org {org}" if project else f"org {org}"
+    console.print(f"budget of {what}: " + ("none (unlimited)" if value is None else f"{value:,.2f} EUR"))
+
+
 def register(app: typer.Typer) -> None:
     for name, fn in (
         ("submit", submit),
@@ -225,5 +257,6 @@ def register(app: typer.Typer) -> None:
         ("cancel", cancel),
         ("explain", explain),
         ("usage", usage),
+        ("budget", budget),
     ):
         app.command(name=name)(fn)
