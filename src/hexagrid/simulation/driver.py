@@ -31,9 +31,9 @@ from hexagrid.errors import HexagridError
 from hexagrid.gcpause import gc_paused
 from hexagrid.scheduling.queue import JobQueue
 from hexagrid.simulation.checker import ConstraintChecker
-from hexagrid.simulation.engine import Clock, Event, EventKind, EventQueue, SimClock
+from hexagrid.simulation.engine import Clock, EventKind, EventQueue, SimClock
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
-from hexagrid.simulation.runtime import RuntimeModel
+from hexagrid.simulation.runtime import RuntimeModel, speed_factor
 from hexagrid.simulation.windows import WindowTimeline
 
 __all__ = ["DecideFn", "RunResult", "SimConfig", "Simulator"]
@@ -96,10 +96,27 @@ class RunResult:
 
 
 _PERIODIC, _BATCH, _AGAIN = 0, 1, 2  # TICK targets: the periodic tick, a batched pass, a re-pass after preemptions
+# event kinds as plain ints, as the heap holds them
+_FINISH, _FAILURE, _TICK, _SIGNAL, _WAKE = (
+    int(EventKind.FINISH),
+    int(EventKind.FAILURE),
+    int(EventKind.TICK),
+    int(EventKind.SIGNAL),
+    int(EventKind.WAKE),
+)
+_WINDOW_CLOSE, _WINDOW_OPEN, _SITE_OFFLINE, _SITE_ONLINE = (
+    int(EventKind.WINDOW_CLOSE),
+    int(EventKind.WINDOW_OPEN),
+    int(EventKind.SITE_OFFLINE),
+    int(EventKind.SITE_ONLINE),
+)
+_JOB_ENDS = frozenset((_FINISH, _FAILURE))
 
 
-def _np(buf: array[Any], dtype: type) -> npt.NDArray[Any]:
-    return np.frombuffer(buf, dtype=dtype).copy() if len(buf) else np.zeros(0, dtype=dtype)
+def _np(buf: array[Any], dtype: type, n: int | None = None) -> npt.NDArray[Any]:
+    """The first ``n`` items (all by default) of a typed array as a numpy array of its item type."""
+    n = len(buf) if n is None else n
+    return np.frombuffer(buf, dtype=dtype, count=n).copy() if n else np.zeros(0, dtype=dtype)
 
 
 def _pop(queue: JobQueue, job_id: str) -> JobSpec | None:
@@ -147,27 +164,29 @@ class Simulator:
         heap = EventQueue()
         queue = JobQueue()  # kept across passes: rows and columns are derived once per job
         pool_of = idx.pool_index()
-        speed_cache: dict[tuple[int, int], float] = {}
         tenant_code: dict[str, int] = {t.id: i for i, t in enumerate(self.tenants)}
         tenant_ids = [t.id for t in self.tenants]
+        # reference seconds of work per wall second, by pool and kind code
+        speed_of = [[speed_factor(acc, kind) for kind in KIND_CODES] for acc in idx.pool_accelerator]
 
-        # per-job arrays, indexed by arrival order
-        submit = np.full(n_jobs, np.nan)
-        first_start = np.full(n_jobs, np.nan)
-        end_time = np.full(n_jobs, np.nan)
-        ref_dur = np.zeros(n_jobs)
-        gpus_a = np.zeros(n_jobs, dtype=np.int64)
-        kind_a = np.zeros(n_jobs, dtype=np.int8)
-        tenant_a = np.full(n_jobs, -1, dtype=np.int32)
-        deadline = np.full(n_jobs, np.nan)
-        preempt_n = np.zeros(n_jobs, dtype=np.int32)
-        fail_n = np.zeros(n_jobs, dtype=np.int32)
-        last_pool = np.full(n_jobs, -1, dtype=np.int32)
-        run_s = np.zeros(n_jobs)
-        remaining = np.zeros(n_jobs)  # reference seconds of work left
-        gen = np.zeros(n_jobs, dtype=np.int64)  # bumps on every stop: stale FINISH/FAILURE events are dropped
+        # per-job columns, indexed by arrival order: typed arrays, whose items read and write as plain
+        # floats and ints (a numpy scalar access costs several times more, and the loop does ~15 a job)
+        nan = math.nan
+        submit = array("d", [nan]) * n_jobs
+        first_start = array("d", [nan]) * n_jobs
+        end_time = array("d", [nan]) * n_jobs
+        ref_dur = array("d", [0.0]) * n_jobs
+        gpus_a = array("q", [0]) * n_jobs
+        kind_a = array("b", [0]) * n_jobs
+        tenant_a = array("i", [-1]) * n_jobs
+        deadline = array("d", [nan]) * n_jobs
+        preempt_n = array("i", [0]) * n_jobs
+        fail_n = array("i", [0]) * n_jobs
+        last_pool = array("i", [-1]) * n_jobs
+        run_s = array("d", [0.0]) * n_jobs
+        remaining = array("d", [0.0]) * n_jobs  # reference seconds of work left
+        gen = array("q", [0]) * n_jobs  # bumps on every stop: stale FINISH/FAILURE events are dropped
         job_ids: list[str] = []
-        kind_l = [0] * n_jobs
 
         # live bookkeeping
         pos: dict[str, int] = {}  # job id -> arrival index, for jobs not yet done
@@ -182,19 +201,13 @@ class Simulator:
         seg_job, seg_pool, seg_gpus = array("q"), array("q"), array("q")
         seg_a, seg_b = array("d"), array("d")
         pass_t, pass_q = array("d"), array("q")
-        decisions = {"start": 0, "defer": 0, "preempt": 0, "not_now": 0, "forced_stop": 0}
+        n_start = n_defer = n_preempt = n_not_now = n_forced = 0
         events = passes = done = 0
-
-        def speed(pool: int, kind_code: int) -> float:
-            key = (pool, kind_code)
-            s = speed_cache.get(key)
-            if s is None:
-                from hexagrid.simulation.runtime import speed_factor
-                from hexagrid.workloads.table import KINDS
-
-                s = speed_factor(idx.pool_accelerator[pool], KINDS[kind_code])
-                speed_cache[key] = s
-            return s
+        progress = self.progress
+        restart_cost_s = cfg.restart_cost_s
+        failure_rate = cfg.failure_rate_per_gpu_h
+        schedule = heap.schedule
+        on_start = checker.on_start
 
         def stop(j: int, now: float, completed: bool) -> tuple[int, float, bool, JobSpec, int]:
             """End job ``j``'s current segment; book it in state, checker and segment arrays."""
@@ -206,7 +219,7 @@ class Simulator:
             checker.on_stop(job.id, now)
             si = pool_site[pool]
             site_jobs[si] -= 1
-            site_power_w[si] = site_power_w[si] - g * pool_fac_w[pool][kind_l[j]] if site_jobs[si] else 0.0
+            site_power_w[si] = site_power_w[si] - g * pool_fac_w[pool][kind_a[j]] if site_jobs[si] else 0.0
             seg_job.append(j)
             seg_pool.append(pool)
             seg_gpus.append(g)
@@ -231,23 +244,23 @@ class Simulator:
         for si, _site in enumerate(idx.sites):
             a, b = float(idx.site_online_from_s[si]), float(idx.site_online_until_s[si])
             if math.isfinite(a) and a > self.start_s:
-                heap.push(a, Event(EventKind.SITE_ONLINE, si))
+                schedule(a, _SITE_ONLINE, si)
             if math.isfinite(b) and b > self.start_s:
-                heap.push(b, Event(EventKind.SITE_OFFLINE, si))
+                schedule(b, _SITE_OFFLINE, si)
 
         def push_window(si: int, t: float) -> None:
             sc = timelines[si]
             close = sc.close_after(t)
             if close is not None:
-                heap.push(close, Event(EventKind.WINDOW_CLOSE, si))
+                schedule(close, _WINDOW_CLOSE, si)
             else:
-                heap.push(sc.next_open(t), Event(EventKind.WINDOW_OPEN, si))
+                schedule(sc.next_open(t), _WINDOW_OPEN, si)
 
         for si in timelines:
             push_window(si, self.start_s)
         if self.signals is not None:
             first_hour = (math.floor(self.start_s / cfg.signal_step_s) + 1) * cfg.signal_step_s
-            heap.push(first_hour, Event(EventKind.SIGNAL))
+            schedule(first_hour, _SIGNAL)
 
         arrivals = iter(jobs)
         next_job: JobSpec | None = next(arrivals, None)
@@ -263,7 +276,7 @@ class Simulator:
         while True:
             t_heap = heap.peek_time()
             t_arr = next_job.submit_s if next_job is not None else math.inf
-            t = min(t_heap, t_arr)
+            t = t_heap if t_heap < t_arr else t_arr
             if t == math.inf or t > stop_at:
                 break
             if next_job is None and not len(queue) and not running and not deferred:
@@ -274,55 +287,54 @@ class Simulator:
             now = t
             window_closed: list[int] = []
             offline: list[int] = []
-            for ev in heap.pop_until(now):
+            for _t, k, _seq, target, token in heap.pop_due(now):
                 events += 1
-                k = ev.kind
-                if k is EventKind.FINISH or k is EventKind.FAILURE:
-                    j = ev.target
-                    if ev.token != gen[j] or j not in running:
+                if k in _JOB_ENDS:
+                    j = target
+                    if token != gen[j] or j not in running:
                         continue  # stale: the job was stopped since this was scheduled
-                    if k is EventKind.FINISH:
+                    if k == _FINISH:
                         stop(j, now, True)
                         end_time[j] = now
                         pos.pop(job_ids[j], None)
                         done += 1
-                        if self.progress is not None and done % 1024 == 0:
-                            self.progress(done)
+                        if progress is not None and done % 1024 == 0:
+                            progress(done)
                     else:
                         pool, t0, was_restart, job, _g = stop(j, now, False)
                         fail_n[j] += 1
                         requeue(j, now, pool, t0, was_restart, job)
                     dirty = True
-                elif k is EventKind.TICK:
-                    if ev.target == _PERIODIC:
+                elif k == _TICK:
+                    if target == _PERIODIC:
                         tick_pending = False
-                    elif ev.target == _BATCH:
+                    elif target == _BATCH:
                         batch_pending = False
                     if len(queue):
                         dirty = True
-                elif k is EventKind.SIGNAL:
+                elif k == _SIGNAL:
                     if now + cfg.signal_step_s <= stop_at and (
                         len(queue) or running or next_job is not None or deferred
                     ):
-                        heap.push(now + cfg.signal_step_s, Event(EventKind.SIGNAL))
+                        schedule(now + cfg.signal_step_s, _SIGNAL)
                     if len(queue):
                         dirty = True
-                elif k is EventKind.WAKE:
-                    jd = deferred.pop(ev.target, None)
+                elif k == _WAKE:
+                    jd = deferred.pop(target, None)
                     if jd is not None:
                         queue.add(jd)
                         dirty = True
-                elif k is EventKind.WINDOW_CLOSE:
-                    window_closed.append(ev.target)
-                    push_window(ev.target, now)
+                elif k == _WINDOW_CLOSE:
+                    window_closed.append(target)
+                    push_window(target, now)
                     dirty = True
-                elif k is EventKind.WINDOW_OPEN:
-                    push_window(ev.target, now)
+                elif k == _WINDOW_OPEN:
+                    push_window(target, now)
                     dirty = True
-                elif k is EventKind.SITE_OFFLINE:
-                    offline.append(ev.target)
+                elif k == _SITE_OFFLINE:
+                    offline.append(target)
                     dirty = True
-                elif k is EventKind.SITE_ONLINE:
+                elif k == _SITE_ONLINE:
                     dirty = True
             while next_job is not None and next_job.submit_s <= now:
                 job = next_job
@@ -332,10 +344,9 @@ class Simulator:
                 job_ids.append(job.id)
                 pos[job.id] = j
                 submit[j] = job.submit_s
-                ref_dur[j] = job.expected_duration_s
-                remaining[j] = job.expected_duration_s
+                ref_dur[j] = remaining[j] = job.expected_duration_s
                 gpus_a[j] = job.resources.gpus
-                kind_a[j] = kind_l[j] = KIND_CODES[job.kind]
+                kind_a[j] = KIND_CODES[job.kind]
                 tenant_a[j] = tenant_code.get(job.tenant, -1)
                 if job.deadline_s is not None:
                     deadline[j] = job.deadline_s
@@ -354,27 +365,26 @@ class Simulator:
                 and not offline
             ):
                 if not batch_pending:  # too soon after the last pass: batch until the interval is up
-                    heap.push(last_pass_s + cfg.min_pass_interval_s, Event(EventKind.TICK, _BATCH))
+                    schedule(last_pass_s + cfg.min_pass_interval_s, _TICK, _BATCH)
                     batch_pending = True
             elif dirty and (len(queue) or window_closed or offline):
                 dirty = False
                 last_pass_s = now
                 passes += 1
-                q = queue
                 pass_t.append(now)
-                pass_q.append(len(q))
-                waiting = len(q)
-                for d in self.decide(state, q, self.signals, now, explain_waiting=False):
+                pass_q.append(len(queue))
+                waiting = len(queue)
+                for d in self.decide(state, queue, self.signals, now, explain_waiting=False):
                     if type(d) is Start:
                         jd = _pop(queue, d.job_id)
                         if jd is None:
                             continue
                         j = pos[d.job_id]
                         pool = pool_of[(d.site_id, d.pool_id)]
-                        kc = kind_l[j]
+                        kc = kind_a[j]
                         was_restart = j in restarting
                         restarting.discard(j)
-                        dur = remaining[j] / speed(pool, kc) + (cfg.restart_cost_s if was_restart else 0.0)
+                        dur = remaining[j] / speed_of[pool][kc] + (restart_cost_s if was_restart else 0.0)
                         try:
                             rj = state.start_job(jd, d, now)
                         except HexagridError as exc:  # the state refused it: count it, keep the job waiting
@@ -383,8 +393,8 @@ class Simulator:
                             if was_restart:
                                 restarting.add(j)
                             continue
-                        checker.on_start(jd, d, now, dur, getattr(rj, "node_indices", ()))
-                        g = d.gpus
+                        on_start(jd, d, now, dur, getattr(rj, "node_indices", ()))
+                        g = d.nodes * d.gpus_per_node
                         running[j] = (pool, now, was_restart, jd, g)
                         last_pool[j] = pool
                         if math.isnan(first_start[j]):
@@ -394,17 +404,14 @@ class Simulator:
                         site_power_w[si] += g * pool_fac_w[pool][kc]
                         if site_power_w[si] > site_peak_w[si]:
                             site_peak_w[si] = site_power_w[si]
-                        end = now + dur
-                        if cfg.failure_rate_per_gpu_h > 0:
-                            ttf = rng.exponential(3600.0 / (cfg.failure_rate_per_gpu_h * g))
-                            if ttf < dur:
-                                heap.push(now + ttf, Event(EventKind.FAILURE, j, int(gen[j])))
-                                decisions["start"] += 1
-                                waiting -= 1
-                                continue
-                        heap.push(end, Event(EventKind.FINISH, j, int(gen[j])))
-                        decisions["start"] += 1
+                        n_start += 1
                         waiting -= 1
+                        if failure_rate > 0:
+                            ttf = rng.exponential(3600.0 / (failure_rate * g))
+                            if ttf < dur:
+                                schedule(now + ttf, _FAILURE, j, gen[j])
+                                continue
+                        schedule(now + dur, _FINISH, j, gen[j])
                     elif type(d) is NotNow:  # a scheduler that explains anyway: counted below all the same
                         continue
                     elif type(d) is Preempt:
@@ -414,7 +421,7 @@ class Simulator:
                         pool, t0, was_restart, job, _g = stop(j2, now, False)
                         preempt_n[j2] += 1
                         requeue(j2, now, pool, t0, was_restart, job)
-                        decisions["preempt"] += 1
+                        n_preempt += 1
                         dirty = True  # freed capacity: the next instant's pass may use it
                     elif type(d) is Defer:
                         jd = _pop(queue, d.job_id)
@@ -422,12 +429,12 @@ class Simulator:
                             continue
                         j = pos[d.job_id]
                         deferred[j] = jd
-                        heap.push(max(d.until_s, now + 1.0), Event(EventKind.WAKE, j))
-                        decisions["defer"] += 1
+                        schedule(max(d.until_s, now + 1.0), _WAKE, j)
+                        n_defer += 1
                         waiting -= 1
-                decisions["not_now"] += waiting  # the jobs of this pass that keep waiting
+                n_not_now += waiting  # the jobs of this pass that keep waiting
                 if dirty:  # preemptions this pass: look again one second later
-                    heap.push(now + 1.0, Event(EventKind.TICK, _AGAIN))
+                    schedule(now + 1.0, _TICK, _AGAIN)
             # whatever still runs where it may not after the pass is stopped by force (and counted)
             for si in (*window_closed, *offline):
                 for j, (pool, _t0, _r, job, _g) in list(running.items()):
@@ -452,17 +459,17 @@ class Simulator:
                     p, t0, was_restart, jb, _g = stop(j, now, False)
                     preempt_n[j] += 1
                     requeue(j, now, p, t0, was_restart, jb)
-                    decisions["forced_stop"] += 1
+                    n_forced += 1
                     dirty = True
             if len(queue) and not tick_pending:
-                heap.push(now + cfg.tick_s, Event(EventKind.TICK, _PERIODIC))
+                schedule(now + cfg.tick_s, _TICK, _PERIODIC)
                 tick_pending = True
 
         # jobs still running at the horizon: close their segments there (they count as unfinished)
         for j in list(running):
             stop(j, now, False)
-        if self.progress is not None:
-            self.progress(done)
+        if progress is not None:
+            progress(done)
         n = arrived
         return RunResult(
             n_jobs=n,
@@ -470,18 +477,18 @@ class Simulator:
             end_s=now,
             job_ids=job_ids,
             tenant_ids=tenant_ids,
-            submit_s=submit[:n],
-            first_start_s=first_start[:n],
-            end_time_s=end_time[:n],
-            ref_duration_s=ref_dur[:n],
-            gpus=gpus_a[:n],
-            kind=kind_a[:n],
-            tenant=tenant_a[:n],
-            deadline_s=deadline[:n],
-            preemptions=preempt_n[:n],
-            failures=fail_n[:n],
-            last_pool=last_pool[:n],
-            run_s=run_s[:n],
+            submit_s=_np(submit, np.float64, n),
+            first_start_s=_np(first_start, np.float64, n),
+            end_time_s=_np(end_time, np.float64, n),
+            ref_duration_s=_np(ref_dur, np.float64, n),
+            gpus=_np(gpus_a, np.int64, n),
+            kind=_np(kind_a, np.int8, n),
+            tenant=_np(tenant_a, np.int32, n),
+            deadline_s=_np(deadline, np.float64, n),
+            preemptions=_np(preempt_n, np.int32, n),
+            failures=_np(fail_n, np.int32, n),
+            last_pool=_np(last_pool, np.int32, n),
+            run_s=_np(run_s, np.float64, n),
             seg_job=_np(seg_job, np.int64),
             seg_pool=_np(seg_pool, np.int64),
             seg_start_s=_np(seg_a, np.float64),
@@ -492,6 +499,12 @@ class Simulator:
             site_peak_facility_w=np.asarray(site_peak_w),
             events=events,
             passes=passes,
-            decisions=decisions,
+            decisions={
+                "start": n_start,
+                "defer": n_defer,
+                "preempt": n_preempt,
+                "not_now": n_not_now,
+                "forced_stop": n_forced,
+            },
             violations=checker.summary(),
         )

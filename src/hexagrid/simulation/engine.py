@@ -1,4 +1,4 @@
-"""The event engine: a heap of ``(time, priority, sequence, event)`` and a clock.
+"""The event engine: a heap of ``(time, priority, sequence, target, token)`` and a clock.
 
 Like SimPy's core, the engine only orders events; what they mean lives in the driver. Ties at one
 instant break by ``priority`` (finishes free capacity before arrivals ask for it, and both before the
@@ -44,33 +44,49 @@ class Event:
 
 
 class EventQueue:
-    """A min-heap of ``(time_s, priority, sequence, event)``."""
+    """A min-heap of ``(time_s, priority, sequence, target, token)`` entries.
+
+    Entries are plain tuples, not :class:`Event` objects: a national replay pushes and pops millions of
+    them, and a tuple is built and unpacked in a fraction of the time a frozen dataclass takes.
+    :meth:`schedule` and :meth:`pop_due` are that fast path; :meth:`push`, :meth:`pop` and
+    :meth:`pop_until` speak :class:`Event` and order the same entries.
+    """
 
     __slots__ = ("_heap", "_seq")
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, int, Event]] = []
+        self._heap: list[tuple[float, int, int, int, int]] = []
         self._seq = 0
 
-    def push(self, time_s: float, event: Event) -> None:
-        heapq.heappush(self._heap, (time_s, int(event.kind), self._seq, event))
+    def schedule(self, time_s: float, kind: int, target: int = -1, token: int = 0) -> None:
+        """Add an event of ``kind`` (an :class:`EventKind` value) for ``target`` at ``time_s``."""
+        heapq.heappush(self._heap, (time_s, kind, self._seq, target, token))
         self._seq += 1
+
+    def push(self, time_s: float, event: Event) -> None:
+        self.schedule(time_s, int(event.kind), event.target, event.token)
 
     def peek_time(self) -> float:
         """Time of the next event, or +inf when empty."""
         return self._heap[0][0] if self._heap else float("inf")
 
     def pop(self) -> tuple[float, Event]:
-        t, _, _, ev = heapq.heappop(self._heap)
-        return t, ev
+        t, kind, _, target, token = heapq.heappop(self._heap)
+        return t, Event(EventKind(kind), target, token)
+
+    def pop_due(self, time_s: float) -> list[tuple[float, int, int, int, int]]:
+        """Every entry due at or before ``time_s`` (the coalesced instant), in (priority, sequence) order."""
+        heap = self._heap
+        if not heap or heap[0][0] > time_s:
+            return []
+        out = [heapq.heappop(heap)]
+        while heap and heap[0][0] <= time_s:
+            out.append(heapq.heappop(heap))
+        return out
 
     def pop_until(self, time_s: float) -> list[Event]:
-        """Every event at exactly ``time_s`` (the coalesced instant), in (priority, sequence) order."""
-        out: list[Event] = []
-        heap = self._heap
-        while heap and heap[0][0] <= time_s:
-            out.append(heapq.heappop(heap)[3])
-        return out
+        """:meth:`pop_due` as :class:`Event` objects."""
+        return [Event(EventKind(k), target, token) for _, k, _, target, token in self.pop_due(time_s)]
 
     def __len__(self) -> int:
         return len(self._heap)
