@@ -204,10 +204,18 @@ class ConstraintChecker:
             if free is None:
                 free = [gpn_pool] * self._pool_nodes[pool]
                 self._node_free[pool] = free
-            if len(set(nodes)) != len(nodes) or len(nodes) != n_nodes or min(nodes) < 0 or max(nodes) >= len(free):
+            if len(nodes) == 1:  # the common case, without building a set
+                bad = n_nodes != 1 or not 0 <= nodes[0] < len(free)
+                short = not bad and free[nodes[0]] < gpn
+            else:
+                bad = (
+                    len(set(nodes)) != len(nodes) or len(nodes) != n_nodes or min(nodes) < 0 or max(nodes) >= len(free)
+                )
+                short = not bad and any(free[x] < gpn for x in nodes)
+            if bad:
                 flag(now_s, jid, "gang_shape", f"bad node indices {nodes[:8]} for {n_nodes} nodes")
                 nodes = ()
-            elif any(free[x] < gpn for x in nodes):
+            elif short:
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
         if tenant is not None and tenant.max_gpus is not None and self._tenant_gpus[tenant.id] + gpus > tenant.max_gpus:
             flag(

@@ -1,0 +1,89 @@
+"""The replay's fast paths give the answers of their plain definitions.
+
+The node picker searches the first few thousand nodes before the rest; the state books ``ge`` levels
+as difference rows and adds them in when read; the event heap holds plain tuples. Each is checked
+here against the obvious computation, on pools large enough to take every branch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sim_helpers import TENANTS, make_job, make_site
+
+from hexagrid.domain import Fleet, Start
+from hexagrid.scheduling import ClusterState
+from hexagrid.scheduling.state import MAX_GPUS_PER_NODE, best_fit_nodes
+from hexagrid.simulation.engine import Event, EventKind, EventQueue
+
+
+def _brute_best_fit(free: np.ndarray, nodes: int, g: int, exclude: np.ndarray | None) -> list[int] | None:
+    ok = np.flatnonzero((free >= g) & (True if exclude is None else ~exclude))
+    if len(ok) < nodes:
+        return None
+    return sorted(sorted(ok.tolist(), key=lambda i: (int(free[i]), i))[:nodes])
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_best_fit_on_large_pools_matches_brute_force(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    gpn = 8
+    n = 20_000
+    free = np.full(n, gpn, dtype=np.int16)
+    busy = rng.random(n) < rng.uniform(0.2, 0.99)  # nodes in use, anywhere in the pool
+    free[busy] = rng.integers(0, gpn, int(busy.sum()))
+    exclude = rng.random(n) < 0.05 if seed % 2 else None
+    at_least = np.array([int((free >= k).sum()) for k in range(gpn + 2)], dtype=np.int64)
+    for nodes, g in [(1, 1), (1, 3), (1, 7), (1, 8), (2, 8), (3, 4)]:
+        want = _brute_best_fit(free, nodes, g, exclude)
+        for hint in (None, at_least):
+            got = best_fit_nodes(free, nodes, g, gpn, exclude, hint)
+            assert (None if got is None else got.tolist()) == want, (nodes, g)
+
+
+def test_only_late_nodes_fit() -> None:
+    free = np.zeros(10_000, dtype=np.int16)
+    free[9_000] = 8
+    free[9_500] = 2
+    assert best_fit_nodes(free, 1, 2, 8).tolist() == [9_500]  # type: ignore[union-attr]
+    assert best_fit_nodes(free, 1, 8, 8).tolist() == [9_000]  # type: ignore[union-attr]
+    assert best_fit_nodes(free, 1, 3, 8, exclude=free == 8) is None
+
+
+def test_ge_read_after_many_moves_equals_the_count_of_nodes_per_level() -> None:
+    site = make_site(nodes=40, gpus_per_node=8, power_mw=100.0)
+    st = ClusterState.from_fleet(Fleet(sites=[site]), TENANTS)
+    rng = np.random.default_rng(0)
+    running: list[str] = []
+    for i in range(400):
+        if running and rng.random() < 0.4:
+            st.finish_job(running.pop(int(rng.integers(len(running)))), 100.0 + i)
+        else:
+            g = int(rng.choice([1, 2, 3, 8, 16, 24, 80]))  # 80: ten nodes, the gather path
+            nodes, per = (g // 8, 8) if g >= 8 else (1, g)
+            picked = st.pick_nodes(0, nodes, per)
+            if picked is None:
+                continue
+            job = make_job(f"j{i}", 0.0, 3600.0, gpus=g)
+            st.start_job(job, Start(job.id, "lab", "p0", nodes, per, node_indices=tuple(picked.tolist())), 100.0 + i)
+            running.append(job.id)
+        if i % 7 == 0:  # read now and then: pending level changes are added in exactly once
+            free = st.node_free
+            want = [[int((free >= k).sum()) for k in range(MAX_GPUS_PER_NODE + 1)]]
+            assert st.ge.tolist() == want
+            assert st.copy().ge.tolist() == want
+
+
+def test_event_queue_fast_and_object_paths_order_alike() -> None:
+    q = EventQueue()
+    q.schedule(10.0, int(EventKind.TICK), 1)
+    q.push(10.0, Event(EventKind.FINISH, 2, 7))
+    q.schedule(5.0, int(EventKind.ARRIVAL), 3)
+    q.schedule(10.0, int(EventKind.FINISH), 4, 1)
+    assert [(t, tg, tok) for t, _k, _s, tg, tok in q.pop_due(5.0)] == [(5.0, 3, 0)]
+    assert q.pop_due(9.9) == []
+    assert [(e.kind, e.target, e.token) for e in q.pop_until(10.0)] == [
+        (EventKind.FINISH, 2, 7),
+        (EventKind.FINISH, 4, 1),
+        (EventKind.TICK, 1, 0),
+    ]
