@@ -80,10 +80,31 @@ def test_event_queue_fast_and_object_paths_order_alike() -> None:
     q.push(10.0, Event(EventKind.FINISH, 2, 7))
     q.schedule(5.0, int(EventKind.ARRIVAL), 3)
     q.schedule(10.0, int(EventKind.FINISH), 4, 1)
-    assert [(t, tg, tok) for t, _k, _s, tg, tok in q.pop_due(5.0)] == [(5.0, 3, 0)]
+    assert [(tg, tok) for _k, _s, tg, tok in q.pop_due(5.0)] == [(3, 0)]
     assert q.pop_due(9.9) == []
     assert [(e.kind, e.target, e.token) for e in q.pop_until(10.0)] == [
         (EventKind.FINISH, 2, 7),
         (EventKind.FINISH, 4, 1),
         (EventKind.TICK, 1, 0),
     ]
+
+
+def test_event_queue_orders_random_events_as_a_heap_of_tuples_would() -> None:
+    rng = np.random.default_rng(1)
+    q = EventQueue()
+    want: list[tuple[float, int, int]] = []
+    for i in range(2_000):
+        t = float(rng.integers(0, 50))  # few distinct times: many ties, broken by priority then insertion
+        kind = EventKind(int(rng.integers(0, len(EventKind))))
+        q.push(t, Event(kind, i))
+        want.append((t, int(kind), i))
+    want.sort()
+    got: list[tuple[float, int, int]] = []
+    while q:
+        if len(q) % 3:
+            t, ev = q.pop()
+            got.append((t, int(ev.kind), ev.target))
+        else:
+            t = q.peek_time()
+            got += [(t, k, target) for k, _s, target, _tok in q.pop_due(t)]
+    assert got == want and len(q) == 0 and q.peek_time() == float("inf")

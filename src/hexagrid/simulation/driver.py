@@ -273,8 +273,10 @@ class Simulator:
         now = self.start_s
         stop_at = math.inf
 
+        interval_s = cfg.min_pass_interval_s
+        peek_time, pop_due, advance_to = heap.peek_time, heap.pop_due, clock.advance_to
         while True:
-            t_heap = heap.peek_time()
+            t_heap = peek_time()
             t_arr = next_job.submit_s if next_job is not None else math.inf
             t = t_heap if t_heap < t_arr else t_arr
             if t == math.inf or t > stop_at:
@@ -283,11 +285,11 @@ class Simulator:
                 break  # everything arrived has finished: the rest of the heap is windows and signals
             if t < now:
                 t = now  # a job submitted before time 0 arrives at time 0
-            clock.advance_to(t)
+            advance_to(t)
             now = t
-            window_closed: list[int] = []
-            offline: list[int] = []
-            for _t, k, _seq, target, token in heap.pop_due(now):
+            window_closed: list[int] | None = None  # sites whose window closed at this instant
+            offline: list[int] | None = None  # sites that went offline at this instant
+            for k, _seq, target, token in pop_due(now):
                 events += 1
                 if k in _JOB_ENDS:
                     j = target
@@ -325,14 +327,14 @@ class Simulator:
                         queue.add(jd)
                         dirty = True
                 elif k == _WINDOW_CLOSE:
-                    window_closed.append(target)
+                    window_closed = [*(window_closed or ()), target]
                     push_window(target, now)
                     dirty = True
                 elif k == _WINDOW_OPEN:
                     push_window(target, now)
                     dirty = True
                 elif k == _SITE_OFFLINE:
-                    offline.append(target)
+                    offline = [*(offline or ()), target]
                     dirty = True
                 elif k == _SITE_ONLINE:
                     dirty = True
@@ -357,17 +359,13 @@ class Simulator:
                 if next_job is None:
                     stop_at = last_arrival_s + cfg.horizon_s
 
-            if (
-                dirty
-                and cfg.min_pass_interval_s > 0
-                and now < last_pass_s + cfg.min_pass_interval_s
-                and not window_closed
-                and not offline
-            ):
+            if not dirty:
+                pass
+            elif interval_s > 0 and now < last_pass_s + interval_s and not window_closed and not offline:
                 if not batch_pending:  # too soon after the last pass: batch until the interval is up
-                    schedule(last_pass_s + cfg.min_pass_interval_s, _TICK, _BATCH)
+                    schedule(last_pass_s + interval_s, _TICK, _BATCH)
                     batch_pending = True
-            elif dirty and (len(queue) or window_closed or offline):
+            elif len(queue) or window_closed or offline:
                 dirty = False
                 last_pass_s = now
                 passes += 1
@@ -436,11 +434,11 @@ class Simulator:
                 if dirty:  # preemptions this pass: look again one second later
                     schedule(now + 1.0, _TICK, _AGAIN)
             # whatever still runs where it may not after the pass is stopped by force (and counted)
-            for si in (*window_closed, *offline):
+            for si in (*(window_closed or ()), *(offline or ())):
                 for j, (pool, _t0, _r, job, _g) in list(running.items()):
                     if pool_site[pool] != si:
                         continue
-                    rule = "offline" if si in offline else "window"
+                    rule = "offline" if offline and si in offline else "window"
                     if rule == "window" and job.preemptible:
                         checker.flag_running(
                             now,
