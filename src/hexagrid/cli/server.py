@@ -262,8 +262,10 @@ def bench_api(
     agents: int = typer.Option(10_000, "--agents", min=0, help="Simulated agents (0: skip the heartbeat phases)."),
     interval_s: float = typer.Option(30.0, "--interval-s", help="Heartbeat interval of the simulated agents."),
     seconds: float = typer.Option(15.0, "--seconds", min=1, help="Length of each heartbeat phase."),
-    clients: int = typer.Option(2, "--clients", min=1, max=32, help="Client processes."),
-    threads: int = typer.Option(8, "--threads", min=1, max=256, help="Threads per client process."),
+    clients: int = typer.Option(1, "--clients", min=1, max=32, help="Client processes (one event loop each)."),
+    connections: int = typer.Option(
+        16, "--connections", "--threads", min=1, max=1024, help="Keep-alive connections per client process."
+    ),
     no_postgres: bool = typer.Option(False, "--no-postgres", help="SQLite only."),
     workers: int = typer.Option(1, "--workers", min=1, max=64, help="Server processes for the PostgreSQL phases."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -285,10 +287,13 @@ def bench_api(
             interval_s=interval_s,
             seconds=seconds,
             clients=clients,
-            threads=threads,
+            connections=connections,
             postgres=not no_postgres,
+            workers=workers,
             progress=lambda phase: prog.update(task, description=phase),
         )
+    for note in res.notes:
+        err_console.print(note)
     if as_json:
         print_json({k: round(v, 3) for k, v in res.figures.items()})
         return

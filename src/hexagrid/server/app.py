@@ -202,6 +202,7 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
         ctx = ServerContext(settings=settings, db=db)
         holder["ctx"] = ctx
         app.state.ctx = ctx
+        ctx.writer.start()
         from hexagrid.server.accounting import configure_carbon
 
         carbon = configure_carbon(None if (settings.carbon or "none").lower() == "none" else settings.carbon)
@@ -233,6 +234,7 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
                 loop.stop()
             if proc is not None:
                 proc.stop()
+            ctx.writer.stop()
             db.dispose()
 
     app = FastAPI(

@@ -10,6 +10,7 @@ from hexagrid.server.auth import TokenCache
 from hexagrid.server.db import Database
 from hexagrid.server.metrics import Metrics
 from hexagrid.server.settings import Settings
+from hexagrid.server.writer import GroupCommitter
 
 __all__ = ["Hub", "ServerContext"]
 
@@ -44,3 +45,7 @@ class ServerContext:
     tokens: TokenCache = field(default_factory=TokenCache)
     hub: Hub = field(default_factory=Hub)
     metrics: Metrics = field(default_factory=Metrics)
+    writer: GroupCommitter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.writer = GroupCommitter(self.db.engine)

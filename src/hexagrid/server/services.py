@@ -10,12 +10,12 @@ import hashlib
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, func, insert, or_, select
+from sqlalchemy import Connection, Table, and_, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,9 +34,11 @@ __all__ = [
     "create_org",
     "create_org_token",
     "get_job",
+    "insert_jobs",
     "job_events",
     "job_public",
     "list_jobs",
+    "new_job_values",
     "read_logs",
     "submit_job",
     "upsert_site",
@@ -259,10 +261,86 @@ def _request_hash(req: JobRequest) -> str:
     return hashlib.sha256(req.model_dump_json().encode()).hexdigest()
 
 
+def _unknown_project(org_id: str, project: str, known: list[str]) -> ValidationFailed:
+    return ValidationFailed(
+        "request",
+        [FieldError("project", f"unknown project {project!r} of {org_id}; known: {', '.join(known) or 'none'}")],
+    )
+
+
+def new_job_values(
+    *, org_id: str, req: JobRequest, org_residency: str, idempotency_key: str | None = None
+) -> dict[str, Any]:
+    """The column values of a new pending job (no database access): the organisation's residency caps
+    the job's (``ValidationFailed`` when the job asks for more)."""
+    if org_residency.upper() != "ANY":
+        req = req.model_copy(
+            update={"residency": narrow_residency(req.residency, Residency.parse(org_residency), org_id)}
+        )
+    return {
+        "id": "j-" + secrets.token_hex(8),
+        "org_id": org_id,
+        "project": req.project,
+        "name": req.name,
+        "kind": req.kind.value,
+        "state": "pending",
+        "attempt": 0,
+        "spec_json": req.model_dump_json(),
+        "gpus": req.resources.gpus,
+        "priority": req.priority,
+        "submitted_s": time.time(),
+        "started_s": None,
+        "finished_s": None,
+        "site_id": None,
+        "pool_id": None,
+        "exit_code": None,
+        "idempotency_key": idempotency_key,
+        "request_hash": _request_hash(req) if idempotency_key else None,
+        "reason": None,
+        "message": "waiting for the next scheduling pass",
+        "deferred_until_s": None,
+        "cancel_requested": False,
+    }
+
+
+def insert_jobs(conn: Connection, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any] | ValidationFailed]:
+    """Store new jobs (``new_job_values``) and their 'submitted' events: two statements for any number of
+    jobs (the group committer's batch). A job naming an unknown project gets its ``ValidationFailed``."""
+    out: list[dict[str, Any] | ValidationFailed] = list(rows)
+    asked = {(r["org_id"], r["project"]) for r in rows if r["project"] is not None}
+    if asked:
+        orgs = {o for o, _ in asked}
+        have = {(o, p) for o, p in conn.execute(select(Project.org_id, Project.id).where(Project.org_id.in_(orgs)))}
+        for i, r in enumerate(rows):
+            if r["project"] is not None and (r["org_id"], r["project"]) not in have:
+                known = sorted(p for o, p in have if o == r["org_id"])
+                out[i] = _unknown_project(r["org_id"], r["project"], known)
+    ok = [r for r in out if isinstance(r, dict)]
+    if ok:
+        # Core executemany: the request path is hot (>= 1,000 submits/s), no ORM unit of work here
+        conn.execute(insert(_JOBS), ok)
+        conn.execute(
+            insert(_EVENTS),
+            [
+                {
+                    "job_id": r["id"],
+                    "at_s": r["submitted_s"],
+                    "state": "pending",
+                    "attempt": 0,
+                    "reason": None,
+                    "message": "submitted",
+                }
+                for r in ok
+            ],
+        )
+    return out
+
+
 def submit_job(
     s: Session, *, org_id: str, req: JobRequest, idempotency_key: str | None = None, org_residency: str | None = None
 ) -> tuple[Job | dict[str, Any], bool]:
-    """Store a new pending job; with an idempotency key, a retry returns the stored job (created=False)."""
+    """Store a new pending job in its own transaction; with an idempotency key, a retry returns the stored
+    job (created=False). The API's submits without a key go through the group committer instead."""
     rh = _request_hash(req) if idempotency_key else None
     if idempotency_key:
         prior = s.execute(
@@ -274,51 +352,11 @@ def submit_job(
                     f"Idempotency-Key {idempotency_key!r} was used for a different request (job {prior.id})"
                 )
             return prior, False
-    if req.project is not None and s.get(Project, (org_id, req.project)) is None:
-        known = [p for (p,) in s.execute(select(Project.id).where(Project.org_id == org_id))]
-        raise ValidationFailed(
-            "request",
-            [
-                FieldError(
-                    "project", f"unknown project {req.project!r} of {org_id}; known: {', '.join(known) or 'none'}"
-                )
-            ],
-        )
-    residency = (
-        org_residency
-        if org_residency is not None
-        else s.execute(select(Org.residency).where(Org.id == org_id)).scalar()
-    )
-    if residency is not None and residency.upper() != "ANY":
-        req = req.model_copy(update={"residency": narrow_residency(req.residency, Residency.parse(residency), org_id)})
-    now = time.time()
-    values: dict[str, Any] = {
-        "id": "j-" + secrets.token_hex(8),
-        "org_id": org_id,
-        "project": req.project,
-        "name": req.name,
-        "kind": req.kind.value,
-        "state": "pending",
-        "attempt": 0,
-        "spec_json": req.model_dump_json(),
-        "gpus": req.resources.gpus,
-        "priority": req.priority,
-        "submitted_s": now,
-        "started_s": None,
-        "finished_s": None,
-        "site_id": None,
-        "pool_id": None,
-        "exit_code": None,
-        "idempotency_key": idempotency_key,
-        "request_hash": rh,
-        "reason": None,
-        "message": "waiting for the next scheduling pass",
-        "deferred_until_s": None,
-        "cancel_requested": False,
-    }
-    # Core inserts: the request path is hot (>= 1,000 submits/s), the ORM unit of work is not needed here
+    if org_residency is None:
+        org_residency = s.execute(select(Org.residency).where(Org.id == org_id)).scalar() or "ANY"
+    values = new_job_values(org_id=org_id, req=req, org_residency=org_residency, idempotency_key=idempotency_key)
     try:
-        s.execute(insert(_JOBS), [values])
+        (got,) = insert_jobs(s.connection(), [values])
     except IntegrityError:
         if not idempotency_key:
             raise
@@ -327,20 +365,9 @@ def submit_job(
         if prior.request_hash != rh:
             raise ConflictError(f"Idempotency-Key {idempotency_key!r} was used for a different request") from None
         return prior, False
-    s.execute(
-        insert(_EVENTS),
-        [
-            {
-                "job_id": values["id"],
-                "at_s": now,
-                "state": "pending",
-                "attempt": 0,
-                "reason": None,
-                "message": "submitted",
-            }
-        ],
-    )
-    return values, True
+    if isinstance(got, ValidationFailed):
+        raise got
+    return got, True
 
 
 def get_job(s: Session, *, org_id: str, job_id: str, for_update: bool = False) -> Job:

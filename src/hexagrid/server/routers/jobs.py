@@ -99,6 +99,14 @@ async def submit(request: Request) -> JSONResponse:
         raise ValidationFailed("request", [FieldError("Idempotency-Key", "must be 1-200 characters")])
     body = await request.body()
     req = parse_body(body, request.headers.get("content-type", "application/json"))
+    if idempotency_key is None:
+        # the common case: group commit with the submits arriving meanwhile, answered after the commit
+        values = services.new_job_values(org_id=p.org_id, req=req, org_residency=p.org_residency)
+        got = await ctx.writer.run(services.insert_jobs, values)
+        if isinstance(got, Exception):
+            raise got
+        ctx.hub.wake_scheduler()
+        return JSONResponse(services.job_public(got), status_code=201)
 
     def work() -> tuple[dict[str, Any], bool]:
         with ctx.db.session() as s:
