@@ -275,6 +275,24 @@ class Checker:
         assert all(self.free[(s.id, p.id, k)] >= 0 for k in start.node_indices), "a GPU given twice"
 
 
+def partly_filled(
+    data: st.DataObject, fleet: Fleet, tenants: list[Tenant], now: float, least: int, most: int
+) -> tuple[ClusterState, list[tuple[JobSpec, Start]]]:
+    """The state after a first pass half an hour earlier (``least`` to ``most`` jobs) started what it could,
+    and the jobs it started: part of the fleet is busy."""
+    state = ClusterState.from_fleet(fleet, tenants)
+    first = [data.draw(jobs(f"r{i}", now - 1800)) for i in range(data.draw(st.integers(least, most)))]
+    running: list[tuple[JobSpec, Start]] = []
+    specs = {j.id: j for j in first}
+    for d in Scheduler(SchedulerConfig(backfill="greedy", carbon_deferral=False)).decide(
+        state, first, None, now - 1800
+    ):
+        if isinstance(d, Start):
+            state.start_job(specs[d.job_id], d, now - 1800)
+            running.append((specs[d.job_id], d))
+    return state, running
+
+
 def snapshot(state: ClusterState) -> tuple[object, ...]:
     return (
         state.node_free.tobytes(),
@@ -301,17 +319,7 @@ def test_no_decision_breaks_a_hard_rule_and_passes_are_deterministic(data: st.Da
         },
         start_s=now - 24 * 3600,
     )
-    state = ClusterState.from_fleet(fleet, tenants)
-    # a first pass fills part of the fleet; the driver applies its starts
-    first = [data.draw(jobs(f"r{i}", now - 1800)) for i in range(data.draw(st.integers(0, 6)))]
-    running: list[tuple[JobSpec, Start]] = []
-    specs = {j.id: j for j in first}
-    for d in Scheduler(SchedulerConfig(backfill="greedy", carbon_deferral=False)).decide(
-        state, first, None, now - 1800
-    ):
-        if isinstance(d, Start):
-            state.start_job(specs[d.job_id], d, now - 1800)
-            running.append((specs[d.job_id], d))
+    state, running = partly_filled(data, fleet, tenants, now, 0, 6)
     queue = [data.draw(jobs(f"q{i}", now)) for i in range(data.draw(st.integers(1, 14)))]
     qspecs = {j.id: j for j in queue}
     before = snapshot(state)
@@ -380,14 +388,7 @@ def test_easy_backfill_never_delays_the_reservation(data: st.DataObject) -> None
         carbon_deferral=False,
         preemption=False,
     )
-    state = ClusterState.from_fleet(fleet, tenants)
-    first = [data.draw(jobs(f"r{i}", now - 1800)) for i in range(data.draw(st.integers(1, 8)))]
-    specs = {j.id: j for j in first}
-    for d in Scheduler(SchedulerConfig(backfill="greedy", carbon_deferral=False)).decide(
-        state, first, None, now - 1800
-    ):
-        if isinstance(d, Start):
-            state.start_job(specs[d.job_id], d, now - 1800)
+    state, _ = partly_filled(data, fleet, tenants, now, 1, 8)
     queue = [data.draw(jobs(f"q{i}", now)) for i in range(data.draw(st.integers(2, 12)))]
     qspecs = {j.id: j for j in queue}
     decisions = Scheduler(cfg).decide(state, queue, None, now)

@@ -25,8 +25,11 @@ __all__ = ["JobQueue", "JobRow"]
 # enum members are singletons: keying by id() avoids Enum.__hash__, a Python-level call, per job
 _KIND_BY_ID = {id(k): i for k, i in KIND_INDEX.items()}
 _TIER_RANK_BY_ID = {id(t): t.rank for t in SovereigntyTier}
-_OBJECTIVE_BY_ID = {id(o): o.value for o in Objective}  # plain str values hash fast in memo keys
 _INFERENCE = KIND_INDEX[JobKind.INFERENCE]
+#: Score keys of jobs without users' positions, by objective (id) and kind: shared constants, so a pass over
+#: 100,000 rows does not make (and the garbage collector does not then scan) 100,000 equal tuples.
+#: Objectives as plain str values: they hash fast in memo keys.
+_SCORE_KEYS_BY_OBJECTIVE_ID = {id(o): [(k, o.value, None) for k in range(len(KIND_INDEX))] for o in Objective}
 
 
 @dataclass(slots=True)
@@ -65,15 +68,23 @@ class JobRow:
         kind = _KIND_BY_ID[id(job.kind)]
         gpn_req = r.gpus_per_node or (r.gpus // r.num_nodes if r.num_nodes > 1 else 0)
         inf = job.inference
-        lat_key = None if inf is None else (inf.users_latitude, inf.users_longitude, inf.latency_target_ms)
+        score_key: tuple[object, ...]
+        if inf is None:
+            lat_key = None
+            score_key = _SCORE_KEYS_BY_OBJECTIVE_ID[id(job.objective)][kind]
+        else:
+            lat_key = (inf.users_latitude, inf.users_longitude, inf.latency_target_ms)
+            score_key = (kind, job.objective.value, lat_key)
         max_price = math.inf if job.max_price_eur_per_gpu_h is None else job.max_price_eur_per_gpu_h
-        skey = (
+        residency = job.residency
+        skey = (  # flat: a nested tuple per row is one more object to build and for the collector to scan
             r.accelerators,
             r.min_gpu_memory_gb,
             r.gpus,
             r.num_nodes,
             gpn_req,
-            (job.residency.scope, job.residency.countries),
+            residency.scope,
+            residency.countries,
             _TIER_RANK_BY_ID[id(job.min_tier)],
             max_price,
             lat_key,
@@ -101,7 +112,7 @@ class JobRow:
             job.checkpoint_interval_s,
             job.objective,
             skey,
-            (kind, _OBJECTIVE_BY_ID[id(job.objective)], lat_key),
+            score_key,
         )
 
     @property
@@ -178,7 +189,7 @@ class JobQueue:
         self._account_code = np.zeros(0, dtype=np.int64)
         self._work = np.zeros(0)
         self._wall = np.zeros(0)
-        self._ids: npt.NDArray[np.str_] = np.zeros(0, dtype="U1")
+        self._ids: npt.NDArray[np.str_] | None = None
         rows = list(rows)
         if rows:
             self._bulk(rows)
@@ -215,21 +226,34 @@ class JobQueue:
 
     def _bulk(self, rows: list[JobRow]) -> None:
         n = len(rows)
-        for i, r in enumerate(rows):
-            if self._pos.setdefault(r.id, i) != i:
-                raise InputError(f"queue: job id {r.id!r} appears more than once; each queued job needs a unique id")
-        codes = [self._codes(r) for r in rows]
+        self._pos = {r.id: i for i, r in enumerate(rows)}
+        if len(self._pos) != n:
+            seen: set[str] = set()
+            dup = next(r.id for r in rows if r.id in seen or seen.add(r.id))  # type: ignore[func-returns-value]
+            raise InputError(f"queue: job id {dup!r} appears more than once; each queued job needs a unique id")
+        # codes in first-seen order, one comprehension each (setdefault hands out the next code on a miss)
+        tenants: dict[str, int] = {}
+        skeys: dict[tuple[object, ...], int] = {}
+        accounts: dict[tuple[str, str | None], int] = {}
+        tenant_code = [tenants.setdefault(r.tenant, len(tenants)) for r in rows]
+        skey_code = [skeys.setdefault(r.skey, len(skeys)) for r in rows]
+        account_code = [accounts.setdefault((r.tenant, r.project), len(accounts)) for r in rows]
+        self.tenant_codes, self.tenant_names = tenants, list(tenants)
+        self.skey_codes, self.account_codes, self.accounts = skeys, accounts, list(accounts)
+        self._skey_code = np.array(skey_code, dtype=np.int64)
+        # a signature's first row is where its code exceeds every code before it (codes rise as first seen)
+        seen_max = np.maximum.accumulate(np.concatenate(([-1], self._skey_code[:-1])))
+        self.skey_rows = [rows[i] for i in np.flatnonzero(self._skey_code > seen_max).tolist()]
         self.rows = rows
         self._submit = np.fromiter((r.submit_s for r in rows), dtype=np.float64, count=n)
         self._priority = np.fromiter((r.priority for r in rows), dtype=np.float64, count=n)
         self._gpus = np.fromiter((r.gpus for r in rows), dtype=np.int64, count=n)
         self._preemptible = np.fromiter((r.preemptible for r in rows), dtype=np.bool_, count=n)
-        self._tenant_code = np.fromiter((c[0] for c in codes), dtype=np.int64, count=n)
-        self._skey_code = np.fromiter((c[1] for c in codes), dtype=np.int64, count=n)
-        self._account_code = np.fromiter((c[2] for c in codes), dtype=np.int64, count=n)
+        self._tenant_code = np.array(tenant_code, dtype=np.int64)
+        self._account_code = np.array(account_code, dtype=np.int64)
         self._work = np.fromiter((r.gpus * r.duration_s for r in rows), dtype=np.float64, count=n)
         self._wall = np.fromiter((r.walltime_s for r in rows), dtype=np.float64, count=n)
-        self._ids = np.array([r.id for r in rows], dtype=np.str_)
+        self._ids = None  # built on first use: only ties in queue order need them
 
     def _grow(self, need: int) -> None:
         cap = max(64, 2 * need)
@@ -246,6 +270,8 @@ class JobQueue:
             "_ids",
         ):
             old = getattr(self, name)
+            if old is None:
+                continue
             new = np.zeros(cap, dtype=old.dtype)
             new[: len(self.rows)] = old[: len(self.rows)]
             setattr(self, name, new)
@@ -258,7 +284,7 @@ class JobQueue:
         i = len(self.rows)
         if i >= len(self._submit):
             self._grow(i + 1)
-        if len(row.id) > self._ids.dtype.itemsize // 4:
+        if self._ids is not None and len(row.id) > self._ids.dtype.itemsize // 4:
             self._ids = self._ids.astype(f"U{max(len(row.id), 2 * (self._ids.dtype.itemsize // 4))}")
         t, k, a = self._codes(row)
         self._submit[i] = row.submit_s
@@ -270,7 +296,8 @@ class JobQueue:
         self._account_code[i] = a
         self._work[i] = row.gpus * row.duration_s
         self._wall[i] = row.walltime_s
-        self._ids[i] = row.id
+        if self._ids is not None:
+            self._ids[i] = row.id
         self._pos[row.id] = i
         self.rows.append(row)
         return row
@@ -292,7 +319,8 @@ class JobQueue:
             self._account_code[i] = self._account_code[last]
             self._work[i] = self._work[last]
             self._wall[i] = self._wall[last]
-            self._ids[i] = self._ids[last]
+            if self._ids is not None:
+                self._ids[i] = self._ids[last]
         self.rows.pop()
         return row
 
@@ -341,6 +369,11 @@ class JobQueue:
 
     @property
     def ids(self) -> npt.NDArray[np.str_]:
+        """Job ids as a numpy string column, built on first use and kept in step by add/remove after that."""
+        if self._ids is None:
+            ids = np.array([r.id for r in self.rows], dtype=np.str_)
+            self._ids = np.zeros(len(self._submit), dtype=ids.dtype if len(ids) else "U1")
+            self._ids[: len(ids)] = ids
         return self._ids[: len(self.rows)]
 
     def __len__(self) -> int:

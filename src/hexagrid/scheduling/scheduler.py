@@ -138,6 +138,82 @@ class _Entry:
     capok: BArr | None = None
     pows: list[tuple[FArr, BArr] | None] | None = None  # by kind: (W per pool, power ok)
     fail0: list[tuple[ReasonCode, str] | None] | None = None  # by job kind: power per GPU depends on it
+    pools: list[int] | None = None  # the pools ``mask`` admits, for the scalar no-room verdict
+    no_room: str | None = None  # the sentence of a CAPACITY verdict (POWER_ENVELOPE adds to it)
+    admits: bytes | None = None  # ``mask`` as bytes, for the placement walk's scalar reads (not a list: no GC scan)
+
+
+class _Lane:
+    """The pools a gang shape and score key can use this pass, best score first: the placement walk's order.
+
+    ``alive`` drops a pool once it lacks the room or the megawatts for the shape and kind (a pass only
+    takes, so that stays true until a preemption renews the epoch and the lanes). Pools whose scores lie
+    within the best-fit tie-break of each other form a ``cluster`` and are ``tied``: the walk ranks them
+    by score plus tie-break, as the vector placement does. ``alive`` is empty where a score is not finite,
+    leaving those jobs to the vector placement.
+    """
+
+    __slots__ = ("alive", "cluster", "g", "n", "pw", "score", "tied")
+
+    def __init__(self, ps: _Pass, row: JobRow, e: _Entry) -> None:
+        ix = ps.ix
+        pools = np.flatnonzero(ps.pass_ok & (e.g > 0) & (e.n <= ix.pool_nodes))  # every entry of the shape is within
+        pw = row.gpus * ix.pool_w_per_gpu[row.kind]
+        self.g: list[int] = e.g.tolist()
+        self.n: list[int] = e.n.tolist()
+        self.pw: list[float] = pw.tolist()
+        cluster = np.arange(ix.n_pools)
+        tied = np.zeros(ix.n_pools, dtype=np.bool_)
+        if e.first_fit:
+            order = pools
+            self.score: list[float] = []
+        else:
+            score = ps.score(row, e)
+            self.score = score.tolist()
+            sc = score[pools]
+            order = pools[np.argsort(sc, kind="stable")]
+            if not np.isfinite(sc).all():
+                order = order[:0]
+            ss = score[order]
+            # a gap of more than twice the largest tie-break (with room for rounding) orders two pools for sure
+            gap = np.diff(ss) > 2 * _TIE_EPS * (1.0 + np.abs(ss[1:]))
+            cid = np.concatenate(([0], np.cumsum(gap)))[: len(order)]
+            cluster[order] = cid
+            tied[order] = np.bincount(cid)[cid] > 1
+        self.alive: list[int] = order.tolist()
+        self.cluster: list[int] = cluster.tolist()
+        self.tied: list[bool] = tied.tolist()
+
+
+class _Signatures:
+    """The queue's jobs by (signature, tenant class): each pair's entry looked up once, not once per job.
+
+    ``tix`` is each job's tenant index (-1 for tenants the scheduler does not know; their entry is
+    that of class 0, unused), ``inverse`` each job's position in ``entries``, and ``pairs`` the
+    ``signature code * 2 + class`` of each entry.
+    """
+
+    __slots__ = ("entries", "inverse", "pairs", "tix")
+
+    def __init__(self, ps: _Pass, q: JobQueue) -> None:
+        klass = ps.state.tenants.klass
+        self.tix: IArr = np.array([ps.tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
+        pair = q.skey_code * 2 + klass[np.maximum(self.tix, 0)] if len(klass) else q.skey_code * 2
+        present = np.zeros(2 * len(q.skey_rows), dtype=np.bool_)  # np.unique without its sort
+        present[pair] = True
+        self.pairs: IArr = np.flatnonzero(present)
+        code = np.empty(len(present), dtype=np.int64)
+        code[self.pairs] = np.arange(len(self.pairs))
+        self.inverse: IArr = code[pair]
+        self.entries = [ps.entry(q.skey_rows[u >> 1], u & 1) for u in self.pairs.tolist()]
+
+
+def _no_room_message(row: JobRow, e: _Entry, reason: ReasonCode) -> str:
+    """The sentence of a CAPACITY or POWER_ENVELOPE verdict: it depends on the signature only, so it is kept."""
+    msg = e.no_room
+    if msg is None:
+        msg = e.no_room = f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()}"
+    return msg if reason is ReasonCode.CAPACITY else f"{msg} within its power envelope"
 
 
 class _PoolLists:
@@ -146,7 +222,19 @@ class _PoolLists:
     A pure function of the fleet index, built once per index.
     """
 
-    __slots__ = ("gpn_of", "gpus_of", "nodes_of", "offset_of", "price_of", "public_of", "site_of", "zone_of")
+    __slots__ = (
+        "gpn_of",
+        "gpus_of",
+        "nodes_of",
+        "offset_of",
+        "price_of",
+        "public_of",
+        "site_of",
+        "tp_infer_of",
+        "tp_train_of",
+        "windowed_of",
+        "zone_of",
+    )
 
     def __init__(self, ix: FleetIndex) -> None:
         self.site_of: list[int] = ix.pool_site.tolist()
@@ -157,6 +245,9 @@ class _PoolLists:
         self.price_of: list[float] = ix.pool_price.tolist()
         self.gpus_of: list[int] = np.maximum(ix.pool_gpus, 1).tolist()
         self.zone_of: list[int] = ix.site_zone_code[ix.pool_site].tolist()
+        self.windowed_of: list[bool] = ix.pool_windowed.tolist()
+        self.tp_train_of: list[float] = ix.pool_tp_train.tolist()
+        self.tp_infer_of: list[float] = ix.pool_tp_infer.tolist()
 
 
 class _Pass:
@@ -209,11 +300,19 @@ class _Pass:
         self.price_of = lists.price_of
         self.pool_gpus_of = lists.gpus_of
         self.pool_zone = lists.zone_of
+        self.windowed_of = lists.windowed_of
+        self.tp_train_of = lists.tp_train_of
+        self.tp_infer_of = lists.tp_infer_of
+        self.close_of: list[float] = self.rules.pool_close_s.tolist()
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
         self.pool_free = state.pool_free_gpus.copy()
         self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
         self.headroom = ix.site_cap_w - state.site_draw_w
+        # list mirrors of ge and headroom for the placement walk's scalar reads (kept in step by take())
+        self.ge_rows: list[list[int]] = self.ge.tolist()
+        self.headroom_of: list[float] = self.headroom.tolist()
+        self.lanes: dict[tuple[object, ...], _Lane] = {}
         self.in_use: list[int] = state.tenants.in_use.tolist()
         self.cap: list[int] = state.tenants.cap.tolist()
         self.flex_s: list[float] = state.tenants.flex_s.tolist()
@@ -229,6 +328,7 @@ class _Pass:
         self.forecasts: dict[tuple[int, int, int], tuple[int, float, float]] = {}
         self.zone_cs: dict[int, FArr | None] = {}
         self.new_events: dict[int, list[Event]] = {}
+        self.events_wanted = cfg.backfill == "easy"
         self.reservation: Reservation | None = None
         self.reserved_mask: BArr | None = None
         self.blocker: str | None = None
@@ -266,6 +366,14 @@ class _Pass:
             pw = gpus * self.ix.pool_w_per_gpu[kind]
             hit = self.pow_cache[key] = (pw, pw <= self.headroom[self.ix.pool_site])
         return hit
+
+    def lane(self, row: JobRow, e: _Entry) -> _Lane:
+        """The placement walk's lane for the job's gang shape and score key (one per pass and epoch)."""
+        key = (e.shape_key, row.score_key)
+        ln = self.lanes.get(key)
+        if ln is None:
+            ln = self.lanes[key] = _Lane(self, row, e)
+        return ln
 
     # -------------------------------------------------------------- per-pass vectors
     def base_score(self, kind: int, objective: Objective) -> FArr:
@@ -351,8 +459,10 @@ class _Pass:
     def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
         """Apply a start to the working arrays."""
         apply_nodes(self.node_free, self.ge, self.pool_free, self.offset_of[p], p, nodes, -g)
+        self.ge_rows[p] = self.ge[p].tolist()
         self.tiebreak[p] = _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
         self.headroom[s] -= power
+        self.headroom_of[s] -= power
 
     # -------------------------------------------------------------- events for reservations
     def events_by_site(self) -> dict[int, list[Event]]:
@@ -453,8 +563,14 @@ class Scheduler:
         ps.materialise()
         if self.config.preemption or state.ix.site_schedule:
             out.extend(self._window_preemptions(ps))
+        if not len(q):
+            return out
+        sigs = _Signatures(ps, q)
+        rows, one = q.rows, self._one
+        tix_l, sig_l, entries = sigs.tix.tolist(), sigs.inverse.tolist(), sigs.entries
         for i in order_queue(q, state, self.config, now_s).tolist():
-            out.extend(self._one(ps, q.rows[i]))
+            t = tix_l[i]
+            out.extend(one(ps, rows[i], t, entries[sig_l[i]]) if t >= 0 else one(ps, rows[i]))
         return out
 
     def _decide_quietly(self, ps: _Pass, q: JobQueue, out: list[Decision]) -> None:
@@ -483,17 +599,10 @@ class Scheduler:
                 out.extend(self._window_preemptions(ps))
             return
         tn = state.tenants
-        tix = np.array([ps.tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
-        known = tix >= 0
-        tix = np.maximum(tix, 0)
-        pair = q.skey_code * 2 + tn.klass[tix] if len(tn.klass) else q.skey_code * 2
-        present = np.zeros(2 * len(q.skey_rows), dtype=np.bool_)  # np.unique without its sort
-        present[pair] = True
-        sigs = np.flatnonzero(present)
-        code = np.empty(len(present), dtype=np.int64)
-        code[sigs] = np.arange(len(sigs))
-        inverse: IArr = code[pair]
-        entries = [ps.entry(q.skey_rows[u >> 1], u & 1) for u in sigs.tolist()]
+        sg = _Signatures(ps, q)
+        known, inverse, entries = sg.tix >= 0, sg.inverse, sg.entries
+        tix = np.maximum(sg.tix, 0)
+        sigs = sg.pairs
         live = known & np.array([e.reason is None for e in entries], dtype=np.bool_)[inverse]
         cap = tn.cap[tix] - gpus  # the tenant's GPUs in use must stay at or below this for the job to start
         may_preempt = np.zeros(len(rows), dtype=np.bool_)
@@ -681,6 +790,157 @@ class Scheduler:
             failed = ps.failed.get(mkey)
         if failed is not None:
             return self._blocked(ps, row, e, failed[0], failed[1])
+        ln = ps.lane(row, e)
+        hit = self._walk(ps, ln, row, e, win_check, academic_public, arow)
+        if hit is not None:
+            p, nodes, wall, need_gpu_h, power = hit
+            return self._start(ps, row, e, tix, p, nodes, wall, need_gpu_h, arow, power)
+        reason = self._no_room(ps, ln, row, e, win_check, academic_public, arow)
+        if reason is not None:
+            return self._fail(ps, row, e, mkey, reason, _no_room_message(row, e, reason))
+        return self._place_by_vectors(ps, row, e, tix, mkey, win_check, academic_public, arow)
+
+    @staticmethod
+    def _no_room(
+        ps: _Pass, ln: _Lane, row: JobRow, e: _Entry, win_check: bool, academic_public: bool, arow: int
+    ) -> ReasonCode | None:
+        """The vector placement's verdict where it is CAPACITY or POWER_ENVELOPE, found with scalars.
+
+        That is when some pool passes the job's rules, window and allocation tests (else the verdict is
+        WINDOW or ALLOCATION) and none of those has both room and megawatts now (else a pool was refused
+        by the reservation or the node picker): CAPACITY if none has room, else POWER_ENVELOPE. None when
+        the vector placement must say.
+        """
+        pools = e.pools
+        if pools is None:
+            pools = e.pools = np.flatnonzero(e.mask).tolist()
+        ge_rows, head, site_of = ps.ge_rows, ps.headroom_of, ps.site_of
+        g_of, n_of, pw_of = ln.g, ln.n, ln.pw
+        tp_of = ps.tp_infer_of if row.inference else ps.tp_train_of
+        wall_ref_s = row.walltime_s * e.ref_tp
+        run_ref_s = row.duration_s * e.ref_tp
+        tested = room = False
+        for p in pools:
+            if win_check and ps.windowed_of[p] and not ps.now + wall_ref_s / tp_of[p] <= ps.close_of[p]:
+                continue
+            if academic_public and ps.public_of[p]:
+                need = row.gpus * (run_ref_s / tp_of[p]) / 3600.0
+                if not (float(ps.alloc[arow, site_of[p]]) if arow >= 0 else 0.0) >= need:
+                    continue
+            tested = True
+            if ge_rows[p][g_of[p]] >= n_of[p]:
+                if pw_of[p] <= head[site_of[p]]:
+                    return None
+                room = True
+        if not tested:
+            return None
+        return ReasonCode.POWER_ENVELOPE if room else ReasonCode.CAPACITY
+
+    def _walk(
+        self, ps: _Pass, ln: _Lane, row: JobRow, e: _Entry, win_check: bool, academic_public: bool, arow: int
+    ) -> tuple[int, IArr, float, float | None, float] | None:
+        """The pool and nodes :meth:`_place_by_vectors` would pick, found by walking the lane's pools in score order.
+
+        The first pool (by score, then best fit, then index) that the job's rules admit, with exact room and
+        megawatts, its window and allocation tests passed, the EASY reservation kept and nodes picked.
+        Pools without room or megawatts leave the lane for the rest of the epoch (a pass only takes).
+        Returns (pool, nodes, walltime end, GPU-hours charged or None, W), or None when nothing is found:
+        the caller then runs the vector placement, which says why (or, where scores are not finite, decides).
+        """
+        alive = ln.alive
+        if not alive:
+            return None
+        admits = e.admits
+        if admits is None:
+            admits = e.admits = e.mask.tobytes()
+        ge_rows, head, site_of = ps.ge_rows, ps.headroom_of, ps.site_of
+        g_of, n_of, pw_of = ln.g, ln.n, ln.pw
+        tp_of = ps.tp_infer_of if row.inference else ps.tp_train_of
+        now = ps.now
+        wall_ref_s = row.walltime_s * e.ref_tp
+        run_ref_s = row.duration_s * e.ref_tp
+        res = ps.reservation
+        i = 0
+        while True:
+            tied: list[tuple[float, int, float, float | None]] = []  # candidates whose scores tie (best fit decides)
+            cluster = -1
+            while i < len(alive):
+                p = alive[i]
+                if tied and ln.cluster[p] != cluster:
+                    break  # past the tied cluster of the first candidate
+                if not admits[p]:
+                    i += 1
+                    continue
+                g, n, s = g_of[p], n_of[p], site_of[p]
+                if ge_rows[p][g] < n or pw_of[p] > head[s]:
+                    del alive[i]
+                    continue
+                tp = tp_of[p]
+                wall = now + wall_ref_s / tp
+                if win_check and ps.windowed_of[p] and not wall <= ps.close_of[p]:
+                    i += 1
+                    continue
+                need: float | None = None
+                if academic_public:
+                    need = row.gpus * (run_ref_s / tp) / 3600.0
+                    if ps.public_of[p] and not (float(ps.alloc[arow, s]) if arow >= 0 else 0.0) >= need:
+                        i += 1
+                        continue
+                if res is not None and not self._keeps_at(ps, res, p, s, g, n, wall, pw_of[p]):
+                    i += 1
+                    continue
+                i += 1
+                if ln.tied[p]:  # within the best-fit tie-break of its neighbours' scores: rank them exactly
+                    cluster = ln.cluster[p]
+                    tied.append((ln.score[p] + float(ps.tiebreak[p]), p, wall, need))
+                    continue
+                nodes = self._pick_nodes(ps, res, p, g, n, wall)
+                if nodes is not None:
+                    return p, nodes, wall, need, pw_of[p]
+            if not tied:
+                return None
+            for _, p, wall, need in sorted(tied):
+                nodes = self._pick_nodes(ps, res, p, g_of[p], n_of[p], wall)
+                if nodes is not None:
+                    return p, nodes, wall, need, pw_of[p]
+            # the node picker refused every tied candidate: walk on past the cluster
+
+    @staticmethod
+    def _keeps_at(ps: _Pass, res: Reservation, p: int, s: int, g: int, n: int, wall: float, power_w: float) -> bool:
+        """:meth:`_keeps_reservation` for one pool that has room now (scalars)."""
+        if not wall > res.start_s:
+            return True
+        if s == res.site and not power_w <= res.extra_power_w:
+            return False
+        if p == res.pool and ps.reserved_mask is not None:
+            lo = ps.offset_of[p]
+            free = ps.node_free[lo : lo + ps.nodes_of[p]]
+            return int(np.count_nonzero((free >= g) & ~ps.reserved_mask)) >= n
+        return True
+
+    @staticmethod
+    def _pick_nodes(ps: _Pass, res: Reservation | None, p: int, g: int, n: int, wall: float) -> IArr | None:
+        """Best-fit nodes on pool ``p``; the reservation's nodes are off limits to a job still running at its start."""
+        exclude = ps.reserved_mask if (res is not None and p == res.pool and wall > res.start_s) else None
+        lo = ps.offset_of[p]
+        return best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude, ps.ge[p])
+
+    def _place_by_vectors(
+        self,
+        ps: _Pass,
+        row: JobRow,
+        e: _Entry,
+        tix: int,
+        mkey: tuple[object, ...] | None,
+        win_check: bool,
+        academic_public: bool,
+        arow: int,
+    ) -> list[Decision]:
+        """Placement over whole pool vectors: the reference for :meth:`_walk`, and the path that names a failure.
+
+        Narrows the entry's pools by the job's window and allocation tests, then takes the best score among
+        pools with room and megawatts (cached per shape and kind, re-checked exactly on the pool picked).
+        """
         ix = ps.ix
         now = ps.now
         cand = e.mask
@@ -738,24 +998,9 @@ class Scheduler:
                 p = int(v.argmin())
                 found = bool(v[p] < np.inf)
             if not found:
-                if not np.count_nonzero(cand & ps.room(e)):  # exact, not the cache
-                    return self._fail(
-                        ps,
-                        row,
-                        e,
-                        mkey,
-                        ReasonCode.CAPACITY,
-                        f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()}",
-                    )
-                return self._fail(
-                    ps,
-                    row,
-                    e,
-                    mkey,
-                    ReasonCode.POWER_ENVELOPE,
-                    f"no {row.where_desc}site with {row.gpus} free {row.acc_desc}{row.shape_desc()} "
-                    f"within its power envelope",
-                )
+                # exact, not the cache
+                reason = ReasonCode.POWER_ENVELOPE if np.count_nonzero(cand & ps.room(e)) else ReasonCode.CAPACITY
+                return self._fail(ps, row, e, mkey, reason, _no_room_message(row, e, reason))
             if res is not None:  # EASY backfill: start only what does not delay the reservation
                 wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
                 kept = fit & self._keeps_reservation(ps, res, e, fit, wall_end, pw)
@@ -801,18 +1046,36 @@ class Scheduler:
                 continue
             nodes = picked
             break
-        s = ps.site_of[p]
-        run_s = (row.duration_s * e.ref_tp) / tp
+        out = self._start(
+            ps, row, e, tix, p, nodes, wall, None if need_h is None else float(need_h[p]), arow, float(pw[p])
+        )
+        # refresh this shape's cached masks at the pool just used (the next job is often alike)
+        capok[p] = ps.ge[p, g] >= n
+        powok[p] = pw[p] <= ps.headroom[ps.site_of[p]]
+        return out
+
+    def _start(
+        self,
+        ps: _Pass,
+        row: JobRow,
+        e: _Entry,
+        tix: int,
+        p: int,
+        nodes: IArr,
+        wall: float,
+        need_gpu_h: float | None,
+        arow: int,
+        power: float,
+    ) -> list[Decision]:
+        """Start ``row`` on ``nodes`` of pool ``p`` as placed (or defer it where a greener hour is coming)."""
+        run_s = (row.duration_s * e.ref_tp) / float(e.tp[p])
         if ps.deferral and (row.deadline_s is not None or ps.flex_s[tix] > 0):
             d = self._maybe_defer(ps, row, tix, p, run_s)
             if d is not None:
                 return [d]
-        power = float(pw[p])
-        start = self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_h, arow)
-        # refresh this shape's cached masks at the pool just used (the next job is often alike)
-        capok[p] = ps.ge[p, g] >= n
-        powok[p] = pw[p] <= ps.headroom[s]
-        if after_r and res is not None and s == res.site:
+        start = self._commit(ps, row, tix, p, nodes, int(e.g[p]), int(e.n[p]), power, wall, run_s, need_gpu_h, arow)
+        res = ps.reservation
+        if res is not None and wall > res.start_s and ps.site_of[p] == res.site:
             res.extra_power_w -= power
         return [start]
 
@@ -828,7 +1091,7 @@ class Scheduler:
         power: float,
         wall: float,
         run_s: float,
-        need_h: FArr | None,
+        need_gpu_h: float | None,
         arow: int,
         note: str = "",
     ) -> Start:
@@ -838,10 +1101,11 @@ class Scheduler:
         ps.take(p, s, nodes, g, power)
         ps.in_use[tix] += row.gpus
         public = ps.public_of[p]
-        if need_h is not None and public and arow >= 0:
-            ps.alloc[arow, s] -= float(need_h[p])
+        if need_gpu_h is not None and public and arow >= 0:
+            ps.alloc[arow, s] -= need_gpu_h
         node_t = tuple(nodes.tolist())
-        ps.new_events.setdefault(s, []).append((wall, p, node_t, g, power))
+        if ps.events_wanted and ps.reservation is None:  # only an EASY reservation still to take reads them
+            ps.new_events.setdefault(s, []).append((wall, p, node_t, g, power))
         charge = " charged to the project's allocation" if public else f", {ps.price_of[p]:.2f} EUR/GPU-h"
         msg = (
             f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} ({n} x {g}){charge}; "
@@ -1078,6 +1342,7 @@ class Scheduler:
                 ps.node_free, ps.ge, ps.pool_free, lo, p, np.array(rj.node_indices, dtype=np.int64), rj.gpus_per_node
             )
             ps.headroom[s] += rj.power_w
+            ps.headroom_of[s] += rj.power_w
             vt = ps.tindex.get(rj.tenant)
             if vt is not None:
                 ps.in_use[vt] -= rj.gpus
@@ -1090,10 +1355,12 @@ class Scheduler:
                     for_job_id=row.id,
                 )
             )
+        ps.ge_rows[p] = ps.ge[p].tolist()
         ps.tiebreak[p] = _TIE_EPS * (int(ps.pool_free[p]) / ps.pool_gpus_of[p])
         # the pass gave resources back: the "no room" memos assumed it only ever takes
         ps.cap_cache.clear()
         ps.pow_cache.clear()
+        ps.lanes.clear()
         ps.failed.clear()
         ps.no_preempt.clear()
         ps.epoch = next(_EPOCHS)
@@ -1103,5 +1370,6 @@ class Scheduler:
         wall = now + (row.walltime_s * e.ref_tp) / tp
         power = row.gpus * float(ix.pool_w_per_gpu[row.kind, p])
         note = f"; after preempting {len(chosen)} lower-priority job(s)"
-        out.append(self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_h, arow, note))
+        need_gpu_h = None if need_h is None else float(need_h[p])
+        out.append(self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_gpu_h, arow, note))
         return out
