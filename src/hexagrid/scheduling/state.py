@@ -323,17 +323,40 @@ class RunningJob(NamedTuple):
 
 @dataclass
 class _Tenants:
-    """Tenants' accounts as parallel arrays (index = registration order)."""
+    """Tenants' accounts as parallel arrays (index = registration order).
+
+    GPUs in use and usage change at every start and stop, so they are kept as plain lists
+    (``in_use_of``, ``usage_of``: the mutators write these and call :meth:`changed`); ``in_use`` and
+    ``usage`` are numpy copies built when read (readers must not write to them).
+    """
 
     ids: list[str] = field(default_factory=list)
     index: dict[str, int] = field(default_factory=dict)
     specs: list[Tenant] = field(default_factory=list)
     klass: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     weight: FArr = field(default_factory=lambda: np.zeros(0))
-    usage: FArr = field(default_factory=lambda: np.zeros(0))  # decayed GPU-s, scaled to usage_ref_s
-    in_use: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    usage_of: list[float] = field(default_factory=list)  # decayed GPU-s, scaled to usage_ref_s
+    in_use_of: list[int] = field(default_factory=list)
     cap: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     flex_s: FArr = field(default_factory=lambda: np.zeros(0))
+    _arrays: tuple[IArr, FArr] | None = None
+
+    @property
+    def in_use(self) -> IArr:
+        return self._views()[0]
+
+    @property
+    def usage(self) -> FArr:
+        return self._views()[1]
+
+    def _views(self) -> tuple[IArr, FArr]:
+        if self._arrays is None:
+            self._arrays = (np.array(self.in_use_of, dtype=np.int64), np.array(self.usage_of, dtype=np.float64))
+        return self._arrays
+
+    def changed(self) -> None:
+        """Say that ``in_use_of`` or ``usage_of`` changed: the numpy copies are built again when read."""
+        self._arrays = None
 
     def copy(self) -> _Tenants:
         return _Tenants(
@@ -342,8 +365,8 @@ class _Tenants:
             list(self.specs),
             self.klass.copy(),
             self.weight.copy(),
-            self.usage.copy(),
-            self.in_use.copy(),
+            list(self.usage_of),
+            list(self.in_use_of),
             self.cap.copy(),
             self.flex_s.copy(),
         )
@@ -367,8 +390,11 @@ class ClusterState:
             self._ge[:, k] = np.where(ix.pool_gpn >= k, ix.pool_nodes, 0)
         self._ge_diff: list[list[int]] = [[0] * (MAX_GPUS_PER_NODE + 2) for _ in range(ix.n_pools)]
         self._ge_stale: set[int] = set()
-        self.pool_free_gpus = ix.pool_gpus.copy()
-        self.site_draw_w = np.zeros(ix.n_sites, dtype=np.float64)
+        # free GPUs per pool and facility watts per site change at every start and stop: plain lists,
+        # with numpy copies built when read (see the properties)
+        self._pool_free: list[int] = ix.pool_gpus.tolist()
+        self._site_draw: list[float] = [0.0] * ix.n_sites
+        self._arrays: tuple[IArr, FArr] | None = None
         self.running: dict[str, RunningJob] = {}
         self.pool_jobs: list[dict[str, RunningJob]] = [{} for _ in range(ix.n_pools)]
         #: running preemptible jobs by priority (priority -> count): the lowest possible victim in O(priorities)
@@ -402,8 +428,9 @@ class ClusterState:
             tn.specs.append(tenant)
             tn.klass = np.append(tn.klass, 0)
             tn.weight = np.append(tn.weight, 0.0)
-            tn.usage = np.append(tn.usage, 0.0)
-            tn.in_use = np.append(tn.in_use, 0)
+            tn.usage_of.append(0.0)
+            tn.in_use_of.append(0)
+            tn.changed()
             tn.cap = np.append(tn.cap, 0)
             tn.flex_s = np.append(tn.flex_s, 0.0)
         tn.klass[i] = CLASS_CODE[tenant.tenant_class]
@@ -439,8 +466,9 @@ class ClusterState:
         st._ge = self.ge.copy()
         st._ge_diff = [[0] * (MAX_GPUS_PER_NODE + 2) for _ in range(self.ix.n_pools)]
         st._ge_stale = set()
-        st.pool_free_gpus = self.pool_free_gpus.copy()
-        st.site_draw_w = self.site_draw_w.copy()
+        st._pool_free = list(self._pool_free)
+        st._site_draw = list(self._site_draw)
+        st._arrays = None
         st.running = dict(self.running)
         st.pool_jobs = [dict(d) for d in self.pool_jobs]
         st.preemptible_by_priority = dict(self.preemptible_by_priority)
@@ -473,8 +501,23 @@ class ClusterState:
         return self._ge
 
     @property
+    def pool_free_gpus(self) -> IArr:
+        """Free GPUs per pool (readers must not write to it)."""
+        return self._views()[0]
+
+    @property
+    def site_draw_w(self) -> FArr:
+        """Facility watts drawn per site by running jobs (readers must not write to it)."""
+        return self._views()[1]
+
+    def _views(self) -> tuple[IArr, FArr]:
+        if self._arrays is None:
+            self._arrays = (np.array(self._pool_free, dtype=np.int64), np.array(self._site_draw, dtype=np.float64))
+        return self._arrays
+
+    @property
     def free_gpus(self) -> int:
-        return int(self.pool_free_gpus.sum())
+        return sum(self._pool_free)
 
     @property
     def total_gpus(self) -> int:
@@ -502,12 +545,14 @@ class ClusterState:
         """
         hl = self.fair_share_half_life_s
         exponent = (now_s - self.usage_ref_s) / hl
-        usage = self.tenants.usage
+        tn = self.tenants
         if exponent > 40.0:
-            usage *= 2.0 ** (-exponent)
+            scale = 2.0 ** (-exponent)
+            tn.usage_of = [u * scale for u in tn.usage_of]
             self.usage_ref_s = now_s
             exponent = 0.0
-        usage[tenant] = max(0.0, usage.item(tenant) + gpu_s * 2.0**exponent)
+        tn.usage_of[tenant] = max(0.0, tn.usage_of[tenant] + gpu_s * 2.0**exponent)
+        tn.changed()
 
     def _set_nodes(self, p: int, nodes: IArr | tuple[int, ...], delta: int) -> None:
         """Change free GPUs on ``nodes`` (distinct, pool-relative) of pool ``p`` by ``delta``: ``node_free``
@@ -538,7 +583,8 @@ class ClusterState:
                     diff[min(old, new) + 1] += sign * count
                     diff[max(old, new) + 1] -= sign * count
         self._ge_stale.add(p)
-        self.pool_free_gpus[p] += delta * len(nodes)
+        self._pool_free[p] += delta * len(nodes)
+        self._arrays = None
 
     def pick_nodes(self, p: int, nodes: int, gpus_per_node: int, exclude: BArr | None = None) -> IArr | None:
         """Best-fit nodes of pool ``p`` for ``nodes`` x ``gpus_per_node`` (see :func:`best_fit_nodes`)."""
@@ -609,8 +655,9 @@ class ClusterState:
         wall_s = wall_limit_s * ref_tp / tp
         power = gpus * ix.w_per_gpu_of[KIND_INDEX[kind]][p]
         s = ix.site_of[p]
-        self.site_draw_w[s] += power
-        self.tenants.in_use[t] += gpus
+        self._site_draw[s] += power
+        self._arrays = None
+        self.tenants.in_use_of[t] += gpus
         usage = gpus * run_s
         self._add_usage(t, usage, now_s)
         row, charged = -1, 0.0
@@ -658,12 +705,13 @@ class ClusterState:
                 del self.preemptible_by_priority[rj.priority]
         self._set_nodes(rj.pool, rj.node_indices, rj.gpus_per_node)
         s = rj.site
-        self.site_draw_w[s] = max(0.0, self.site_draw_w.item(s) - rj.power_w)
+        self._site_draw[s] = max(0.0, self._site_draw[s] - rj.power_w)
+        self._arrays = None
         t = self.tenants.index.get(rj.tenant)
         gpus = len(rj.node_indices) * rj.gpus_per_node
         actual_gpu_s = gpus * max(0.0, now_s - rj.start_s)
         if t is not None:
-            self.tenants.in_use[t] -= gpus
+            self.tenants.in_use_of[t] -= gpus
             self._add_usage(t, actual_gpu_s - rj.usage_charged_gpu_s, now_s)
         if rj.alloc_row >= 0:
             self.alloc_remaining_gpu_h[rj.alloc_row, s] += rj.alloc_charged_gpu_h - actual_gpu_s / 3600.0
