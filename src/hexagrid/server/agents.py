@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Sequence
 from typing import Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Table, select, tuple_, update
+from sqlalchemy import Connection, Table, Text, bindparam, exists, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,6 +29,8 @@ __all__ = [
     "RegisterIn",
     "StateIn",
     "heartbeat",
+    "idle_heartbeat_values",
+    "idle_heartbeats",
     "next_assignments",
     "post_log",
     "register_node",
@@ -194,32 +197,57 @@ def _stop(a: Assignment, reason: str, grace_s: float) -> dict[str, Any]:
     return {"job_id": a.job_id, "attempt": a.attempt, "reason": reason or "unknown", "grace_s": grace_s}
 
 
-def heartbeat_fast(s: Session, *, node_id: str, body: HeartbeatIn, now: float) -> bool | None:
-    """The common heartbeat in two statements: a node that was ready and available, stays so, holds no
-    work and reports none. Returns None when the full reconciliation (``heartbeat``) is needed."""
+def idle_heartbeat_values(body: HeartbeatIn, now: float) -> dict[str, Any] | None:
+    """The columns an idle heartbeat writes (a node that is available and reports no work), or None
+    when the heartbeat needs the full reconciliation (``heartbeat``)."""
     if body.running or not body.available:
         return None
-    nodes = cast(Table, Node.__table__)
-    values: dict[str, Any] = {
-        "last_heartbeat_s": now,
+    gpus = body.telemetry.gpus
+    return {
+        "t": now,
         "power_w": body.telemetry.power_w,
         "power_source": body.telemetry.power_source,
+        "telemetry_json": json.dumps([g.model_dump() for g in gpus]) if gpus else None,
     }
-    if body.telemetry.gpus:
-        values["telemetry_json"] = json.dumps([g.model_dump() for g in body.telemetry.gpus])
-    active = s.execute(
-        select(Assignment.id)
-        .where(Assignment.node_id == node_id, Assignment.state.in_(ACTIVE_ASSIGNMENT_STATES))
-        .limit(1)
-    ).first()
-    if active is not None:
-        return None
-    res = s.execute(
-        update(nodes)
-        .where(nodes.c.id == node_id, nodes.c.state == "ready", nodes.c.available.is_(True))
-        .values(**values)
+
+
+_NODES = cast(Table, Node.__table__)
+_TOKENS = cast(Table, Token.__table__)
+_ASSIGNMENTS = cast(Table, Assignment.__table__)
+#: built once: the statement of an idle heartbeat, its values bound per node
+_IDLE_BEAT = (
+    update(_NODES)
+    .where(
+        _NODES.c.id == bindparam("node_id"),
+        _NODES.c.state == "ready",
+        _NODES.c.available.is_(True),
+        exists().where(
+            _TOKENS.c.hash == bindparam("token_hash"),
+            _TOKENS.c.node_id == _NODES.c.id,
+            _TOKENS.c.scopes == "node",
+            _TOKENS.c.revoked.is_(False),
+        ),
+        ~exists().where(_ASSIGNMENTS.c.node_id == _NODES.c.id, _ASSIGNMENTS.c.state.in_(ACTIVE_ASSIGNMENT_STATES)),
     )
-    return True if res.rowcount == 1 else None  # type: ignore[attr-defined]
+    .values(
+        last_heartbeat_s=bindparam("t"),
+        power_w=bindparam("power_w"),
+        power_source=bindparam("power_source"),
+        telemetry_json=func.coalesce(bindparam("telemetry_json", type_=Text), _NODES.c.telemetry_json),
+    )
+)
+
+
+def idle_heartbeats(conn: Connection, beats: Sequence[tuple[str, str, dict[str, Any]]]) -> list[bool]:
+    """The common heartbeat, for the group committer: ``(node_id, token_hash, values)`` of a node that
+    was ready and available, stays so and holds no active assignment, in one UPDATE each, which also
+    checks the node's token (so a cold token cache costs no extra read). False where that does not
+    hold (another state, work to reconcile, an unknown or revoked token): the caller then
+    authenticates and runs the full ``heartbeat``."""
+    return [
+        conn.execute(_IDLE_BEAT, {"node_id": node_id, "token_hash": token_hash, **values}).rowcount == 1
+        for node_id, token_hash, values in beats
+    ]
 
 
 def heartbeat(

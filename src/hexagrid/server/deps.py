@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from hexagrid.server.auth import Principal
 from hexagrid.server.context import ServerContext
 
-__all__ = ["Ctx", "CurrentPrincipal", "get_ctx", "need", "node_principal"]
+__all__ = ["Ctx", "CurrentPrincipal", "authenticate", "bearer_token", "get_ctx", "need", "node_principal"]
 
 _bearer = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
 
@@ -43,17 +43,21 @@ async def current_principal(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
-async def authenticate(request: Request, scope: str) -> Principal:
-    """The same check as the dependencies, done by hand on the hot routes (submit, heartbeat), where
-    FastAPI's dependency resolution was a measurable share of the request's CPU."""
-    ctx: ServerContext = request.app.state.ctx
-    auth = request.headers.get("authorization", "")
-    kind, _, token = auth.partition(" ")
+def bearer_token(request: Request) -> str:
+    """The token of the ``Authorization: Bearer`` header (401 when there is none), not yet checked."""
+    kind, _, token = request.headers.get("authorization", "").partition(" ")
     if kind.lower() != "bearer" or not token.strip():
         raise HTTPException(
             401, "missing token: send 'Authorization: Bearer <token>'", headers={"WWW-Authenticate": "Bearer"}
         )
-    token = token.strip()
+    return token.strip()
+
+
+async def authenticate(request: Request, scope: str) -> Principal:
+    """The same check as the dependencies, done by hand on the hot routes (submit, heartbeat), where
+    FastAPI's dependency resolution was a measurable share of the request's CPU."""
+    ctx: ServerContext = request.app.state.ctx
+    token = bearer_token(request)
     hit, p = ctx.tokens.cached(token)
     if not hit:
         p = await run_in_threadpool(ctx.tokens.resolve, ctx.db.sessions, token)

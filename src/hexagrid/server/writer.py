@@ -61,6 +61,7 @@ class GroupCommitter:
         self.max_batch = max_batch
         self._q: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        self._conn: Connection | None = None  # the writer's own: no pool checkout or ping per batch
         self.batches = 0
         self.writes = 0
 
@@ -74,6 +75,9 @@ class GroupCommitter:
             self._q.put(None)
             self._thread.join(timeout=30)
             self._thread = None
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     async def run(self, op: BatchOp, arg: Any) -> Any:
         """Queue one write, wait for the commit of the transaction that carried it, return its result."""
@@ -108,6 +112,10 @@ class GroupCommitter:
         try:
             results = self._transaction(batch)
         except Exception as exc:
+            if self._conn is not None:  # the connection may be broken: the next batch opens another
+                self._conn.invalidate()
+                self._conn.close()
+                self._conn = None
             if len(batch) > 1:  # find the culprit: each write alone
                 for it in batch:
                     self._commit([it])
@@ -130,7 +138,10 @@ class GroupCommitter:
         for i, it in enumerate(batch):
             groups.setdefault(it.op, []).append(i)
         results: list[tuple[bool, Any]] = [(False, None)] * len(batch)
-        with self.engine.begin() as conn:
+        if self._conn is None:
+            self._conn = self.engine.connect()
+        conn = self._conn
+        with conn.begin():
             for op, idx in groups.items():
                 got = op(conn, [batch[i].arg for i in idx])
                 for i, r in zip(idx, got, strict=True):
