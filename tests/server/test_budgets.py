@@ -215,3 +215,36 @@ def test_an_org_budget_holds_every_project_and_jobs_wait_for_budget_before_capac
     ex = h.client.get(f"/v1/jobs/{jid}/explain", headers=h.h(t)).json()
     assert [(b["scope"], b["exhausted"]) for b in ex["budgets"]] == [("org", True), ("project", False)]
     assert ex["message"] == "org acme has spent 0.00 of its 0.00 EUR budget"
+
+
+@pytest.mark.parametrize("bad", ["Infinity", "-Infinity", "NaN", "-1", "1e300"])
+def test_org_create_rejects_a_non_finite_or_negative_budget(harness: Harness, bad: str) -> None:
+    for doc, loc in (
+        ('{"id": "acme", "name": "Acme", "budget_eur": %s}', ["body", "budget_eur"]),
+        (
+            '{"id": "acme", "name": "Acme", "projects": [{"id": "p", "budget_eur": %s}]}',
+            ["body", "projects", 0, "budget_eur"],
+        ),
+    ):
+        r = harness.client.post(
+            "/v1/orgs", content=(doc % bad).encode(), headers={**harness.h(ADMIN), "Content-Type": "application/json"}
+        )
+        assert r.status_code == 422, r.text
+        assert [e["loc"] for e in r.json()["detail"]] == [loc]
+    # nothing was stored: the organisation can still be created
+    ok = harness.client.post("/v1/orgs", json={"id": "acme", "name": "Acme"}, headers=harness.h(ADMIN))
+    assert ok.status_code == 201
+    # the PATCH route's refusal echoes the input too: a 422, not a 500 from encoding it
+    r = harness.client.patch(
+        "/v1/orgs/acme",
+        content=b'{"budget_eur": %s}' % bad.encode(),
+        headers={**harness.h(ADMIN), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "budget_eur"]
+
+
+def test_org_create_keeps_a_finite_budget(harness: Harness) -> None:
+    r = harness.client.post(
+        "/v1/orgs", json={"id": "acme", "name": "Acme", "budget_eur": 12.5}, headers=harness.h(ADMIN)
+    )
+    assert r.status_code == 201 and r.json()["budget_eur"] == 12.5

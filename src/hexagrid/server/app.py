@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -183,6 +186,17 @@ def load_scenario_into(ctx: ServerContext, name: str) -> None:
     log.info("scenario %s: %d sites, %d tenants", sc.name, len(sc.sites), len(sc.tenants))
 
 
+def _json_safe(x: Any) -> Any:
+    """``x`` with every non-finite float replaced by its name ('inf', '-inf', 'nan')."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_json_safe(v) for v in x]
+    return x
+
+
 def _error_body(exc: HexagridError) -> dict[str, Any]:
     if isinstance(exc, ValidationFailed):
         return {"detail": [{"loc": e.path, "msg": e.message} for e in exc.errors]}
@@ -246,6 +260,12 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
     app.add_middleware(_Guard, ctx_getter=lambda: holder["ctx"])
 
     status_of = {ValidationFailed: 422, NotFound: 404, ConflictError: 409, ServiceError: 503}
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer, except that a non-finite number echoed as the input ('budget_eur':
+        # Infinity) is written as a string: JSON has no Infinity or NaN, and encoding it was a 500
+        return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
 
     @app.exception_handler(HexagridError)
     async def _hx(_req: Request, exc: HexagridError) -> JSONResponse:

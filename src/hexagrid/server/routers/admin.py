@@ -20,20 +20,22 @@ Admin = Annotated[Principal, need("admin")]
 
 
 class ProjectIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
     allocations_gpu_h: dict[str, float] = Field(default_factory=dict)
-    budget_eur: float | None = Field(default=None, ge=0)
+    budget_eur: float | None = Field(default=None, ge=0, le=1e15)
 
 
 class OrgIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """A new organisation; budgets are finite and not negative (as ``BudgetIn`` for changes)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$", max_length=64)
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["tenant", "provider"] = "tenant"
     tenant_class: TenantClass = Field(default=TenantClass.COMMERCIAL, alias="class")
     residency: str = Field(default="ANY", max_length=200)
-    budget_eur: float | None = Field(default=None, ge=0)
+    budget_eur: float | None = Field(default=None, ge=0, le=1e15)
     max_gpus: int | None = Field(default=None, ge=1)
     fair_share_weight: float = Field(default=1.0, gt=0, le=1e6)
     flexibility_h: float = Field(default=0.0, ge=0, le=336)
