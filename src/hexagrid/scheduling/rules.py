@@ -1,16 +1,18 @@
 """The hard rules as pool masks, in precedence order, and the sentences that name them.
 
 Every rule is a boolean vector over pools. The static rules depend only on a job's signature
-(:attr:`JobRow.skey`), its tenant's class and the fleet's structure, so :func:`static_rules` is
-memoised per signature. The per-pass rules (online, window open) depend on ``now``.
+(:attr:`JobRow.skey`), its tenant's class and the fleet's structure, so they are memoised per
+signature (:func:`static_masks` builds many signatures' masks at once). The per-pass rules (online,
+window open) depend on ``now``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from hexagrid.scheduling.config import SchedulerConfig
 from hexagrid.scheduling.queue import JobRow
 from hexagrid.scheduling.state import BArr, FArr, FleetIndex, IArr
 
-__all__ = ["PassRules", "StaticRules", "fmt_time", "latency_ms", "static_mask", "static_rules"]
+__all__ = ["PassRules", "StaticRules", "fmt_time", "latency_ms", "static_masks", "static_rules"]
 
 CLASS_NAMES = ("academic", "commercial")
 
@@ -88,57 +90,90 @@ class StaticRules:
     site_latency_ms: FArr | None
 
 
-def static_mask(
-    ix: FleetIndex, row: JobRow, tclass: int, config: SchedulerConfig
-) -> tuple[BArr, IArr, IArr, FArr | None]:
-    """The pools a job signature admits under rules 2-8 (access .. latency), fast.
+def static_masks(
+    ix: FleetIndex, rows: Sequence[JobRow], tclasses: Sequence[int], config: SchedulerConfig
+) -> tuple[BArr, list[IArr], list[IArr], list[FArr | None]]:
+    """The pools each (signature, tenant class) admits under rules 2-8 (access .. latency), many at once.
 
     Rules are grouped by what they depend on — (tenant class, residency, tier), (accelerators, price),
-    shape, users' position — and each group's mask is memoised, so a new signature costs three or
-    four vector ANDs. Returns the mask, the per-pool gang shape (g, n) and the sites' latency.
+    shape, users' position — and each group's mask is memoised in the fleet index. Each distinct group
+    mask is looked up once per call and the signatures' masks are gathered and ANDed as one matrix
+    (signature x pool), so a signature costs a few dictionary lookups rather than vector operations.
+    Returns the masks, each signature's per-pool gang shape (g, n: arrays shared by signatures of one
+    shape) and its sites' latency (None without users' position).
     """
-    spec = row.spec
-    res = spec.resources
-    rank = spec.min_tier.rank
-    rkey = (spec.residency.scope, spec.residency.countries)
-    who = _component(
-        ix,
-        ("who", tclass, rkey, rank),
-        lambda: (
-            _access_mask(ix, tclass)
-            & _component(ix, ("residency", rkey), lambda: _residency_mask(ix, spec.residency))
-            & (ix.pool_tier >= rank)
-        ),
-    )
-    max_price = math.inf if spec.max_price_eur_per_gpu_h is None else spec.max_price_eur_per_gpu_h
-    what = _component(
-        ix,
-        ("what", res.accelerators, res.min_gpu_memory_gb, max_price),
-        lambda: _accel_mask(ix, row) & (ix.pool_price <= max_price),
-    )
-    g, n, shape = _component(
-        ix, ("shape", row.gpus, row.num_nodes, row.gpn_req), lambda: _shape(ix, row.gpus, row.num_nodes, row.gpn_req)
-    )
-    mask = who & what & shape
-    lat_ms = None
-    if spec.inference is not None:
+    groups: tuple[dict[tuple[object, ...], int], ...] = ({}, {}, {}, {})  # who, what, shape, near: key -> position
+    who: list[BArr] = []
+    what: list[BArr] = []
+    shapes: list[tuple[IArr, IArr, BArr]] = []
+    near: list[tuple[FArr, BArr]] = [(np.zeros(ix.n_sites), np.ones(ix.n_pools, dtype=np.bool_))]  # 0: no users
+    at: list[list[int]] = [[], [], [], []]
+    for row, tclass in zip(rows, tclasses, strict=True):
+        spec = row.spec
+        res = spec.resources
+        rkey = (spec.residency.scope, spec.residency.countries)
+        key: tuple[object, ...] = ("who", tclass, rkey, spec.min_tier.rank)
+        k = groups[0].get(key)
+        if k is None:
+            k = groups[0][key] = len(who)
+            who.append(_component(ix, key, partial(_who_mask, ix, tclass, spec.residency, spec.min_tier.rank)))
+        at[0].append(k)
+        max_price = math.inf if spec.max_price_eur_per_gpu_h is None else spec.max_price_eur_per_gpu_h
+        key = ("what", res.accelerators, res.min_gpu_memory_gb, max_price)
+        k = groups[1].get(key)
+        if k is None:
+            k = groups[1][key] = len(what)
+            what.append(_component(ix, key, partial(_what_mask, ix, row, max_price)))
+        at[1].append(k)
+        key = ("shape", row.gpus, row.num_nodes, row.gpn_req)
+        k = groups[2].get(key)
+        if k is None:
+            k = groups[2][key] = len(shapes)
+            shapes.append(_component(ix, key, partial(_shape, ix, row.gpus, row.num_nodes, row.gpn_req)))
+        at[2].append(k)
         inf = spec.inference
-        lat_ms, near = _component(
-            ix,
-            (
+        k = 0
+        if inf is not None:
+            key = (
                 "near",
                 inf.users_latitude,
                 inf.users_longitude,
                 inf.latency_target_ms,
                 config.latency_base_ms,
                 config.latency_ms_per_100km,
-            ),
-            lambda: _near(ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms, config),
-        )
-        mask &= near
+            )
+            k = groups[3].get(key, -1)
+            if k < 0:
+                k = groups[3][key] = len(near)
+                near.append(
+                    _component(
+                        ix,
+                        key,
+                        partial(_near, ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms, config),
+                    )
+                )
+        at[3].append(k)
+    masks = np.stack(who)[at[0]] & np.stack(what)[at[1]] & np.stack([m for _, _, m in shapes])[at[2]]
+    if len(near) > 1:
+        masks &= np.stack([m for _, m in near])[at[3]]
     if len(ix.cache) > 200_000:  # bounded memo: a long run with ever-new price caps must not grow without end
         ix.cache.clear()
-    return mask, g, n, lat_ms
+    return (
+        masks,
+        [shapes[k][0] for k in at[2]],
+        [shapes[k][1] for k in at[2]],
+        [near[k][0] if k else None for k in at[3]],
+    )
+
+
+def _who_mask(ix: FleetIndex, tclass: int, residency: Residency, rank: int) -> BArr:
+    rkey = (residency.scope, residency.countries)
+    by_residency = _component(ix, ("residency", rkey), partial(_residency_mask, ix, residency))
+    return _access_mask(ix, tclass) & by_residency & (ix.pool_tier >= rank)
+
+
+def _what_mask(ix: FleetIndex, row: JobRow, max_price: float) -> BArr:
+    return _accel_mask(ix, row) & (ix.pool_price <= max_price)
 
 
 def _access_mask(ix: FleetIndex, tclass: int) -> BArr:

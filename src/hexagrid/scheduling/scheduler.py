@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,7 @@ from hexagrid.gcpause import gc_paused
 from hexagrid.scheduling.backfill import Event, Reservation, earliest_start
 from hexagrid.scheduling.config import SchedulerConfig
 from hexagrid.scheduling.queue import JobQueue, JobRow
-from hexagrid.scheduling.rules import PassRules, fmt_time, funnel, static_mask, static_message, static_rules
+from hexagrid.scheduling.rules import PassRules, fmt_time, funnel, static_masks, static_message, static_rules
 from hexagrid.scheduling.state import (
     KINDS,
     BArr,
@@ -153,7 +154,7 @@ class _Lane:
     leaving those jobs to the vector placement.
     """
 
-    __slots__ = ("alive", "cluster", "g", "n", "pw", "score", "tied")
+    __slots__ = ("alive", "cluster", "first_admitted", "g", "n", "pw", "rank", "score", "tied")
 
     def __init__(self, ps: _Pass, row: JobRow, e: _Entry) -> None:
         ix = ps.ix
@@ -181,6 +182,11 @@ class _Lane:
             cluster[order] = cid
             tied[order] = np.bincount(cid)[cid] > 1
         self.alive: list[int] = order.tolist()
+        rank = np.full(ix.n_pools, len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        self.rank: list[int] = rank.tolist()  # position in the lane's order (pools outside it: past the end)
+        # by entry uid: the rank of its first admitted pool still alive when last walked (alive only shrinks)
+        self.first_admitted: dict[int, int] = {}
         self.cluster: list[int] = cluster.tolist()
         self.tied: list[bool] = tied.tolist()
 
@@ -205,7 +211,8 @@ class _Signatures:
         code = np.empty(len(present), dtype=np.int64)
         code[self.pairs] = np.arange(len(self.pairs))
         self.inverse: IArr = code[pair]
-        self.entries = [ps.entry(q.skey_rows[u >> 1], u & 1) for u in self.pairs.tolist()]
+        pairs = self.pairs.tolist()
+        self.entries = ps.entries_of([q.skey_rows[u >> 1] for u in pairs], [u & 1 for u in pairs])
 
 
 def _no_room_message(row: JobRow, e: _Entry, reason: ReasonCode) -> str:
@@ -223,6 +230,7 @@ class _PoolLists:
     """
 
     __slots__ = (
+        "charge_text",
         "gpn_of",
         "gpus_of",
         "nodes_of",
@@ -232,6 +240,7 @@ class _PoolLists:
         "site_of",
         "tp_infer_of",
         "tp_train_of",
+        "where_text",
         "windowed_of",
         "zone_of",
     )
@@ -248,6 +257,14 @@ class _PoolLists:
         self.windowed_of: list[bool] = ix.pool_windowed.tolist()
         self.tp_train_of: list[float] = ix.pool_tp_train.tolist()
         self.tp_infer_of: list[float] = ix.pool_tp_infer.tolist()
+        # the fixed parts of a start's sentence: " H100 on site/pool (" and how the GPU-hours are paid
+        self.where_text = [
+            f" {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} (" for p, s in enumerate(self.site_of)
+        ]
+        self.charge_text = [
+            " charged to the project's allocation" if pub else f", {price:.2f} EUR/GPU-h"
+            for pub, price in zip(self.public_of, self.price_of, strict=True)
+        ]
 
 
 class _Pass:
@@ -303,6 +320,9 @@ class _Pass:
         self.windowed_of = lists.windowed_of
         self.tp_train_of = lists.tp_train_of
         self.tp_infer_of = lists.tp_infer_of
+        self.where_text = lists.where_text
+        self.charge_text = lists.charge_text
+        self.carbon_text: list[str | None] = [None] * ix.n_pools  # "99 gCO2/kWh", written on a pool's first start
         self.close_of: list[float] = self.rules.pool_close_s.tolist()
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
@@ -409,41 +429,70 @@ class _Pass:
         memo = row.memo  # (pass serial, tenant class, entry): skips hashing and comparing the signature
         if memo is not None and memo[0] == self.serial and memo[1] == tclass:
             return memo[2]  # type: ignore[return-value]
-        e = self.entries[tclass].get(row.skey) or self.volatile[tclass].get(row.skey)
-        if e is not None:
-            row.memo = (self.serial, tclass, e)
-            return e
-        ix = self.ix
-        smask, g, n, lat_ms = static_mask(ix, row, tclass, self.cfg)
-        mask = smask & self.pass_ok
-        reason: ReasonCode | None = None
-        message = ""
-        if not np.count_nonzero(mask):
-            st = static_rules(ix, row, tclass, self.cfg)
-            rules = [*st.rules, (ReasonCode.OFFLINE, self.rules.pool_online), (ReasonCode.WINDOW, self.rules.pool_open)]
-            reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
-            if reason is None:  # the funnel applies the same rules as the mask; named for safety
-                reason = ReasonCode.CAPACITY
-            message = static_message(reason, row, tclass, ix, survivors, self.now)
-        inference = row.inference
-        e = _Entry(
-            uid=next(_ENTRY_UIDS),
-            reason=reason,
-            message=message,
-            mask=mask,
-            g=g,
-            n=n,
-            shape_key=(row.gpus, row.num_nodes, row.gpn_req),
-            lat_ms=lat_ms,
-            has_public=self.any_public and bool(np.count_nonzero(mask & ix.pool_public)),
-            has_window=self.any_window and bool(np.count_nonzero(mask & ix.pool_windowed)),
-            tp=ix.pool_tp_infer if inference else ix.pool_tp_train,
-            ref_tp=ix.ref_tp_infer if inference else ix.ref_tp_train,
-            first_fit=self.cfg.placement == "first_fit",
-        )
-        (self.volatile if reason in _VOLATILE else self.entries)[tclass][row.skey] = e
-        row.memo = (self.serial, tclass, e)
-        return e
+        return self.entries_of([row], [tclass])[0]
+
+    def entries_of(self, rows: list[JobRow], tclasses: list[int]) -> list[_Entry]:
+        """The entries of (signature, tenant class) pairs, one row each: kept ones looked up, the rest built
+        together (their masks as one matrix, see :func:`static_masks`)."""
+        out: list[_Entry | None] = []
+        todo: list[int] = []
+        for k, (row, tclass) in enumerate(zip(rows, tclasses, strict=True)):
+            e = self.entries[tclass].get(row.skey) or self.volatile[tclass].get(row.skey)
+            if e is None:
+                todo.append(k)
+            else:
+                row.memo = (self.serial, tclass, e)
+            out.append(e)
+        if todo:
+            ix, cfg = self.ix, self.cfg
+            new_rows = [rows[k] for k in todo]
+            new_classes = [tclasses[k] for k in todo]
+            masks, gs, ns, lats = static_masks(ix, new_rows, new_classes, cfg)
+            masks &= self.pass_ok
+            none = [False] * len(todo)
+            admitted: list[bool] = (np.count_nonzero(masks, axis=1) > 0).tolist()
+            public: list[bool] = (
+                (np.count_nonzero(masks & ix.pool_public, axis=1) > 0).tolist() if self.any_public else none
+            )
+            window: list[bool] = (
+                (np.count_nonzero(masks & ix.pool_windowed, axis=1) > 0).tolist() if self.any_window else none
+            )
+            first_fit = cfg.placement == "first_fit"
+            for j, k in enumerate(todo):
+                row, tclass, mask = rows[k], tclasses[k], masks[j]
+                reason: ReasonCode | None = None
+                message = ""
+                if not admitted[j]:
+                    st = static_rules(ix, row, tclass, cfg)
+                    rules = [
+                        *st.rules,
+                        (ReasonCode.OFFLINE, self.rules.pool_online),
+                        (ReasonCode.WINDOW, self.rules.pool_open),
+                    ]
+                    reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
+                    if reason is None:  # the funnel applies the same rules as the mask; named for safety
+                        reason = ReasonCode.CAPACITY
+                    message = static_message(reason, row, tclass, ix, survivors, self.now)
+                inference = row.inference
+                e = _Entry(
+                    next(_ENTRY_UIDS),
+                    reason,
+                    message,
+                    mask,
+                    gs[j],
+                    ns[j],
+                    (row.gpus, row.num_nodes, row.gpn_req),
+                    lats[j],
+                    public[j],
+                    window[j],
+                    ix.pool_tp_infer if inference else ix.pool_tp_train,
+                    ix.ref_tp_infer if inference else ix.ref_tp_train,
+                    first_fit,
+                )
+                (self.volatile if reason in _VOLATILE else self.entries)[tclass][row.skey] = e
+                row.memo = (self.serial, tclass, e)
+                out[k] = e
+        return out  # type: ignore[return-value]
 
     def score(self, row: JobRow, e: _Entry) -> FArr:
         """The objective's score per pool for this job (memoised per kind, objective and users' position)."""
@@ -848,11 +897,15 @@ class Scheduler:
         the caller then runs the vector placement, which says why (or, where scores are not finite, decides).
         """
         alive = ln.alive
-        if not alive:
+        # every alive pool ranked before the entry's first admitted one is closed to it: start there
+        first = ln.first_admitted.get(e.uid, 0)
+        if first >= len(ln.rank):
             return None
+        i = bisect_left(alive, first, key=ln.rank.__getitem__) if first else 0
         admits = e.admits
         if admits is None:
             admits = e.admits = e.mask.tobytes()
+        unseen = True  # no admitted pool with room and megawatts met yet on this walk
         ge_rows, head, site_of = ps.ge_rows, ps.headroom_of, ps.site_of
         g_of, n_of, pw_of = ln.g, ln.n, ln.pw
         tp_of = ps.tp_infer_of if row.inference else ps.tp_train_of
@@ -860,7 +913,6 @@ class Scheduler:
         wall_ref_s = row.walltime_s * e.ref_tp
         run_ref_s = row.duration_s * e.ref_tp
         res = ps.reservation
-        i = 0
         while True:
             tied: list[tuple[float, int, float, float | None]] = []  # candidates whose scores tie (best fit decides)
             cluster = -1
@@ -875,6 +927,9 @@ class Scheduler:
                 if ge_rows[p][g] < n or pw_of[p] > head[s]:
                     del alive[i]
                     continue
+                if unseen:
+                    unseen = False
+                    ln.first_admitted[e.uid] = ln.rank[p]
                 tp = tp_of[p]
                 wall = now + wall_ref_s / tp
                 if win_check and ps.windowed_of[p] and not wall <= ps.close_of[p]:
@@ -897,6 +952,8 @@ class Scheduler:
                 nodes = self._pick_nodes(ps, res, p, g, n, wall)
                 if nodes is not None:
                     return p, nodes, wall, need, pw_of[p]
+            if unseen:
+                ln.first_admitted[e.uid] = len(ln.rank)  # none left: later walks of the entry end at once
             if not tied:
                 return None
             for _, p, wall, need in sorted(tied):
@@ -1106,10 +1163,12 @@ class Scheduler:
         node_t = tuple(nodes.tolist())
         if ps.events_wanted and ps.reservation is None:  # only an EASY reservation still to take reads them
             ps.new_events.setdefault(s, []).append((wall, p, node_t, g, power))
-        charge = " charged to the project's allocation" if public else f", {ps.price_of[p]:.2f} EUR/GPU-h"
+        carbon = ps.carbon_text[p]
+        if carbon is None:
+            carbon = ps.carbon_text[p] = f"{ps.intensity_of[p]:.0f} gCO2/kWh"
         msg = (
-            f"{row.gpus} {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} ({n} x {g}){charge}; "
-            f"{row.score_key[1]}: {run_s / 3600:.1f} h, {ps.intensity_of[p]:.0f} gCO2/kWh{note}"
+            f"{row.gpus}{ps.where_text[p]}{n} x {g}){ps.charge_text[p]}; "
+            f"{row.score_key[1]}: {run_s / 3600:.1f} h, {carbon}{note}"
         )
         return Start(row.id, ix.site_ids[s], ix.pool_ids[p], n, g, msg, node_t)
 
