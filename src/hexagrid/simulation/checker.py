@@ -108,11 +108,13 @@ class ConstraintChecker:
     def _static(self, job: JobSpec, pool: int, tenant: Tenant | None) -> list[tuple[str, str]]:
         """Rules that depend only on the job's attributes and the pool: memoised per distinct combination."""
         r = job.resources
+        res = job.residency  # by its fields: hashing the frozen model itself is a Python-level call
         key = (
             pool,
             job.tenant,
             job.project,
-            job.residency,
+            res.scope,
+            res.countries,
             job.min_tier,
             r.accelerators,
             r.min_gpu_memory_gb,
@@ -167,7 +169,8 @@ class ConstraintChecker:
         tenant = self.tenants.get(job.tenant)
         for rule, message in self._static(job, pool, tenant):
             flag(now_s, jid, rule, message)
-        gpus, gpn, n_nodes = start.gpus, start.gpus_per_node, start.nodes
+        gpn, n_nodes = start.gpus_per_node, start.nodes
+        gpus = n_nodes * gpn
         r = job.resources
         # allocation on public sites: GPU-hours left on the project's grant
         alloc_key: tuple[str, str, str] | None = None

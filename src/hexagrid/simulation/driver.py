@@ -208,6 +208,7 @@ class Simulator:
         failure_rate = cfg.failure_rate_per_gpu_h
         schedule = heap.schedule
         on_start = checker.on_start
+        queue_remove = queue.remove
 
         def stop(j: int, now: float, completed: bool) -> tuple[int, float, bool, JobSpec, int]:
             """End job ``j``'s current segment; book it in state, checker and segment arrays."""
@@ -374,14 +375,16 @@ class Simulator:
                 waiting = len(queue)
                 for d in self.decide(state, queue, self.signals, now, explain_waiting=False):
                     if type(d) is Start:
-                        jd = _pop(queue, d.job_id)
-                        if jd is None:
+                        row = queue_remove(d.job_id)
+                        if row is None:
                             continue
+                        jd = row.spec
                         j = pos[d.job_id]
                         pool = pool_of[(d.site_id, d.pool_id)]
                         kc = kind_a[j]
                         was_restart = j in restarting
-                        restarting.discard(j)
+                        if was_restart:
+                            restarting.discard(j)
                         dur = remaining[j] / speed_of[pool][kc] + (restart_cost_s if was_restart else 0.0)
                         try:
                             rj = state.start_job(jd, d, now)
