@@ -58,7 +58,6 @@ class JobRow:
     preemptible: bool
     checkpoint_interval_s: float | None
     objective: Objective
-    skey: tuple[object, ...]
     score_key: tuple[object, ...]
     memo: tuple[int, int, object] | None = None  # the scheduler's per-pass cache of this row's entry
 
@@ -70,26 +69,9 @@ class JobRow:
         inf = job.inference
         score_key: tuple[object, ...]
         if inf is None:
-            lat_key = None
             score_key = _SCORE_KEYS_BY_OBJECTIVE_ID[id(job.objective)][kind]
-        else:
-            lat_key = (inf.users_latitude, inf.users_longitude, inf.latency_target_ms)
-            score_key = (kind, job.objective.value, lat_key)
-        max_price = math.inf if job.max_price_eur_per_gpu_h is None else job.max_price_eur_per_gpu_h
-        residency = job.residency
-        skey = (  # flat: a nested tuple per row is one more object to build and for the collector to scan
-            r.accelerators,
-            r.min_gpu_memory_gb,
-            r.gpus,
-            r.num_nodes,
-            gpn_req,
-            residency.scope,
-            residency.countries,
-            _TIER_RANK_BY_ID[id(job.min_tier)],
-            max_price,
-            lat_key,
-            kind == _INFERENCE,  # runtimes scale by inference or training throughput
-        )
+        else:  # with the users' position and latency target
+            score_key = (kind, job.objective.value, (inf.users_latitude, inf.users_longitude, inf.latency_target_ms))
         wall = job.walltime_s
         dur = job.expected_duration_s
         # positional: keyword arguments cost a measurable share of a 100,000-job pass
@@ -111,8 +93,27 @@ class JobRow:
             job.preemptible,
             job.checkpoint_interval_s,
             job.objective,
-            skey,
             score_key,
+        )
+
+    @property
+    def skey(self) -> tuple[object, ...]:
+        """The static signature, built on each read: a pass reads it about once per row (to group rows),
+        and a tuple kept on each of 100,000 rows is 100,000 more objects for the garbage collector to scan."""
+        job = self.spec
+        r = job.resources
+        return (  # flat, for the same reason
+            r.accelerators,
+            r.min_gpu_memory_gb,
+            self.gpus,
+            self.num_nodes,
+            self.gpn_req,
+            job.residency.scope,
+            job.residency.countries,
+            _TIER_RANK_BY_ID[id(job.min_tier)],
+            math.inf if job.max_price_eur_per_gpu_h is None else job.max_price_eur_per_gpu_h,
+            self.score_key[2],  # the users' position and latency target (None without)
+            self.inference,  # runtimes scale by inference or training throughput
         )
 
     @property
@@ -213,9 +214,10 @@ class JobQueue:
         if t is None:
             t = self.tenant_codes[row.tenant] = len(self.tenant_names)
             self.tenant_names.append(row.tenant)
-        k = self.skey_codes.get(row.skey)
+        skey = row.skey
+        k = self.skey_codes.get(skey)
         if k is None:
-            k = self.skey_codes[row.skey] = len(self.skey_rows)
+            k = self.skey_codes[skey] = len(self.skey_rows)
             self.skey_rows.append(row)
         acct = (row.tenant, row.project)
         a = self.account_codes.get(acct)

@@ -436,12 +436,13 @@ class _Pass:
         together (their masks as one matrix, see :func:`static_masks`)."""
         out: list[_Entry | None] = []
         todo: list[int] = []
-        for k, (row, tclass) in enumerate(zip(rows, tclasses, strict=True)):
-            e = self.entries[tclass].get(row.skey) or self.volatile[tclass].get(row.skey)
+        skeys = [row.skey for row in rows]
+        for k, (skey, tclass) in enumerate(zip(skeys, tclasses, strict=True)):
+            e = self.entries[tclass].get(skey) or self.volatile[tclass].get(skey)
             if e is None:
                 todo.append(k)
             else:
-                row.memo = (self.serial, tclass, e)
+                rows[k].memo = (self.serial, tclass, e)
             out.append(e)
         if todo:
             ix, cfg = self.ix, self.cfg
@@ -489,7 +490,7 @@ class _Pass:
                     ix.ref_tp_infer if inference else ix.ref_tp_train,
                     first_fit,
                 )
-                (self.volatile if reason in _VOLATILE else self.entries)[tclass][row.skey] = e
+                (self.volatile if reason in _VOLATILE else self.entries)[tclass][skeys[k]] = e
                 row.memo = (self.serial, tclass, e)
                 out[k] = e
         return out  # type: ignore[return-value]
@@ -868,6 +869,9 @@ class Scheduler:
         tp_of = ps.tp_infer_of if row.inference else ps.tp_train_of
         wall_ref_s = row.walltime_s * e.ref_tp
         run_ref_s = row.duration_s * e.ref_tp
+        # the walk just found no admitted pool with both room and megawatts: the first tested pool with room
+        # settles it (POWER_ENVELOPE), no need to look on for one with both
+        exhausted = ln.first_admitted.get(e.uid, 0) >= len(ln.rank)
         tested = room = False
         for p in pools:
             if win_check and ps.windowed_of[p] and not ps.now + wall_ref_s / tp_of[p] <= ps.close_of[p]:
@@ -878,6 +882,8 @@ class Scheduler:
                     continue
             tested = True
             if ge_rows[p][g_of[p]] >= n_of[p]:
+                if exhausted:
+                    return ReasonCode.POWER_ENVELOPE
                 if pw_of[p] <= head[site_of[p]]:
                     return None
                 room = True
