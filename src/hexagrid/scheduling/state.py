@@ -339,7 +339,7 @@ class _Tenants:
     in_use_of: list[int] = field(default_factory=list)
     cap: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     flex_s: FArr = field(default_factory=lambda: np.zeros(0))
-    _arrays: tuple[IArr, FArr] | None = None
+    _arrays: tuple[IArr, FArr] | None = field(default=None, repr=False, compare=False)
 
     @property
     def in_use(self) -> IArr:
