@@ -692,7 +692,9 @@ class ClusterState:
             self.preemptible_by_priority[rj.priority] = self.preemptible_by_priority.get(rj.priority, 0) + 1
         return rj
 
-    def _release(self, job_id: str, now_s: float) -> RunningJob:
+    def finish_job(self, job_id: str, now_s: float) -> RunningJob:
+        """Release a job that ended (or, through :meth:`preempt_job`, was stopped); usage and allocation
+        are corrected to the time it really ran."""
         rj = self.running.pop(job_id, None)
         if rj is None:
             raise NotFound(f"job {job_id!r} is not running")
@@ -717,11 +719,7 @@ class ClusterState:
             self.alloc_remaining_gpu_h[rj.alloc_row, s] += rj.alloc_charged_gpu_h - actual_gpu_s / 3600.0
         return rj
 
-    def finish_job(self, job_id: str, now_s: float) -> RunningJob:
-        """Release a job that ended; usage and allocation are corrected to the time it really ran."""
-        return self._release(job_id, now_s)
-
     def preempt_job(self, job_id: str, now_s: float) -> RunningJob:
         """Release a stopped job; the returned record says how much work was lost since its last checkpoint."""
-        rj = self._release(job_id, now_s)
+        rj = self.finish_job(job_id, now_s)
         return rj._replace(lost_work_gpu_s=rj.work_at_risk_gpu_s(now_s))
