@@ -8,6 +8,9 @@
   second as the server takes, and (2) open loop at the rate ``agents`` nodes beating every
   ``interval_s`` seconds produce (10,000 agents / 30 s = 333 per second), with its p99 latency
   counted from the moment each heartbeat was due (so a late client cannot hide the server's delay).
+  The agents sit at a site in Germany, where the submitted jobs (residency FR) cannot go: these
+  simulated agents never poll for work, so a job placed on one would stay undelivered and turn every
+  later heartbeat of that node into a reconciliation; they measure idle agents in their steady state.
 
 The server runs as ``hexagrid server`` (uvicorn, the scheduling loop on) exactly as an operator would
 run it. The load generator is a measuring instrument and must not starve the server of CPU on a
@@ -488,15 +491,15 @@ def _setup(url: str, admin: str, agents: int, progress: Any = None) -> tuple[str
         c.post("/v1/orgs", json={"id": "bench-prov", "name": "bench provider", "kind": "provider"}).raise_for_status()
         prov = c.post("/v1/orgs/bench-prov/tokens", json={"scopes": ["provider"]}).json()["token"]
         site = {
-            "id": "bench-fr",
+            "id": "bench-de",
             "name": "bench",
             "operator": "bench",
             "kind": "private_cloud",
-            "country": "FR",
-            "region": "IDF",
-            "latitude": 48.8,
-            "longitude": 2.3,
-            "grid_zone": "FR",
+            "country": "DE",
+            "region": "HE",
+            "latitude": 50.1,
+            "longitude": 8.7,
+            "grid_zone": "DE",
             "power_mw": 10_000,
             "cooling": "air",
             "pue": 1.3,
@@ -515,7 +518,7 @@ def _setup(url: str, admin: str, agents: int, progress: Any = None) -> tuple[str
                     "/v1/agents/register",
                     json={
                         "node_name": f"n{i:05d}",
-                        "site_id": "bench-fr",
+                        "site_id": "bench-de",
                         "accelerator": "H100",
                         "gpus": 8,
                         "cpus": 96,

@@ -257,7 +257,10 @@ def create_app(settings: Settings | None = None, *, start_loop: bool | None = No
         lifespan=lifespan,
         description="Submit AI jobs, read where and why they run, and connect provider agents.",
     )
-    app.add_middleware(_Guard, ctx_getter=lambda: holder["ctx"])
+    from hexagrid.server.hotpath import HotPaths
+
+    app.add_middleware(HotPaths, ctx_getter=lambda: holder["ctx"])
+    app.add_middleware(_Guard, ctx_getter=lambda: holder["ctx"])  # outermost: body limit and metrics
 
     status_of = {ValidationFailed: 422, NotFound: 404, ConflictError: 409, ServiceError: 503}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -12,9 +11,10 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from hexagrid.server import agents
-from hexagrid.server.auth import Principal, hash_token
+from hexagrid.server.auth import Principal
 from hexagrid.server.context import ServerContext
 from hexagrid.server.deps import Ctx, NodePrincipal, authenticate, bearer_token, need
+from hexagrid.server.hotpath import heartbeat_answer, idle_beat
 from hexagrid.server.models import Node
 
 router = APIRouter(prefix="/v1/agents", tags=["agents"])
@@ -47,15 +47,14 @@ def register(body: agents.RegisterIn, ctx: Ctx, p: Provider) -> dict[str, Any]:
 
 @router.post("/{node_id}/heartbeat", openapi_extra={"security": [{"HTTPBearer": []}]}, response_model=None)
 async def heartbeat(node_id: str, body: agents.HeartbeatIn, request: Request) -> JSONResponse:
-    """The hot path (10,000 agents every 30 s). An idle node's heartbeat is one UPDATE, checking its
-    token too, group-committed with the others arriving meanwhile; anything else (work to reconcile,
-    another state, a token that does not match) authenticates and reconciles in full."""
+    """The hot path (10,000 agents every 30 s; its common case is answered by ``hotpath.HotPaths``
+    before routing). An idle node's heartbeat is one UPDATE, checking its token too, group-committed
+    with the others arriving meanwhile; anything else (work to reconcile, another state, a token
+    that does not match) authenticates and reconciles in full."""
     ctx: ServerContext = request.app.state.ctx
     now = time.time()
-    token = bearer_token(request)
-    values = agents.idle_heartbeat_values(body, now)
-    if values is not None and await ctx.writer.run(agents.idle_heartbeats, (node_id, hash_token(token), values)):
-        return _heartbeat_answer([], now)
+    if await idle_beat(ctx, node_id, bearer_token(request), body, now):
+        return JSONResponse(heartbeat_answer([], now))
     await authenticate(request, "node")
 
     def work() -> tuple[list[dict[str, Any]], bool]:
@@ -72,11 +71,7 @@ async def heartbeat(node_id: str, body: agents.HeartbeatIn, request: Request) ->
     stop, changed = await run_in_threadpool(work)
     if changed:
         ctx.hub.wake_scheduler()
-    return _heartbeat_answer(stop, now)
-
-
-def _heartbeat_answer(stop: list[dict[str, Any]], now: float) -> JSONResponse:
-    return JSONResponse({"stop": stop, "server_time": datetime.fromtimestamp(now, UTC).isoformat()})
+    return JSONResponse(heartbeat_answer(stop, now))
 
 
 @router.get("/{node_id}/assignments")
