@@ -327,7 +327,6 @@ class _Pass:
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
         self.pool_free = state.pool_free_gpus.copy()
-        self.tiebreak = _TIE_EPS * (self.pool_free / np.maximum(ix.pool_gpus, 1))
         self.headroom = ix.site_cap_w - state.site_draw_w
         # list mirrors of ge and headroom for the placement walk's scalar reads (kept in step by take())
         self.ge_rows: list[list[int]] = self.ge.tolist()
@@ -367,6 +366,15 @@ class _Pass:
                 cs = np.concatenate([[0.0], np.cumsum(fc)])
             self.zone_cs[zone_code] = cs
         return self.zone_cs[zone_code]
+
+    def tiebreaks(self) -> FArr:
+        """Best fit as a score tie-break, per pool: the share of its GPUs still free, times a weight far below
+        any real score difference (a fuller pool wins a tie)."""
+        return _TIE_EPS * (self.pool_free / np.maximum(self.ix.pool_gpus, 1))
+
+    def tiebreak_at(self, p: int) -> float:
+        """:meth:`tiebreaks` at one pool (the same arithmetic, so the same float)."""
+        return _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
 
     def room(self, e: _Entry) -> BArr:
         """Pools with, now, the free nodes ``e``'s gang shape needs (exact; one gather)."""
@@ -429,7 +437,9 @@ class _Pass:
         memo = row.memo  # (pass serial, tenant class, entry): skips hashing and comparing the signature
         if memo is not None and memo[0] == self.serial and memo[1] == tclass:
             return memo[2]  # type: ignore[return-value]
-        return self.entries_of([row], [tclass])[0]
+        e = self.entries_of([row], [tclass])[0]
+        row.memo = (self.serial, tclass, e)
+        return e
 
     def entries_of(self, rows: list[JobRow], tclasses: list[int]) -> list[_Entry]:
         """The entries of (signature, tenant class) pairs, one row each: kept ones looked up, the rest built
@@ -441,8 +451,6 @@ class _Pass:
             e = self.entries[tclass].get(skey) or self.volatile[tclass].get(skey)
             if e is None:
                 todo.append(k)
-            else:
-                rows[k].memo = (self.serial, tclass, e)
             out.append(e)
         if todo:
             ix, cfg = self.ix, self.cfg
@@ -459,6 +467,7 @@ class _Pass:
                 (np.count_nonzero(masks & ix.pool_windowed, axis=1) > 0).tolist() if self.any_window else none
             )
             first_fit = cfg.placement == "first_fit"
+            shape_keys: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per shape, not per entry
             for j, k in enumerate(todo):
                 row, tclass, mask = rows[k], tclasses[k], masks[j]
                 reason: ReasonCode | None = None
@@ -482,7 +491,9 @@ class _Pass:
                     mask,
                     gs[j],
                     ns[j],
-                    (row.gpus, row.num_nodes, row.gpn_req),
+                    shape_keys.setdefault(
+                        (row.gpus, row.num_nodes, row.gpn_req), (row.gpus, row.num_nodes, row.gpn_req)
+                    ),
                     lats[j],
                     public[j],
                     window[j],
@@ -491,7 +502,6 @@ class _Pass:
                     first_fit,
                 )
                 (self.volatile if reason in _VOLATILE else self.entries)[tclass][skeys[k]] = e
-                row.memo = (self.serial, tclass, e)
                 out[k] = e
         return out  # type: ignore[return-value]
 
@@ -510,7 +520,6 @@ class _Pass:
         """Apply a start to the working arrays."""
         apply_nodes(self.node_free, self.ge, self.pool_free, self.offset_of[p], p, nodes, -g)
         self.ge_rows[p] = self.ge[p].tolist()
-        self.tiebreak[p] = _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
         self.headroom[s] -= power
         self.headroom_of[s] -= power
 
@@ -953,7 +962,7 @@ class Scheduler:
                 i += 1
                 if ln.tied[p]:  # within the best-fit tie-break of its neighbours' scores: rank them exactly
                     cluster = ln.cluster[p]
-                    tied.append((ln.score[p] + float(ps.tiebreak[p]), p, wall, need))
+                    tied.append((ln.score[p] + ps.tiebreak_at(p), p, wall, need))
                     continue
                 nodes = self._pick_nodes(ps, res, p, g, n, wall)
                 if nodes is not None:
@@ -1057,7 +1066,7 @@ class Scheduler:
                 p = int(fit.argmax())
                 found = bool(fit[p])
             else:
-                v = np.where(fit, ps.score(row, e) + ps.tiebreak, np.inf)  # the objective, best fit as tie-break
+                v = np.where(fit, ps.score(row, e) + ps.tiebreaks(), np.inf)  # the objective, best fit as tie-break
                 p = int(v.argmin())
                 found = bool(v[p] < np.inf)
             if not found:
@@ -1421,7 +1430,6 @@ class Scheduler:
                 )
             )
         ps.ge_rows[p] = ps.ge[p].tolist()
-        ps.tiebreak[p] = _TIE_EPS * (int(ps.pool_free[p]) / ps.pool_gpus_of[p])
         # the pass gave resources back: the "no room" memos assumed it only ever takes
         ps.cap_cache.clear()
         ps.pow_cache.clear()
