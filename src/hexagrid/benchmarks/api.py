@@ -76,10 +76,15 @@ class HttpConnection:
     """One keep-alive HTTP/1.1 connection; ``request`` sends a prepared request and reads the whole
     response (status line, headers, a ``Content-Length`` or chunked body). Reopens after ``close``."""
 
+    #: a connection idle this long is reopened before use: the server closes idle keep-alive
+    #: connections after 5 s (uvicorn's default), and a request must not race that close
+    IDLE_REOPEN_S = 3.0
+
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self._r: asyncio.StreamReader | None = None
         self._w: asyncio.StreamWriter | None = None
+        self._used = 0.0
 
     @staticmethod
     def prepare(host: str, port: int, method: str, path: str, body: bytes, token: str | None) -> bytes:
@@ -90,6 +95,10 @@ class HttpConnection:
         return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
 
     async def request(self, raw: bytes) -> tuple[int, bytes]:
+        now = time.monotonic()
+        if self._w is not None and now - self._used > self.IDLE_REOPEN_S:
+            self.close()
+        self._used = now
         if self._w is None:
             self._r, self._w = await asyncio.open_connection(self.host, self.port)
         assert self._r is not None
