@@ -62,6 +62,7 @@ def test_cli_json_keys_and_bad_input() -> None:
         "wall_s",
         "decisions_per_s",
         "backfill_wall_s",
+        "warm_cpu_s",
         "peak_rss_mb",
     ):
         assert key in doc

@@ -32,7 +32,7 @@ CLASS_NAMES = ("academic", "commercial")
 def fmt_time(t_s: float, now_s: float | None = None) -> str:
     """``03:00 UTC`` on the same UTC day as ``now_s``, else ``2026-01-02 03:00 UTC``."""
     tm = time.gmtime(t_s)
-    if now_s is not None and time.gmtime(now_s)[:3] == tm[:3]:
+    if now_s is not None and t_s // 86400 == now_s // 86400:  # the same UTC day (POSIX days are 86,400 s)
         return time.strftime("%H:%M UTC", tm)
     return time.strftime("%Y-%m-%d %H:%M UTC", tm)
 

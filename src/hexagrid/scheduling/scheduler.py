@@ -1140,7 +1140,7 @@ class Scheduler:
         power: float,
     ) -> list[Decision]:
         """Start ``row`` on ``nodes`` of pool ``p`` as placed (or defer it where a greener hour is coming)."""
-        run_s = (row.duration_s * e.ref_tp) / float(e.tp[p])
+        run_s = (row.duration_s * e.ref_tp) / (ps.tp_infer_of if row.inference else ps.tp_train_of)[p]
         if ps.deferral and (row.deadline_s is not None or ps.flex_s[tix] > 0):
             d = self._maybe_defer(ps, row, tix, p, run_s)
             if d is not None:
