@@ -330,6 +330,8 @@ class _Pass:
         self.headroom = ix.site_cap_w - state.site_draw_w
         # list mirrors of ge and headroom for the placement walk's scalar reads (kept in step by take())
         self.ge_rows: list[list[int]] = self.ge.tolist()
+        # by pool: the lowest node index at each level of free GPUs (None: not known), for one-node picks
+        self.first_at: dict[int, list[int | None]] = {}
         self.headroom_of: list[float] = self.headroom.tolist()
         self.lanes: dict[tuple[object, ...], _Lane] = {}
         self.in_use: list[int] = state.tenants.in_use.tolist()
@@ -518,7 +520,20 @@ class _Pass:
 
     def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
         """Apply a start to the working arrays."""
-        apply_nodes(self.node_free, self.ge, self.pool_free, self.offset_of[p], p, nodes, -g)
+        lo = self.offset_of[p]
+        firsts = self.first_at.get(p)
+        if firsts is not None:
+            if len(nodes) == 1:  # keep the pool's lowest-node-per-level memo exact: node j moves from o to o - g
+                j = int(nodes[0])
+                o = int(self.node_free[lo + j])
+                if firsts[o] == j:
+                    firsts[o] = None  # found again when asked
+                first = firsts[o - g]
+                if first is not None and j < first:
+                    firsts[o - g] = j
+            else:
+                del self.first_at[p]
+        apply_nodes(self.node_free, self.ge, self.pool_free, lo, p, nodes, -g)
         self.ge_rows[p] = self.ge[p].tolist()
         self.headroom[s] -= power
         self.headroom_of[s] -= power
@@ -992,10 +1007,30 @@ class Scheduler:
 
     @staticmethod
     def _pick_nodes(ps: _Pass, res: Reservation | None, p: int, g: int, n: int, wall: float) -> IArr | None:
-        """Best-fit nodes on pool ``p``; the reservation's nodes are off limits to a job still running at its start."""
+        """Best-fit nodes on pool ``p``; the reservation's nodes are off limits to a job still running at its start.
+
+        One node with nothing excluded: :func:`best_fit_nodes`' choice (the lowest node at the tightest level
+        of free GPUs that holds ``g``; the whole-node level for ``g`` = GPUs per node) read from the level
+        counts and the pass's memo of each level's lowest node, which :meth:`_Pass.take` keeps exact.
+        """
         exclude = ps.reserved_mask if (res is not None and p == res.pool and wall > res.start_s) else None
         lo = ps.offset_of[p]
-        return best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude, ps.ge[p])
+        gpn = ps.gpn_of[p]
+        if n > 1 or exclude is not None:
+            return best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, gpn, exclude, ps.ge[p])
+        counts = ps.ge_rows[p]  # counts[k]: nodes with at least k free GPUs
+        for k in range(g, gpn + 1):
+            if counts[k] > (counts[k + 1] if k < gpn else 0):  # some node has exactly k free
+                break
+        else:
+            return None
+        firsts = ps.first_at.get(p)
+        if firsts is None:
+            firsts = ps.first_at[p] = [None] * (gpn + 1)
+        i = firsts[k]
+        if i is None:
+            i = firsts[k] = int(np.argmax(ps.node_free[lo : lo + ps.nodes_of[p]] == k))
+        return np.array([i], dtype=np.int64)
 
     def _place_by_vectors(
         self,
@@ -1430,6 +1465,7 @@ class Scheduler:
                 )
             )
         ps.ge_rows[p] = ps.ge[p].tolist()
+        ps.first_at.pop(p, None)
         # the pass gave resources back: the "no room" memos assumed it only ever takes
         ps.cap_cache.clear()
         ps.pow_cache.clear()
