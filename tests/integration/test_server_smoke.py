@@ -27,6 +27,34 @@ def test_restart_loses_no_job(server: Any) -> None:
     assert [e["state"] for e in c.get(f"/v1/jobs/{ids[0]}/events").json()["events"]] == ["pending"]
 
 
+def test_a_crash_right_after_group_committed_submits_loses_none_acknowledged(server: Any) -> None:
+    """Concurrent submits share transactions (group commit); each 201 comes after its commit, so a
+    crash at once after the last answer loses none of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    sp = server(HEXAGRID_SCHEDULER_ENABLED="false")
+    tok = sp.make_org("acme")
+    body = {"name": "burst", "resources": {"accelerators": "L40S:1"}, "run": "true"}
+
+    def post(n: int) -> list[str]:
+        with sp.client(tok) as c:
+            out = []
+            for _ in range(n):
+                r = c.post("/v1/jobs", json=body)
+                assert r.status_code == 201, r.text
+                out.append(r.json()["id"])
+            return out
+
+    with ThreadPoolExecutor(16) as pool:
+        ids = [j for got in pool.map(post, [8] * 16) for j in got]
+    sp.kill()  # SIGKILL right after the last acknowledgement
+    sp.start()
+    c = sp.client(tok)
+    stored = {j["id"] for j in c.get("/v1/jobs", params={"limit": 1000}).json()["jobs"]}
+    assert len(ids) == 128 and set(ids) <= stored
+    assert [e["state"] for e in c.get(f"/v1/jobs/{ids[-1]}/events").json()["events"]] == ["pending"]
+
+
 def test_concurrent_retries_with_one_idempotency_key_store_one_job(server: Any) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
