@@ -14,6 +14,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -144,17 +145,17 @@ class _Entry:
     admits: bytes | None = None  # ``mask`` as bytes, for the placement walk's scalar reads (not a list: no GC scan)
 
 
-class _Lane:
-    """The pools a gang shape and score key can use this pass, best score first: the placement walk's order.
+class _LaneOrder:
+    """The pools a gang shape and score key can use, best score first: the placement walk's order.
 
-    ``alive`` drops a pool once it lacks the room or the megawatts for the shape and kind (a pass only
-    takes, so that stays true until a preemption renews the epoch and the lanes). Pools whose scores lie
-    within the best-fit tie-break of each other form a ``cluster`` and are ``tied``: the walk ranks them
-    by score plus tie-break, as the vector placement does. ``alive`` is empty where a score is not finite,
-    leaving those jobs to the vector placement.
+    A pure function of the shape, the score key, the pools online and open, and the carbon intensities,
+    so the scheduler keeps it across passes that share them. Pools whose scores lie within the best-fit
+    tie-break of each other form a ``cluster`` and are ``tied``: the walk ranks them by score plus
+    tie-break, as the vector placement does. ``order`` is empty where a score is not finite, leaving
+    those jobs to the vector placement.
     """
 
-    __slots__ = ("alive", "cluster", "first_admitted", "g", "n", "pw", "rank", "score", "tied")
+    __slots__ = ("cluster", "g", "n", "order", "pw", "rank", "score", "tied")
 
     def __init__(self, ps: _Pass, row: JobRow, e: _Entry) -> None:
         ix = ps.ix
@@ -181,14 +182,27 @@ class _Lane:
             cid = np.concatenate(([0], np.cumsum(gap)))[: len(order)]
             cluster[order] = cid
             tied[order] = np.bincount(cid)[cid] > 1
-        self.alive: list[int] = order.tolist()
+        self.order: list[int] = order.tolist()
         rank = np.full(ix.n_pools, len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
-        self.rank: list[int] = rank.tolist()  # position in the lane's order (pools outside it: past the end)
-        # by entry uid: the rank of its first admitted pool still alive when last walked (alive only shrinks)
-        self.first_admitted: dict[int, int] = {}
+        self.rank: list[int] = rank.tolist()  # position in the order (pools outside it: past the end)
         self.cluster: list[int] = cluster.tolist()
         self.tied: list[bool] = tied.tolist()
+
+
+class _Lane:
+    """A lane's order for one pass: ``alive`` drops a pool once it lacks the room or the megawatts for the
+    shape and kind (a pass only takes, so that stays true until a preemption renews the epoch and the lanes).
+    """
+
+    __slots__ = ("alive", "cluster", "first_admitted", "g", "n", "pw", "rank", "score", "tied")
+
+    def __init__(self, lo: _LaneOrder) -> None:
+        self.alive = list(lo.order)
+        # by entry uid: the rank of its first admitted pool still alive when last walked (alive only shrinks)
+        self.first_admitted: dict[int, int] = {}
+        self.g, self.n, self.pw, self.score = lo.g, lo.n, lo.pw, lo.score
+        self.rank, self.cluster, self.tied = lo.rank, lo.cluster, lo.tied
 
 
 class _Signatures:
@@ -344,6 +358,7 @@ class _Pass:
         self.intensity_of: list[float] = self.intensity.tolist()
         self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
         self.scores = self.sched.scores_for(self.intensity)
+        self.lane_orders = self.sched.lane_orders_for(self.intensity, self.pass_ok)
         self.cap_cache: dict[tuple[int, int, int], BArr] = {}
         self.pow_cache: dict[tuple[int, int], tuple[FArr, BArr]] = {}
         self.forecasts: dict[tuple[int, int, int], tuple[int, float, float]] = {}
@@ -402,7 +417,10 @@ class _Pass:
         key = (e.shape_key, row.score_key)
         ln = self.lanes.get(key)
         if ln is None:
-            ln = self.lanes[key] = _Lane(self, row, e)
+            lo = self.lane_orders.get(key)
+            if lo is None:
+                lo = self.lane_orders[key] = _LaneOrder(self, row, e)
+            ln = self.lanes[key] = _Lane(lo)
         return ln
 
     # -------------------------------------------------------------- per-pass vectors
@@ -553,6 +571,19 @@ class _Pass:
         return out
 
 
+_V = TypeVar("_V")
+
+
+def _memo_table(tables: dict[bytes, dict[tuple[object, ...], _V]], key: bytes) -> dict[tuple[object, ...], _V]:
+    """The memo table kept for ``key`` (a new one if none; bounded: all are dropped once 256 are kept)."""
+    hit = tables.get(key)
+    if hit is None:
+        if len(tables) >= 256:
+            tables.clear()
+        hit = tables[key] = {}
+    return hit
+
+
 class Scheduler:
     """The policy object drivers hold; ``decide`` is pure (it memoises derived rows and masks only)."""
 
@@ -562,16 +593,15 @@ class Scheduler:
         self._entry_ix: FleetIndex | None = None
         self._entry_sets: dict[bytes, tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]] = {}
         self._score_sets: dict[bytes, dict[tuple[object, ...], FArr]] = {}
+        self._lane_sets: dict[bytes, dict[tuple[object, ...], _LaneOrder]] = {}
 
     def scores_for(self, intensity: FArr) -> dict[tuple[object, ...], FArr]:
         """Pool scores by (kind, objective[, users]), shared by passes that see the same carbon intensities."""
-        key = intensity.tobytes()
-        hit = self._score_sets.get(key)
-        if hit is None:
-            if len(self._score_sets) >= 256:
-                self._score_sets.clear()
-            hit = self._score_sets[key] = {}
-        return hit
+        return _memo_table(self._score_sets, intensity.tobytes())
+
+    def lane_orders_for(self, intensity: FArr, pass_ok: BArr) -> dict[tuple[object, ...], _LaneOrder]:
+        """Lane orders by (shape, score key), shared by passes that see the same intensities and pools."""
+        return _memo_table(self._lane_sets, intensity.tobytes() + pass_ok.tobytes())
 
     def entries_for(
         self, ix: FleetIndex, pass_ok: BArr
@@ -582,7 +612,7 @@ class Scheduler:
         job's first look; it depends on nothing else, so passes share them. Bounded: a few pool states.
         """
         if self._entry_ix is not ix:
-            self._entry_ix, self._entry_sets, self._score_sets = ix, {}, {}
+            self._entry_ix, self._entry_sets, self._score_sets, self._lane_sets = ix, {}, {}, {}
         key = pass_ok.tobytes()
         sets = self._entry_sets.get(key)
         if sets is None or len(sets[0]) + len(sets[1]) > 50_000:
