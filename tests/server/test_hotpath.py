@@ -3,9 +3,14 @@ the routes and gets the same answers as before (errors included), and metrics la
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from server_harness import ADMIN, Harness, job, site_doc
 from sqlalchemy import func, select
 
+from hexagrid.server import services
+from hexagrid.server.hotpath import StoredThenFailed
 from hexagrid.server.models import Job
 
 
@@ -58,3 +63,18 @@ def test_idle_heartbeats_take_the_hot_path_and_others_the_route(harness: Harness
     )
     assert h.client.post(f"/v1/agents/{b[0]}/heartbeat", json=beat, headers=h.h(b[1])).status_code == 200
     assert _count(h, "/v1/agents/{node_id}/heartbeat") == 7
+
+
+def test_a_failure_after_the_commit_is_not_replayed_into_a_second_job(harness: Harness, monkeypatch: Any) -> None:
+    h = harness
+    tok = h.org("acme")
+    assert h.submit(tok, job()).status_code == 201  # the token is now cached: the next submit takes the hot path
+
+    def broken(row: Any) -> Any:
+        raise RuntimeError("answer lost")
+
+    monkeypatch.setattr(services, "job_public", broken)
+    with pytest.raises(StoredThenFailed, match="was stored, then answering failed: answer lost"):
+        h.submit(tok, job())
+    with h.loop.ctx.db.session() as s:
+        assert s.execute(select(func.count()).select_from(Job)).scalar_one() == 2, "stored once, not replayed"

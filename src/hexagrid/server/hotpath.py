@@ -24,7 +24,7 @@ from hexagrid.server.auth import Principal, hash_token
 from hexagrid.server.context import ServerContext
 from hexagrid.specs import JobRequest, parse_document
 
-__all__ = ["HotPaths", "heartbeat_answer", "idle_beat", "submit_now"]
+__all__ = ["HotPaths", "StoredThenFailed", "heartbeat_answer", "idle_beat", "submit_now"]
 
 _HEARTBEAT_PREFIX, _HEARTBEAT_SUFFIX = "/v1/agents/", "/heartbeat"
 
@@ -35,8 +35,16 @@ async def submit_now(ctx: ServerContext, p: Principal, req: JobRequest) -> dict[
     got = await ctx.writer.run(services.insert_jobs, values)
     if isinstance(got, Exception):
         raise got
-    ctx.hub.wake_scheduler()
-    return services.job_public(got)
+    try:
+        ctx.hub.wake_scheduler()
+        return services.job_public(got)
+    except Exception as exc:
+        raise StoredThenFailed(f"job {got.get('id')} was stored, then answering failed: {exc}") from exc
+
+
+class StoredThenFailed(Exception):
+    """A failure after the write was committed: the hot path must not replay the request to the route
+    (that would store the job a second time); it surfaces as the server error it is."""
 
 
 async def idle_beat(ctx: ServerContext, node_id: str, token: str, body: agents.HeartbeatIn, now: float) -> bool:
@@ -92,7 +100,9 @@ class HotPaths:
                     answer = await self._submit(ctx, headers, body)
                 else:
                     answer = await self._heartbeat(ctx, headers, node_id, body)
-            except Exception:
+            except StoredThenFailed:
+                raise
+            except Exception:  # not answered here: the route gives the documented answer or error
                 answer = None
         if answer is None:
             await self.app(scope, _replay(body, tail, receive), send)
