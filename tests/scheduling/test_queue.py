@@ -8,8 +8,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sched_fleets import T0, fleet, job, site, tenant
 
+from hexagrid.benchmarks.scheduler import BENCH_NOW_S, synthetic_fleet, synthetic_queue
 from hexagrid.errors import InputError
 from hexagrid.scheduling import ClusterState, JobQueue, SchedulerConfig
+from hexagrid.scheduling.queue import JobRow
 from hexagrid.scheduling.scheduler import order_queue
 
 
@@ -69,3 +71,16 @@ def test_pass_order_is_key_then_submit_time_then_job_id(data: list[tuple[int, in
         score = cfg.weight_age * age + fs + cfg.weight_qos * (q.priority + 1000.0) / 2000.0
         want = np.lexsort((q.ids, q.submit_s, -score))
     assert got.tolist() == want.tolist()
+
+
+def test_bulk_signature_codes_match_the_rows_signatures() -> None:
+    """``from_specs`` codes the signature built with each row; it must be the one :attr:`JobRow.skey` reads back."""
+    rng = np.random.default_rng(3)
+    _, tenants = synthetic_fleet(20_000, rng)
+    specs = synthetic_queue(2_000, tenants, BENCH_NOW_S, rng)
+    cache: dict[str, JobRow] = {}
+    for q in (JobQueue.from_specs(specs, cache), JobQueue.from_specs(specs, cache), JobQueue.from_specs(specs)):
+        keys = list(q.skey_codes)
+        assert [keys[c] for c in q.skey_code.tolist()] == [r.skey for r in q.rows]
+        assert [q.skey_rows[c].skey for c in range(len(keys))] == keys
+        assert len(keys) > 100

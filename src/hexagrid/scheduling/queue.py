@@ -32,6 +32,28 @@ _INFERENCE = KIND_INDEX[JobKind.INFERENCE]
 _SCORE_KEYS_BY_OBJECTIVE_ID = {id(o): [(k, o.value, None) for k in range(len(KIND_INDEX))] for o in Objective}
 
 
+def _signature(
+    job: JobSpec, gpus: int, num_nodes: int, gpn_req: int, users: tuple[float, float, float] | None, inference: bool
+) -> tuple[object, ...]:
+    """A job's static signature (see :class:`JobRow`); flat, so hashing it walks one tuple."""
+    r = job.resources
+    res = job.residency
+    price = job.max_price_eur_per_gpu_h
+    return (
+        r.accelerators,
+        r.min_gpu_memory_gb,
+        gpus,
+        num_nodes,
+        gpn_req,
+        res.scope,
+        res.countries,
+        _TIER_RANK_BY_ID[id(job.min_tier)],
+        math.inf if price is None else price,
+        users,  # the users' position and latency target (None without)
+        inference,  # runtimes scale by inference or training throughput
+    )
+
+
 @dataclass(slots=True)
 class JobRow:
     """What the scheduler derives once from a JobSpec.
@@ -63,27 +85,37 @@ class JobRow:
 
     @classmethod
     def from_spec(cls, job: JobSpec) -> JobRow:
+        return cls.derive(job)[0]
+
+    @classmethod
+    def derive(cls, job: JobSpec) -> tuple[JobRow, tuple[object, ...]]:
+        """The row and its signature (:attr:`skey`), built from the same reads of the spec: a bulk build
+        codes the signature at once and keeps no reference to it on the row."""
         r = job.resources
         kind = _KIND_BY_ID[id(job.kind)]
-        gpn_req = r.gpus_per_node or (r.gpus // r.num_nodes if r.num_nodes > 1 else 0)
+        gpus, num_nodes = r.gpus, r.num_nodes
+        gpn_req = r.gpus_per_node or (gpus // num_nodes if num_nodes > 1 else 0)
         inf = job.inference
         score_key: tuple[object, ...]
+        users: tuple[float, float, float] | None = None
         if inf is None:
             score_key = _SCORE_KEYS_BY_OBJECTIVE_ID[id(job.objective)][kind]
         else:  # with the users' position and latency target
-            score_key = (kind, job.objective.value, (inf.users_latitude, inf.users_longitude, inf.latency_target_ms))
+            users = (inf.users_latitude, inf.users_longitude, inf.latency_target_ms)
+            score_key = (kind, job.objective.value, users)
         wall = job.walltime_s
         dur = job.expected_duration_s
+        inference = kind == _INFERENCE
         # positional: keyword arguments cost a measurable share of a 100,000-job pass
-        return cls(
+        row = cls(
             job,
             job.id,
             job.tenant,
             job.project,
             kind,
-            kind == _INFERENCE,
-            r.gpus,
-            r.num_nodes,
+            inference,
+            gpus,
+            num_nodes,
             gpn_req,
             job.priority,
             job.submit_s,
@@ -95,26 +127,13 @@ class JobRow:
             job.objective,
             score_key,
         )
+        return row, _signature(job, gpus, num_nodes, gpn_req, users, inference)
 
     @property
     def skey(self) -> tuple[object, ...]:
         """The static signature, built on each read: a pass reads it about once per row (to group rows),
         and a tuple kept on each of 100,000 rows is 100,000 more objects for the garbage collector to scan."""
-        job = self.spec
-        r = job.resources
-        return (  # flat, for the same reason
-            r.accelerators,
-            r.min_gpu_memory_gb,
-            self.gpus,
-            self.num_nodes,
-            self.gpn_req,
-            job.residency.scope,
-            job.residency.countries,
-            _TIER_RANK_BY_ID[id(job.min_tier)],
-            math.inf if job.max_price_eur_per_gpu_h is None else job.max_price_eur_per_gpu_h,
-            self.score_key[2],  # the users' position and latency target (None without)
-            self.inference,  # runtimes scale by inference or training throughput
-        )
+        return _signature(self.spec, self.gpus, self.num_nodes, self.gpn_req, self.score_key[2], self.inference)  # type: ignore[arg-type]
 
     @property
     def acc_desc(self) -> str:
@@ -200,14 +219,22 @@ class JobQueue:
     def from_specs(cls, specs: Iterable[JobSpec], cache: dict[str, JobRow] | None = None) -> JobQueue:
         """Rows for ``specs``; ``cache`` (job id -> row) is reused when the spec object is the same."""
         rows: list[JobRow] = []
+        skeys: list[tuple[object, ...]] = []
+        derive = JobRow.derive
         for spec in specs:
             row = None if cache is None else cache.get(spec.id)
             if row is None or row.spec is not spec:
-                row = JobRow.from_spec(spec)
+                row, skey = derive(spec)
                 if cache is not None:
                     cache[spec.id] = row
+            else:
+                skey = row.skey
             rows.append(row)
-        return cls(rows)
+            skeys.append(skey)
+        q = cls()
+        if rows:
+            q._bulk(rows, skeys)
+        return q
 
     def _codes(self, row: JobRow) -> tuple[int, int, int]:
         t = self.tenant_codes.get(row.tenant)
@@ -226,7 +253,7 @@ class JobQueue:
             self.accounts.append(acct)
         return t, k, a
 
-    def _bulk(self, rows: list[JobRow]) -> None:
+    def _bulk(self, rows: list[JobRow], skeys: list[tuple[object, ...]] | None = None) -> None:
         n = len(rows)
         self._pos = {r.id: i for i, r in enumerate(rows)}
         if len(self._pos) != n:
@@ -235,13 +262,13 @@ class JobQueue:
             raise InputError(f"queue: job id {dup!r} appears more than once; each queued job needs a unique id")
         # codes in first-seen order, one comprehension each (setdefault hands out the next code on a miss)
         tenants: dict[str, int] = {}
-        skeys: dict[tuple[object, ...], int] = {}
+        codes: dict[tuple[object, ...], int] = {}
         accounts: dict[tuple[str, str | None], int] = {}
         tenant_code = [tenants.setdefault(r.tenant, len(tenants)) for r in rows]
-        skey_code = [skeys.setdefault(r.skey, len(skeys)) for r in rows]
+        skey_code = [codes.setdefault(k, len(codes)) for k in ([r.skey for r in rows] if skeys is None else skeys)]
         account_code = [accounts.setdefault((r.tenant, r.project), len(accounts)) for r in rows]
         self.tenant_codes, self.tenant_names = tenants, list(tenants)
-        self.skey_codes, self.account_codes, self.accounts = skeys, accounts, list(accounts)
+        self.skey_codes, self.account_codes, self.accounts = codes, accounts, list(accounts)
         self._skey_code = np.array(skey_code, dtype=np.int64)
         # a signature's first row is where its code exceeds every code before it (codes rise as first seen)
         seen_max = np.maximum.accumulate(np.concatenate(([-1], self._skey_code[:-1])))

@@ -226,7 +226,10 @@ class _Signatures:
         code[self.pairs] = np.arange(len(self.pairs))
         self.inverse: IArr = code[pair]
         pairs = self.pairs.tolist()
-        self.entries = ps.entries_of([q.skey_rows[u >> 1] for u in pairs], [u & 1 for u in pairs])
+        skeys = list(q.skey_codes)  # the signatures in code order (codes are handed out as first seen)
+        self.entries = ps.entries_of(
+            [q.skey_rows[u >> 1] for u in pairs], [u & 1 for u in pairs], [skeys[u >> 1] for u in pairs]
+        )
 
 
 def _no_room_message(row: JobRow, e: _Entry, reason: ReasonCode) -> str:
@@ -461,12 +464,16 @@ class _Pass:
         row.memo = (self.serial, tclass, e)
         return e
 
-    def entries_of(self, rows: list[JobRow], tclasses: list[int]) -> list[_Entry]:
+    def entries_of(
+        self, rows: list[JobRow], tclasses: list[int], skeys: list[tuple[object, ...]] | None = None
+    ) -> list[_Entry]:
         """The entries of (signature, tenant class) pairs, one row each: kept ones looked up, the rest built
-        together (their masks as one matrix, see :func:`static_masks`)."""
+        together (their masks as one matrix, see :func:`static_masks`). ``skeys``: the rows' signatures,
+        where the caller has them."""
         out: list[_Entry | None] = []
         todo: list[int] = []
-        skeys = [row.skey for row in rows]
+        if skeys is None:
+            skeys = [row.skey for row in rows]
         for k, (skey, tclass) in enumerate(zip(skeys, tclasses, strict=True)):
             e = self.entries[tclass].get(skey) or self.volatile[tclass].get(skey)
             if e is None:
