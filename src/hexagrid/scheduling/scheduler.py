@@ -547,19 +547,31 @@ class _Pass:
         """Apply a start to the working arrays."""
         lo = self.offset_of[p]
         firsts = self.first_at.get(p)
-        if firsts is not None:
-            if len(nodes) == 1:  # keep the pool's lowest-node-per-level memo exact: node j moves from o to o - g
-                j = int(nodes[0])
-                o = int(self.node_free[lo + j])
+        if len(nodes) == 1:  # the common case in scalars, the level counts' list updated in place
+            j = int(nodes[0])
+            o = int(self.node_free[lo + j])
+            nw = o - g
+            if firsts is not None:  # keep the pool's lowest-node-per-level memo exact: node j moves from o to nw
                 if firsts[o] == j:
                     firsts[o] = None  # found again when asked
-                first = firsts[o - g]
+                first = firsts[nw]
                 if first is not None and j < first:
-                    firsts[o - g] = j
+                    firsts[nw] = j
+            self.node_free[lo + j] = nw
+            counts = self.ge_rows[p]
+            for k in range(nw + 1, o + 1):  # the levels the node leaves
+                counts[k] -= 1
+            if g <= 4:  # as apply_nodes: a few scalar updates are cheaper than one in-place slice
+                for k in range(nw + 1, o + 1):
+                    self.ge[p, k] -= 1
             else:
+                self.ge[p, nw + 1 : o + 1] -= 1
+            self.pool_free[p] -= g
+        else:
+            if firsts is not None:
                 del self.first_at[p]
-        apply_nodes(self.node_free, self.ge, self.pool_free, lo, p, nodes, -g)
-        self.ge_rows[p] = self.ge[p].tolist()
+            apply_nodes(self.node_free, self.ge, self.pool_free, lo, p, nodes, -g)
+            self.ge_rows[p] = self.ge[p].tolist()
         self.headroom[s] -= power
         self.headroom_of[s] -= power
 
