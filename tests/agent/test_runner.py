@@ -125,6 +125,10 @@ def test_is_ours_checks_the_job_environment(tmp_path: Path) -> None:
     runner = _runner(tmp_path)
     rec = _rec(runner)
     runner.start(rec, setup=None, run="sleep 30", env={})
+    assert rec.pid is not None
+    # until the forked child has exec'd the wrapper, /proc shows the test process's own environment
+    environ = Path(f"/proc/{rec.pid}/environ")
+    _wait(lambda: b"HEXAGRID_JOB_ID=" in environ.read_bytes())
     members = group_members(rec.pid)
     assert runner.is_ours(rec, members)
     other = JobRecord(job_id="j-other", attempt=1, pid=rec.pid)
