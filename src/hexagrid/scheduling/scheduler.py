@@ -243,7 +243,8 @@ def _no_room_message(row: JobRow, e: _Entry, reason: ReasonCode) -> str:
 class _PoolLists:
     """Per-pool scalars as Python lists (indexing a list is several times cheaper than a numpy array).
 
-    A pure function of the fleet index, built once per index.
+    A pure function of the fleet index, built once per index; the lists the index already keeps for the
+    state's mutators are shared, not copied (read-only here).
     """
 
     __slots__ = (
@@ -263,17 +264,17 @@ class _PoolLists:
     )
 
     def __init__(self, ix: FleetIndex) -> None:
-        self.site_of: list[int] = ix.pool_site.tolist()
-        self.offset_of: list[int] = ix.pool_offset.tolist()
-        self.nodes_of: list[int] = ix.pool_nodes.tolist()
-        self.gpn_of: list[int] = ix.pool_gpn.tolist()
-        self.public_of: list[bool] = ix.pool_public.tolist()
+        self.site_of = ix.site_of
+        self.offset_of = ix.offset_of
+        self.nodes_of = ix.nodes_of
+        self.gpn_of = ix.gpn_of
+        self.public_of = ix.public_of
+        self.tp_train_of = ix.tp_train_of
+        self.tp_infer_of = ix.tp_infer_of
         self.price_of: list[float] = ix.pool_price.tolist()
         self.gpus_of: list[int] = np.maximum(ix.pool_gpus, 1).tolist()
         self.zone_of: list[int] = ix.site_zone_code[ix.pool_site].tolist()
         self.windowed_of: list[bool] = ix.pool_windowed.tolist()
-        self.tp_train_of: list[float] = ix.pool_tp_train.tolist()
-        self.tp_infer_of: list[float] = ix.pool_tp_infer.tolist()
         # the fixed parts of a start's sentence: " H100 on site/pool (" and how the GPU-hours are paid
         self.where_text = [
             f" {ix.pool_acc_name[p]} on {ix.site_ids[s]}/{ix.pool_ids[p]} (" for p, s in enumerate(self.site_of)
