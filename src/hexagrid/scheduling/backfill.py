@@ -9,18 +9,18 @@ and, at the reserved site, draws no more than ``extra_power_w``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
 import numpy as np
 import numpy.typing as npt
 
-from hexagrid.scheduling.state import BArr, FleetIndex, IArr, best_fit_nodes
+from hexagrid.scheduling.state import BArr, Event, FleetIndex, IArr, best_fit_nodes
 
 __all__ = ["Event", "Reservation", "earliest_start"]
 
-#: A release at a time: (walltime end s, pool, pool-relative node indices, GPUs per node, facility W).
-Event = tuple[float, int, tuple[int, ...], int, float]
+_END = itemgetter(0)  # an Event's walltime end
 
 
 @dataclass
@@ -52,7 +52,7 @@ def earliest_start(
     job_id: str,
     node_free: npt.NDArray[np.int16],
     site_headroom_w: npt.NDArray[np.float64],
-    events_by_site: dict[int, list[Event]],
+    events_of: Callable[[int], list[Event]],
     pools: IArr,
     g: IArr,
     n: IArr,
@@ -61,11 +61,12 @@ def earliest_start(
 ) -> Reservation | None:
     """Earliest (time, pool) at which ``n[i]`` nodes with ``g[i]`` free GPUs and ``power_w[i]`` of site headroom exist.
 
-    ``pools`` are the candidate pools (hard rules already applied); ``events_by_site`` lists each
-    site's running jobs as releases at their walltime ends. Ties go to the lower pool index.
+    ``pools`` are the candidate pools (hard rules already applied); ``events_of(site)`` lists the site's
+    running jobs as releases at their walltime ends (asked once per site). Ties go to the lower pool index.
     Returns None when no candidate can ever fit (pool or envelope too small even when empty).
     """
     best: tuple[float, int, int] | None = None  # (time, pool, position)
+    by_site: dict[int, list[Event]] = {}
     by_end: dict[int, list[Event]] = {}  # each site's releases in walltime order, sorted once
     for pos in np.argsort(pools, kind="stable").tolist():
         p = int(pools[pos])
@@ -75,7 +76,8 @@ def earliest_start(
             continue
         evs = by_end.get(s)
         if evs is None:
-            evs = by_end[s] = sorted(events_by_site.get(s, []), key=lambda e: e[0])
+            site_events = by_site[s] = events_of(s)
+            evs = by_end[s] = sorted(site_events, key=_END)
         t = _pool_earliest(
             ix,
             p,
@@ -95,7 +97,7 @@ def earliest_start(
         return None
     t, p, pos = best
     s = int(ix.pool_site[p])
-    free, headroom = _state_at(ix, p, s, node_free, float(site_headroom_w[s]), events_by_site.get(s, []), t)
+    free, headroom = _state_at(ix, p, s, node_free, float(site_headroom_w[s]), by_site[s], t)
     nodes = best_fit_nodes(free, int(n[pos]), int(g[pos]), int(ix.pool_gpn[p]))
     if nodes is None:  # _pool_earliest counted the same predicate at t, so this does not happen
         return None
@@ -117,13 +119,14 @@ def _state_at(
     ix: FleetIndex, p: int, s: int, node_free: npt.NDArray[np.int16], headroom: float, events: Sequence[Event], t: float
 ) -> tuple[npt.NDArray[np.int16], float]:
     lo, hi = int(ix.pool_offset[p]), int(ix.pool_offset[p + 1])
-    free = node_free[lo:hi].astype(np.int16)
+    free = node_free[lo:hi].tolist()
     for end, ep, nodes, gpn, pw in events:
         if end <= t:
             headroom += pw
             if ep == p:
-                free[list(nodes)] += gpn
-    return free, headroom
+                for j in nodes:
+                    free[j] += gpn
+    return np.array(free, dtype=np.int16), headroom
 
 
 def _pool_earliest(

@@ -234,23 +234,49 @@ def static_rules(ix: FleetIndex, row: JobRow, tclass: int, config: SchedulerConf
 
 
 class PassRules:
-    """What depends on ``now`` for every job alike: sites online, windows open and when they close."""
+    """What depends on ``now`` for every job alike: sites online, windows open and when they close.
+
+    Piecewise constant in ``now``: nothing changes between ``valid_from_s`` and ``valid_until_s`` (no site
+    comes online or goes offline, no window opens or closes), so :meth:`at` hands the passes of that span
+    one shared instance, whose arrays are read-only. ``pass_ok`` (pools online and open) and its bytes
+    ``pass_key`` are the part the scheduler keys its memos by.
+    """
 
     def __init__(self, ix: FleetIndex, now_s: float) -> None:
         self.online = (ix.site_online_from_s <= now_s) & (now_s < ix.site_online_until_s)
         self.site_close_s = np.full(ix.n_sites, math.inf)
         self.site_open = np.ones(ix.n_sites, dtype=np.bool_)
+        # the online test flips only where ``now`` crosses a site's bound
+        bounds = np.concatenate((ix.site_online_from_s, ix.site_online_until_s))
+        past, future = bounds[bounds <= now_s], bounds[bounds > now_s]
+        self.valid_from_s = float(past.max()) if len(past) else -math.inf
+        self.valid_until_s = float(future.min()) if len(future) else math.inf
         for s, sched in ix.site_schedule.items():
             # one computation per open or closed span, shared by every pass inside it (a pure memo)
             span = ix.cache.get(("window-span", s))
             if span is None or not span[0] <= now_s < span[1]:
                 span = ix.cache[("window-span", s)] = sched.span_at(now_s)
-            _, until, is_open = span
+            since, until, is_open = span
             self.site_open[s] = is_open
             self.site_close_s[s] = until if is_open else -math.inf
+            self.valid_from_s = max(self.valid_from_s, since)
+            self.valid_until_s = min(self.valid_until_s, until)
         self.pool_online = self.online[ix.pool_site]
         self.pool_open = self.site_open[ix.pool_site]
         self.pool_close_s = self.site_close_s[ix.pool_site]
+        self.pass_ok = self.pool_online & self.pool_open
+        self.pass_key = self.pass_ok.tobytes()
+        shared = (self.online, self.site_open, self.site_close_s, self.pool_online, self.pool_open, self.pool_close_s)
+        for a in (*shared, self.pass_ok):
+            a.setflags(write=False)
+
+    @classmethod
+    def at(cls, ix: FleetIndex, now_s: float) -> PassRules:
+        """The rules at ``now_s``: the fleet's last ones when ``now_s`` is within their span, else new ones."""
+        hit: PassRules | None = ix.cache.get(cls)
+        if hit is None or not hit.valid_from_s <= now_s < hit.valid_until_s:
+            hit = ix.cache[cls] = cls(ix, now_s)
+        return hit
 
 
 def funnel(rules: list[tuple[ReasonCode, BArr]], start: BArr) -> tuple[ReasonCode | None, BArr]:

@@ -30,6 +30,7 @@ from hexagrid.scheduling.queue import JobQueue, JobRow
 from hexagrid.scheduling.rules import PassRules, fmt_time, funnel, static_masks, static_message, static_rules
 from hexagrid.scheduling.state import (
     KINDS,
+    MAX_GPUS_PER_NODE,
     BArr,
     ClusterState,
     FArr,
@@ -50,6 +51,8 @@ _ENTRY_UIDS = itertools.count()
 _VOLATILE = (ReasonCode.OFFLINE, ReasonCode.WINDOW)  # reasons whose sentence names the pass's time
 _TIE_EPS = 1e-6  # best-fit tie-break weight: far below any real score difference
 _TRANSIENT = (ReasonCode.CAPACITY, ReasonCode.POWER_ENVELOPE)
+#: queues up to this long are ordered in scalars (numpy's per-call overhead dominates below it)
+_SMALL_QUEUE = 40
 
 
 def carbon_intensity_by_pool(ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> FArr:
@@ -58,22 +61,50 @@ def carbon_intensity_by_pool(ix: FleetIndex, signals: CarbonSignals | None, now_
     Zones the signals do not cover get the mean of those they do (an estimate, so a missing zone is
     neither favoured nor excluded); without signals every pool gets 0 and carbon stops mattering.
     """
+    return _by_pool(ix, _zone_intensities(ix, signals, now_s))
+
+
+def _zone_intensities(ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> tuple[float | None, ...] | None:
+    """The intensity at ``now_s`` of each of the fleet's zones (None where the signals do not cover it)."""
     if signals is None:
-        return np.zeros(ix.n_pools)
+        return None
     covered = signals.zones()
-    vals = {z: float(signals.intensity_g_per_kwh(z, now_s)) for z in ix.zones if z in covered}
-    fill = float(np.mean(list(vals.values()))) if vals else 0.0
-    by_zone = np.array([vals.get(z, fill) for z in ix.zones])
+    return tuple(float(signals.intensity_g_per_kwh(z, now_s)) if z in covered else None for z in ix.zones)
+
+
+def _by_pool(ix: FleetIndex, zone_values: tuple[float | None, ...] | None) -> FArr:
+    if zone_values is None:
+        return np.zeros(ix.n_pools)
+    vals = [v for v in zone_values if v is not None]
+    fill = float(np.mean(vals)) if vals else 0.0
+    by_zone = np.array([fill if v is None else v for v in zone_values])
     return by_zone[ix.site_zone_code[ix.pool_site]]
 
 
-def order_queue(q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float) -> IArr:
+class _Intensity:
+    """A pass's carbon intensity per pool (array and list) and its bytes, the key of the memos that depend on it."""
+
+    __slots__ = ("by_pool", "by_pool_of", "ix", "key", "zone_values")
+
+    def __init__(self, ix: FleetIndex, zone_values: tuple[float | None, ...] | None) -> None:
+        self.ix = ix
+        self.zone_values = zone_values
+        self.by_pool = _by_pool(ix, zone_values)
+        self.by_pool.setflags(write=False)
+        self.by_pool_of: list[float] = self.by_pool.tolist()
+        self.key = self.by_pool.tobytes()
+
+
+def order_queue(
+    q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float, tix: IArr | None = None
+) -> IArr:
     """Queue positions in the order the pass considers them; ties by submit time, then job id.
 
     ``multifactor`` is Slurm's classic multifactor priority: ``w_age * age + w_fs * F + w_qos * qos``
     with each factor in [0, 1]; ``F = 2 ** (-U / S)`` where ``U`` is the tenant's share of the
     fleet's decayed usage and ``S`` its normalised fair-share weight (fair-share factor of Slurm's
-    classic algorithm); ``qos`` maps priority -1000..1000 onto 0..1.
+    classic algorithm); ``qos`` maps priority -1000..1000 onto 0..1. ``tix``: each job's tenant index
+    (-1 for tenants the state does not know), where the caller has it.
     """
     n = len(q)
     if n == 0:
@@ -83,17 +114,47 @@ def order_queue(q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s
     if config.queue_order == "priority":
         return _sorted_by_id_within_ties(q, q.submit_s, -q.priority)
     tn = state.tenants
-    weights = tn.weight
-    shares = weights / weights.sum() if len(weights) and weights.sum() > 0 else weights
-    usage = state.tenant_usage_share()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        fs = np.where(shares > 0, np.exp2(-usage / np.where(shares > 0, shares, 1.0)), 0.0)
-    tix = np.array([tn.index.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
+    fs = tn.fair_share_factors()
+    if tix is None:
+        tix = np.array([tn.index.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
+    if n <= _SMALL_QUEUE:
+        small = _multifactor_small(q, config, now_s, fs, tix)
+        if small is not None:
+            return small
     fs_job = np.where(tix >= 0, fs[np.maximum(tix, 0)] if len(fs) else 0.0, 0.0)
     age = np.clip((now_s - q.submit_s) / config.max_age_s, 0.0, 1.0)
     qos = (q.priority + 1000.0) / 2000.0
     score = config.weight_age * age + config.weight_fair_share * fs_job + config.weight_qos * qos
     return _sorted_by_id_within_ties(q, q.submit_s, -score)
+
+
+def _multifactor_small(q: JobQueue, config: SchedulerConfig, now_s: float, fs: FArr, tix: IArr) -> IArr | None:
+    """:func:`order_queue`'s multifactor order for a short queue, in scalars: the same float operations in
+    the same order as the vector form, so the same scores and the same order (a stable sort on (-score,
+    submit), runs of equal keys then put in id order). None where a score or submit time is NaN (the vector
+    form orders those)."""
+    w_age, w_fs, w_qos, max_age_s = config.weight_age, config.weight_fair_share, config.weight_qos, config.max_age_s
+    fs_of: list[float] = fs.tolist()
+    keys: list[tuple[float, float]] = []
+    for submit, priority, t in zip(q.submit_s.tolist(), q.priority.tolist(), tix.tolist(), strict=True):
+        age = (now_s - submit) / max_age_s
+        age = 0.0 if age < 0.0 else 1.0 if age > 1.0 else age  # np.clip(age, 0.0, 1.0)
+        score = w_age * age + w_fs * (fs_of[t] if t >= 0 else 0.0) + w_qos * ((priority + 1000.0) / 2000.0)
+        if score != score or submit != submit:
+            return None
+        keys.append((-score, submit))
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    tied = [k for k in range(1, len(order)) if keys[order[k]] == keys[order[k - 1]]]
+    out = np.array(order, dtype=np.int64)
+    if tied:
+        ids = q.ids
+        lo = tied[0] - 1
+        for k, nxt in zip(tied, [*tied[1:], -1], strict=True):
+            if nxt != k + 1:  # positions lo..k hold one run of equal keys
+                run = out[lo : k + 1]
+                out[lo : k + 1] = run[np.argsort(ids[run], kind="stable")]
+                lo = nxt - 1
+    return out
 
 
 def _sorted_by_id_within_ties(q: JobQueue, submit_s: FArr, key: FArr | None) -> IArr:
@@ -248,9 +309,14 @@ class _PoolLists:
     """
 
     __slots__ = (
+        "all_pools",
+        "any_public",
+        "any_window",
         "charge_text",
+        "ge_base",
         "gpn_of",
         "gpus_of",
+        "no_pools",
         "nodes_of",
         "offset_of",
         "price_of",
@@ -264,6 +330,14 @@ class _PoolLists:
     )
 
     def __init__(self, ix: FleetIndex) -> None:
+        self.all_pools = np.arange(ix.n_pools)
+        self.any_public = bool(ix.pool_public.any())
+        self.any_window = bool(ix.pool_windowed.any())
+        self.no_pools = np.zeros(ix.n_pools, dtype=np.bool_)
+        # a pool's row in a flattened ge (pools x levels): ge.reshape(-1)[ge_base + g] is ge[all_pools, g]
+        self.ge_base = self.all_pools * (MAX_GPUS_PER_NODE + 1)
+        for a in (self.all_pools, self.no_pools, self.ge_base):
+            a.setflags(write=False)
         self.site_of = ix.site_of
         self.offset_of = ix.offset_of
         self.nodes_of = ix.nodes_of
@@ -308,25 +382,27 @@ class _Pass:
         self.signals = signals
         self.serial = next(_PASS_SERIAL)
         self.tindex = state.tenants.index
-        self.rules = PassRules(ix, now_s)
-        self.pass_ok = self.rules.pool_online & self.rules.pool_open
-        self.all_pools = np.arange(ix.n_pools)
+        self.rules = PassRules.at(ix, now_s)
+        self.pass_ok = self.rules.pass_ok
+        lists = ix.cache.get(_PoolLists)
+        if lists is None:
+            lists = ix.cache[_PoolLists] = _PoolLists(ix)
+        self.lists = lists
+        self.all_pools = lists.all_pools
         self.ge = state.ge  # read-only until materialise() takes a copy
         self.klass: list[int] = state.tenants.klass.tolist()
         # entries by tenant class: kept by the scheduler across passes with the same pools online and open
         # (a pure function of the signature, the fleet and pass_ok); OFFLINE/WINDOW ones live one pass
-        self.entries = sched.entries_for(ix, self.pass_ok)
+        self.entries = sched.entries_for(ix, self.rules.pass_key)
         self.volatile: tuple[dict[tuple[object, ...], _Entry], ...] = ({}, {})
-        self.any_public = bool(ix.pool_public.any())
-        self.any_window = bool(ix.pool_windowed.any())
+        self.any_public = lists.any_public
+        self.any_window = lists.any_window
         self.epoch = next(_EPOCHS)  # renewed when a preemption gives resources back: memos that assumed shrinking
 
     def materialise(self) -> None:
         """Take the working copies and per-pass vectors a pass that may start jobs needs."""
-        state, ix, cfg, now_s = self.state, self.ix, self.cfg, self.now
-        lists = ix.cache.get(_PoolLists)
-        if lists is None:
-            lists = ix.cache[_PoolLists] = _PoolLists(ix)
+        state, ix, cfg = self.state, self.ix, self.cfg
+        lists = self.lists
         self.site_of = lists.site_of
         self.offset_of = lists.offset_of
         self.nodes_of = lists.nodes_of
@@ -358,11 +434,12 @@ class _Pass:
         self.deferral = cfg.carbon_deferral and self.signals is not None
         self.alloc = state.alloc_remaining_gpu_h.copy()
         self.no_alloc = np.zeros(ix.n_sites)
-        self.intensity = carbon_intensity_by_pool(ix, self.signals, now_s)
-        self.intensity_of: list[float] = self.intensity.tolist()
+        carbon = self.sched.intensity_at(ix, self.signals, self.now)
+        self.intensity = carbon.by_pool
+        self.intensity_of = carbon.by_pool_of
         self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
-        self.scores = self.sched.scores_for(self.intensity)
-        self.lane_orders = self.sched.lane_orders_for(self.intensity, self.pass_ok)
+        self.scores = self.sched.scores_for(carbon.key)
+        self.lane_orders = self.sched.lane_orders_for(carbon.key + self.rules.pass_key)
         self.cap_cache: dict[tuple[int, int, int], BArr] = {}
         self.pow_cache: dict[tuple[int, int], tuple[FArr, BArr]] = {}
         self.forecasts: dict[tuple[int, int, int], tuple[int, float, float]] = {}
@@ -577,17 +654,15 @@ class _Pass:
         self.headroom_of[s] -= power
 
     # -------------------------------------------------------------- events for reservations
-    def events_by_site(self) -> dict[int, list[Event]]:
-        out: dict[int, list[Event]] = {}
-        preempted = self.preempted  # released in this pass (priority) or leaving a closed window
-        for rj in self.state.running.values():
-            if rj.job_id in preempted:
-                continue
-            out.setdefault(rj.site, []).append(
-                (rj.walltime_end_s, rj.pool, rj.node_indices, rj.gpus_per_node, rj.power_w)
-            )
-        for s, evs in self.new_events.items():
-            out.setdefault(s, []).extend(evs)
+    def events_of(self, s: int) -> list[Event]:
+        """Site ``s``'s releases as a reservation replays them: its running jobs in start order (less those
+        leaving in this pass: preempted for priority or at a closed window), then the jobs this pass started there."""
+        running = self.state.site_events[s]
+        preempted = self.preempted
+        out = [ev for jid, ev in running.items() if jid not in preempted] if preempted else list(running.values())
+        new = self.new_events.get(s)
+        if new:
+            out.extend(new)
         return out
 
 
@@ -614,26 +689,38 @@ class Scheduler:
         self._entry_sets: dict[bytes, tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]] = {}
         self._score_sets: dict[bytes, dict[tuple[object, ...], FArr]] = {}
         self._lane_sets: dict[bytes, dict[tuple[object, ...], _LaneOrder]] = {}
+        self._intensity: _Intensity | None = None
 
-    def scores_for(self, intensity: FArr) -> dict[tuple[object, ...], FArr]:
-        """Pool scores by (kind, objective[, users]), shared by passes that see the same carbon intensities."""
-        return _memo_table(self._score_sets, intensity.tobytes())
+    def intensity_at(self, ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> _Intensity:
+        """:func:`carbon_intensity_by_pool`, kept while the zones' intensities stay the same (for an hour,
+        with hourly signals): the signals are read every pass, the per-pool vectors built when they change."""
+        zone_values = _zone_intensities(ix, signals, now_s)
+        hit = self._intensity
+        if hit is None or hit.ix is not ix or hit.zone_values != zone_values:
+            hit = self._intensity = _Intensity(ix, zone_values)
+        return hit
 
-    def lane_orders_for(self, intensity: FArr, pass_ok: BArr) -> dict[tuple[object, ...], _LaneOrder]:
-        """Lane orders by (shape, score key), shared by passes that see the same intensities and pools."""
-        return _memo_table(self._lane_sets, intensity.tobytes() + pass_ok.tobytes())
+    def scores_for(self, intensity_key: bytes) -> dict[tuple[object, ...], FArr]:
+        """Pool scores by (kind, objective[, users]), shared by passes that see the same carbon intensities
+        (``intensity_key``: the intensities' bytes)."""
+        return _memo_table(self._score_sets, intensity_key)
+
+    def lane_orders_for(self, key: bytes) -> dict[tuple[object, ...], _LaneOrder]:
+        """Lane orders by (shape, score key), shared by passes that see the same intensities and pools (``key``:
+        the intensities' bytes, then the bytes of the pools online and open)."""
+        return _memo_table(self._lane_sets, key)
 
     def entries_for(
-        self, ix: FleetIndex, pass_ok: BArr
+        self, ix: FleetIndex, key: bytes
     ) -> tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]:
-        """The signature entries (by tenant class) valid for ``ix`` with pools ``pass_ok`` online and open.
+        """The signature entries (by tenant class) valid for ``ix`` with pools online and open as in ``key``
+        (the bytes of that mask, :attr:`PassRules.pass_key`).
 
         Building an entry (masks, shape, the sentence of a rule no pool passes) is the costly part of a
         job's first look; it depends on nothing else, so passes share them. Bounded: a few pool states.
         """
         if self._entry_ix is not ix:
             self._entry_ix, self._entry_sets, self._score_sets, self._lane_sets = ix, {}, {}, {}
-        key = pass_ok.tobytes()
         sets = self._entry_sets.get(key)
         if sets is None or len(sets[0]) + len(sets[1]) > 50_000:
             if len(self._entry_sets) >= 16:
@@ -738,10 +825,11 @@ class Scheduler:
         arows: IArr | None = None
         public, windowed = ix.pool_public, ix.pool_windowed
         # the signatures' masks and gang shapes stacked (signature x pool): one vector test for all
-        admits = np.stack([e.mask if e.reason is None else np.zeros(ix.n_pools, dtype=np.bool_) for e in entries])
-        shape_g = np.stack([e.g for e in entries])
-        shape_n = np.stack([e.n for e in entries])
-        pool_rows = np.broadcast_to(ps.all_pools, shape_g.shape)
+        no_pools = ps.lists.no_pools
+        admits = np.array([e.mask if e.reason is None else no_pools for e in entries])
+        shape_g = np.array([e.g for e in entries])
+        shape_n = np.array([e.n for e in entries])
+        at_level = ps.lists.ge_base + shape_g  # where each signature's level sits in ge, flattened
         per_job_tests = [
             u
             for u, e in enumerate(entries)
@@ -753,8 +841,8 @@ class Scheduler:
             the pool's other per-job tests pass: an academic job's allocation on a public pool, a
             non-preemptible job's end before an idle-capacity window closes. Rounding may only say yes."""
             nonlocal arows
-            free = admits & (ge[pool_rows, shape_g] >= shape_n)
-            by_sig: BArr = np.asarray(free.any(axis=1))
+            free = admits & (ge.reshape(-1)[at_level] >= shape_n)
+            by_sig: BArr = np.logical_or.reduce(free, axis=1)
             ok = by_sig[inverse[idx]]
             for u in per_job_tests:
                 e = entries[u]
@@ -792,7 +880,7 @@ class Scheduler:
         ps.materialise()
         if cfg.preemption or ix.site_schedule:
             out.extend(self._window_preemptions(ps))
-        order = order_queue(q, state, cfg, ps.now)
+        order = order_queue(q, state, cfg, ps.now, sg.tix)
         order = order[live[order]]
         order_l, tix_l, cap_l, sig_l, preempts_l = (
             order.tolist(),
@@ -1350,7 +1438,7 @@ class Scheduler:
             row.id,
             ps.node_free,
             ps.headroom,
-            ps.events_by_site(),
+            ps.events_of,
             pools,
             e.g[pools],
             e.n[pools],

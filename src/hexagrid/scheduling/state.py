@@ -30,7 +30,16 @@ from hexagrid.domain.windows import WeeklySchedule
 from hexagrid.energy.power import DEFAULT_UTILISATION, busy_gpu_it_power_w, facility_power_w
 from hexagrid.errors import ConflictError, InputError, NotFound
 
-__all__ = ["KINDS", "MAX_GPUS_PER_NODE", "ClusterState", "FleetIndex", "RunningJob", "apply_nodes", "best_fit_nodes"]
+__all__ = [
+    "KINDS",
+    "MAX_GPUS_PER_NODE",
+    "ClusterState",
+    "Event",
+    "FleetIndex",
+    "RunningJob",
+    "apply_nodes",
+    "best_fit_nodes",
+]
 
 #: Node shapes are bounded by the domain model (NodePool.gpus_per_node <= 16).
 MAX_GPUS_PER_NODE = 16
@@ -45,6 +54,9 @@ KIND_CODE = {SiteKind.PUBLIC_SUPERCOMPUTER: 0, SiteKind.PRIVATE_CLOUD: 1, SiteKi
 FArr = npt.NDArray[np.float64]
 IArr = npt.NDArray[np.int64]
 BArr = npt.NDArray[np.bool_]
+#: A release at a time, as EASY backfill replays them: (walltime end s, pool, pool-relative node indices,
+#: GPUs per node, facility W).
+Event = tuple[float, int, tuple[int, ...], int, float]
 
 
 def _day_start_s(d: date | None, default: float) -> float:
@@ -340,6 +352,7 @@ class _Tenants:
     cap: IArr = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     flex_s: FArr = field(default_factory=lambda: np.zeros(0))
     _arrays: tuple[IArr, FArr] | None = field(default=None, repr=False, compare=False)
+    _fair_share: FArr | None = field(default=None, repr=False, compare=False)
 
     @property
     def in_use(self) -> IArr:
@@ -355,8 +368,30 @@ class _Tenants:
         return self._arrays
 
     def changed(self) -> None:
-        """Say that ``in_use_of`` or ``usage_of`` changed: the numpy copies are built again when read."""
+        """Say that ``in_use_of``, ``usage_of`` or ``weight`` changed: what is derived from them is built again."""
         self._arrays = None
+        self._fair_share = None
+
+    def usage_share(self) -> FArr:
+        """Each tenant's share of the fleet's decayed usage (sums to 1, or all 0 before any use)."""
+        u = self.usage
+        total = float(u.sum())
+        return u / total if total > 0 else np.zeros_like(u)
+
+    def fair_share_factors(self) -> FArr:
+        """Slurm's classic fair-share factor per tenant, ``F = 2 ** (-U / S)``: ``U`` the tenant's
+        :meth:`usage_share`, ``S`` its share of the weights (0 where that is 0). Kept until :meth:`changed`
+        (read-only)."""
+        fs = self._fair_share
+        if fs is None:
+            weights = self.weight
+            shares = weights / weights.sum() if len(weights) and weights.sum() > 0 else weights
+            usage = self.usage_share()
+            with np.errstate(divide="ignore", invalid="ignore"):
+                fs = np.where(shares > 0, np.exp2(-usage / np.where(shares > 0, shares, 1.0)), 0.0)
+            fs.setflags(write=False)
+            self._fair_share = fs
+        return fs
 
     def copy(self) -> _Tenants:
         return _Tenants(
@@ -397,6 +432,9 @@ class ClusterState:
         self._arrays: tuple[IArr, FArr] | None = None
         self.running: dict[str, RunningJob] = {}
         self.pool_jobs: list[dict[str, RunningJob]] = [{} for _ in range(ix.n_pools)]
+        #: each site's running jobs as releases (job id -> Event), in start order: what an EASY reservation
+        #: replays, kept as jobs start and finish rather than gathered from every running job per reservation
+        self.site_events: list[dict[str, Event]] = [{} for _ in range(ix.n_sites)]
         #: running preemptible jobs by priority (priority -> count): the lowest possible victim in O(priorities)
         self.preemptible_by_priority: dict[int, int] = {}
         self.tenants = _Tenants()
@@ -430,11 +468,11 @@ class ClusterState:
             tn.weight = np.append(tn.weight, 0.0)
             tn.usage_of.append(0.0)
             tn.in_use_of.append(0)
-            tn.changed()
             tn.cap = np.append(tn.cap, 0)
             tn.flex_s = np.append(tn.flex_s, 0.0)
         tn.klass[i] = CLASS_CODE[tenant.tenant_class]
         tn.weight[i] = tenant.fair_share_weight
+        tn.changed()  # the fair-share factors read the weights
         tn.cap[i] = _NO_CAP if tenant.max_gpus is None else tenant.max_gpus
         tn.flex_s[i] = tenant.flexibility_h * 3600.0
         for proj in tenant.projects:
@@ -471,6 +509,7 @@ class ClusterState:
         st._arrays = None
         st.running = dict(self.running)
         st.pool_jobs = [dict(d) for d in self.pool_jobs]
+        st.site_events = [dict(d) for d in self.site_events]
         st.preemptible_by_priority = dict(self.preemptible_by_priority)
         st.tenants = self.tenants.copy()
         st.usage_ref_s = self.usage_ref_s
@@ -525,9 +564,7 @@ class ClusterState:
 
     def tenant_usage_share(self) -> FArr:
         """Each tenant's share of the fleet's decayed usage (sums to 1, or all 0 before any use)."""
-        u = self.tenants.usage
-        total = float(u.sum())
-        return u / total if total > 0 else np.zeros_like(u)
+        return self.tenants.usage_share()
 
     def min_victim_priority(self) -> float:
         """The lowest priority among running preemptible jobs (inf when none): no job at or below it can preempt."""
@@ -688,6 +725,7 @@ class ClusterState:
         )
         self.running[job_id] = rj
         self.pool_jobs[p][job_id] = rj
+        self.site_events[s][job_id] = (rj.walltime_end_s, p, nodes, gpn, power)
         if rj.preemptible:
             self.preemptible_by_priority[rj.priority] = self.preemptible_by_priority.get(rj.priority, 0) + 1
         return rj
@@ -699,6 +737,7 @@ class ClusterState:
         if rj is None:
             raise NotFound(f"job {job_id!r} is not running")
         del self.pool_jobs[rj.pool][job_id]
+        del self.site_events[rj.site][job_id]
         if rj.preemptible:
             left = self.preemptible_by_priority[rj.priority] - 1
             if left:

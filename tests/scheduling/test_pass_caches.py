@@ -1,0 +1,145 @@
+"""What the scheduler keeps across passes (or maintains as the state changes) equals what a fresh computation gives."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pytest
+from sched_fleets import T0, DictSignals, fleet, job, pool, site, tenant
+
+from hexagrid.domain import Start
+from hexagrid.scheduling import ClusterState, JobQueue, SchedulerConfig, order_queue
+from hexagrid.scheduling import scheduler as scheduler_module
+from hexagrid.scheduling.rules import PassRules
+from hexagrid.scheduling.scheduler import Scheduler, carbon_intensity_by_pool
+
+DAY = 86400.0
+
+
+def windowed_state() -> ClusterState:
+    f = fleet(
+        site("a", pools=[pool("x", "H100", 8, 2), pool("y", "L40S", 4, 2)]),
+        site("b", country="DE", pools=[pool("z", "A100", 8, 2)], online_until=date(2026, 1, 3)),
+        site(
+            "c",
+            country="BE",
+            kind="enterprise_idle",
+            pools=[pool("w", "A100", 8, 1)],
+            availability="Mon-Fri 19:00-07:00; Sat-Sun 00:00-24:00",
+            online_from=date(2026, 1, 2),
+        ),
+    )
+    return ClusterState.from_fleet(f, [tenant(), tenant("beta", fair_share_weight=3.0)])
+
+
+@pytest.mark.parametrize("direction", [1, -1])
+def test_pass_rules_shared_within_their_span_equal_fresh_rules(direction: int) -> None:
+    """Times cross site online/offline bounds and window opens/closes, forwards and backwards."""
+    ix = windowed_state().ix
+    times = [T0 + k * 1800.0 for k in range(0, 7 * 48)]
+    renewed = 0
+    last = None
+    for t in times[::direction]:
+        shared, fresh = PassRules.at(ix, t), PassRules(ix, t)
+        assert shared.valid_from_s <= t < shared.valid_until_s
+        for name in ("online", "site_open", "site_close_s", "pool_online", "pool_open", "pool_close_s", "pass_ok"):
+            assert np.array_equal(getattr(shared, name), getattr(fresh, name)), (name, t)
+        assert shared.pass_key == fresh.pass_ok.tobytes()
+        renewed += shared is not last
+        last = shared
+    assert 4 < renewed < len(times) // 4  # shared within spans, renewed at every change
+    with pytest.raises(ValueError):
+        PassRules.at(ix, T0).pass_ok[0] = False  # shared: read-only
+
+
+def test_site_events_follow_starts_finishes_preemptions_and_copies() -> None:
+    st = windowed_state()
+    rng = np.random.default_rng(3)
+    ix = st.ix
+    copies: list[ClusterState] = []
+    for k in range(60):
+        if st.running and rng.random() < 0.4:
+            jid = sorted(st.running)[int(rng.integers(len(st.running)))]
+            (st.preempt_job if rng.random() < 0.5 else st.finish_job)(jid, T0 + k)
+        else:
+            p = int(rng.integers(ix.n_pools))
+            free = st.node_free[ix.pool_offset[p] : ix.pool_offset[p + 1]]
+            node = int(free.argmax())
+            g = int(free[node])
+            if g == 0:
+                continue
+            site_id, pool_id = ix.site_ids[int(ix.pool_site[p])], ix.pool_ids[p]
+            st.start_job(job(f"j{k}", g), Start(f"j{k}", site_id, pool_id, 1, g, node_indices=(node,)), T0 + k)
+        if k % 20 == 19:
+            copies.append(st)
+            st = st.copy()  # the copy changes from here on, the original must not
+        for state in (st, *copies):
+            for s in range(ix.n_sites):
+                expected = [
+                    (jid, (rj.walltime_end_s, rj.pool, rj.node_indices, rj.gpus_per_node, rj.power_w))
+                    for jid, rj in state.running.items()
+                    if rj.site == s
+                ]
+                assert list(state.site_events[s].items()) == expected  # the same releases, in start order
+
+
+def fresh_fair_share(st: ClusterState) -> np.ndarray:
+    w = st.tenants.weight
+    shares = w / w.sum()
+    u = np.array(st.tenants.usage_of)
+    usage = u / u.sum() if u.sum() > 0 else np.zeros_like(u)
+    return np.where(shares > 0, np.exp2(-usage / np.where(shares > 0, shares, 1.0)), 0.0)
+
+
+def test_fair_share_factors_are_renewed_when_usage_or_weights_change() -> None:
+    st = windowed_state()
+    assert np.array_equal(st.tenants.fair_share_factors(), fresh_fair_share(st))
+    st.start_job(job("u", 8), Start("u", "a", "x", 1, 8, node_indices=(0,)), T0)
+    assert np.array_equal(st.tenants.fair_share_factors(), fresh_fair_share(st))
+    st.finish_job("u", T0 + 3600.0)
+    assert np.array_equal(st.tenants.fair_share_factors(), fresh_fair_share(st))
+    before = st.tenants.fair_share_factors()
+    st.register_tenant(tenant("beta", fair_share_weight=0.5))  # the same id again: a new weight
+    assert not np.array_equal(st.tenants.fair_share_factors(), before)
+    assert np.array_equal(st.tenants.fair_share_factors(), fresh_fair_share(st))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_short_queue_order_equals_the_vector_order(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ties in score and submit time (broken by id), unknown tenants, ages past the cap and in the future."""
+    st = windowed_state()
+    st.start_job(job("u", 8), Start("u", "a", "x", 1, 8, node_indices=(0,)), T0 - DAY)
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 40))
+    jobs = [
+        job(
+            f"{'abc'[int(rng.integers(3))]}{int(rng.integers(10**6))}-{k}",
+            1,
+            tenant=["acme", "beta", "ghost"][int(rng.integers(3))],
+            submit_s=T0 - float(rng.choice([0.0, 60.0, 3 * DAY, 30 * DAY, -600.0])),
+            priority=int(rng.choice([0, 0, 100, -1000, 1000])),
+        )
+        for k in range(n)
+    ]
+    q = JobQueue.from_specs(jobs)
+    cfg = SchedulerConfig.preset("hexagrid")
+    assert cfg.queue_order == "multifactor"
+    short = order_queue(q, st, cfg, T0)
+    monkeypatch.setattr(scheduler_module, "_SMALL_QUEUE", 0)
+    assert short.tolist() == order_queue(q, st, cfg, T0).tolist()
+
+
+def test_intensity_kept_while_the_zones_values_stay_the_same() -> None:
+    st = windowed_state()
+    sig = DictSignals({"FR": [50.0, 50.0, 80.0], "DE": [300.0, 300.0, 300.0]})  # BE not covered: the mean
+    sched = Scheduler(SchedulerConfig.preset("hexagrid"))
+    a = sched.intensity_at(st.ix, sig, T0)
+    assert sched.intensity_at(st.ix, sig, T0 + 3600.0) is a  # the same values an hour later
+    c = sched.intensity_at(st.ix, sig, T0 + 7200.0)
+    assert c is not a
+    for t, got in ((T0, a), (T0 + 7200.0, c)):
+        assert np.array_equal(got.by_pool, carbon_intensity_by_pool(st.ix, sig, t))
+        assert got.by_pool_of == got.by_pool.tolist()
+        assert got.key == got.by_pool.tobytes()
+    assert np.array_equal(sched.intensity_at(st.ix, None, T0).by_pool, np.zeros(st.ix.n_pools))
