@@ -53,3 +53,29 @@ def test_tied_pools_go_by_best_fit_then_index() -> None:
     fast = Scheduler(cfg).decide(state, queue, None, now)
     assert fast == VectorOnly(cfg).decide(state, queue, None, now)
     assert [d.pool_id for d in fast if isinstance(d, Start)][:2] == ["p1", "p1"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    running=st.lists(st.tuples(st.integers(0, 23), st.integers(1, 8)), min_size=0, max_size=40),
+    queued=st.lists(
+        st.sampled_from([(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (7, 1), (8, 1), (6, 2), (8, 2), (24, 3)]),
+        min_size=1,
+        max_size=120,
+    ),
+)
+def test_one_node_picks_follow_best_fit_through_a_long_pass(
+    running: list[tuple[int, int]], queued: list[tuple[int, int]]
+) -> None:
+    """Many starts on one pool whose busy nodes lie anywhere: the walk's per-level bounds on the lowest node
+    (moved by each one- and multi-node start) must keep naming best_fit_nodes' node, as the vector placement
+    does."""
+    now = NOWS[0]
+    state = ClusterState.from_fleet(fleet(site("s", pools=[pool("p", nodes=24)])), [tenant("t")])
+    for i, (node, g) in enumerate(running):
+        if state.node_free[node] >= g:
+            state.start_job(job(f"r{i}", g, tenant="t"), Start(f"r{i}", "s", "p", 1, g, node_indices=(node,)), now)
+    queue = [job(f"q{i}", g, tenant="t", num_nodes=n, submit_s=now - 3600 + i) for i, (g, n) in enumerate(queued)]
+    cfg = SchedulerConfig(backfill="greedy", carbon_deferral=False, queue_order="fifo")
+    fast = Scheduler(cfg).decide(state, queue, None, now)
+    assert fast == VectorOnly(cfg).decide(state, queue, None, now)

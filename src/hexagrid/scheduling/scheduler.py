@@ -621,17 +621,17 @@ class _Pass:
             self.scores[row.score_key] = sc
         return sc
 
-    def take(self, p: int, s: int, nodes: IArr, g: int, power: float) -> None:
-        """Apply a start to the working arrays."""
+    def take(self, p: int, s: int, nodes: IArr | tuple[int, ...], g: int, power: float) -> None:
+        """Apply a start to the working arrays (``nodes``: pool-relative indices, an array or a tuple)."""
         lo = self.offset_of[p]
         firsts = self.first_at.get(p)
         if len(nodes) == 1:  # the common case in scalars, the level counts' list updated in place
             j = int(nodes[0])
             o = int(self.node_free[lo + j])
             nw = o - g
-            if firsts is not None:  # keep the pool's lowest-node-per-level memo exact: node j moves from o to nw
+            if firsts is not None:  # keep the pool's per-level bounds (see _pick_nodes): node j moves from o to nw
                 if firsts[o] == j:
-                    firsts[o] = None  # found again when asked
+                    firsts[o] = j + 1
                 first = firsts[nw]
                 if first is not None and j < first:
                     firsts[nw] = j
@@ -646,10 +646,14 @@ class _Pass:
                 self.ge[p, nw + 1 : o + 1] -= 1
             self.pool_free[p] -= g
         else:
-            if firsts is not None:
-                del self.first_at[p]
             apply_nodes(self.node_free, self.ge, self.pool_free, lo, p, nodes, -g)
             self.ge_rows[p] = self.ge[p].tolist()
+            if firsts is not None:  # the nodes entered lower levels: lower those levels' bounds where needed
+                at = np.asarray(nodes, dtype=np.int64)
+                for j, nw in zip(at.tolist(), self.node_free[lo + at].tolist(), strict=True):
+                    first = firsts[nw]
+                    if first is not None and j < first:
+                        firsts[nw] = j
         self.headroom[s] -= power
         self.headroom_of[s] -= power
 
@@ -1055,7 +1059,7 @@ class Scheduler:
 
     def _walk(
         self, ps: _Pass, ln: _Lane, row: JobRow, e: _Entry, win_check: bool, academic_public: bool, arow: int
-    ) -> tuple[int, IArr, float, float | None, float] | None:
+    ) -> tuple[int, IArr | tuple[int, ...], float, float | None, float] | None:
         """The pool and nodes :meth:`_place_by_vectors` would pick, found by walking the lane's pools in score order.
 
         The first pool (by score, then best fit, then index) that the job's rules admit, with exact room and
@@ -1144,12 +1148,14 @@ class Scheduler:
         return True
 
     @staticmethod
-    def _pick_nodes(ps: _Pass, res: Reservation | None, p: int, g: int, n: int, wall: float) -> IArr | None:
+    def _pick_nodes(
+        ps: _Pass, res: Reservation | None, p: int, g: int, n: int, wall: float
+    ) -> IArr | tuple[int, ...] | None:
         """Best-fit nodes on pool ``p``; the reservation's nodes are off limits to a job still running at its start.
 
         One node with nothing excluded: :func:`best_fit_nodes`' choice (the lowest node at the tightest level
         of free GPUs that holds ``g``; the whole-node level for ``g`` = GPUs per node) read from the level
-        counts and the pass's memo of each level's lowest node, which :meth:`_Pass.take` keeps exact.
+        counts, then sought from the pass's bound on that level's lowest node, which :meth:`_Pass.take` keeps.
         """
         exclude = ps.reserved_mask if (res is not None and p == res.pool and wall > res.start_s) else None
         lo = ps.offset_of[p]
@@ -1165,10 +1171,18 @@ class Scheduler:
         firsts = ps.first_at.get(p)
         if firsts is None:
             firsts = ps.first_at[p] = [None] * (gpn + 1)
-        i = firsts[k]
-        if i is None:
-            i = firsts[k] = int(np.argmax(ps.node_free[lo : lo + ps.nodes_of[p]] == k))
-        return np.array([i], dtype=np.int64)
+        # firsts[k]: no node below it has exactly k free GPUs (None: 0). A pass only takes GPUs, so a node
+        # enters a level from above (take() lowers the bound) or leaves it: the lowest one at k moves up.
+        nf = ps.node_free
+        at = lo + (firsts[k] or 0)
+        for _ in range(8):  # the node sought is mostly the bound itself or a few past it
+            if nf[at] == k:
+                break
+            at += 1
+        else:
+            at += int(np.argmax(nf[at : lo + ps.nodes_of[p]] == k))
+        firsts[k] = at - lo
+        return (at - lo,)
 
     def _place_by_vectors(
         self,
@@ -1306,7 +1320,7 @@ class Scheduler:
         e: _Entry,
         tix: int,
         p: int,
-        nodes: IArr,
+        nodes: IArr | tuple[int, ...],
         wall: float,
         need_gpu_h: float | None,
         arow: int,
@@ -1330,7 +1344,7 @@ class Scheduler:
         row: JobRow,
         tix: int,
         p: int,
-        nodes: IArr,
+        nodes: IArr | tuple[int, ...],
         g: int,
         n: int,
         power: float,
@@ -1348,7 +1362,7 @@ class Scheduler:
         public = ps.public_of[p]
         if need_gpu_h is not None and public and arow >= 0:
             ps.alloc[arow, s] -= need_gpu_h
-        node_t = tuple(nodes.tolist())
+        node_t = nodes if isinstance(nodes, tuple) else tuple(nodes.tolist())
         if ps.events_wanted and ps.reservation is None:  # only an EASY reservation still to take reads them
             ps.new_events.setdefault(s, []).append((wall, p, node_t, g, power))
         carbon = ps.carbon_text[p]
