@@ -84,3 +84,52 @@ def test_bulk_signature_codes_match_the_rows_signatures() -> None:
         assert [keys[c] for c in q.skey_code.tolist()] == [r.skey for r in q.rows]
         assert [q.skey_rows[c].skey for c in range(len(keys))] == keys
         assert len(keys) > 100
+
+
+def test_a_row_holds_what_the_spec_says() -> None:
+    """``derive`` reads the spec's fields from the models' ``__dict__`` (by name): each row field must equal
+    the attribute it stands for, for specs that set every field the row and its signature read."""
+    rng = np.random.default_rng(5)
+    _, tenants = synthetic_fleet(20_000, rng)
+    specs = synthetic_queue(500, tenants, BENCH_NOW_S, rng)
+    specs.append(
+        job("full", 16, num_nodes=2, project="p", deadline_s=T0 + 9e4, max_price_eur_per_gpu_h=3.0, walltime_s=7200.0)
+    )
+    cache: dict[str, JobRow] = {}
+    q = JobQueue.from_specs(specs, cache)
+    assert [cache[s.id] for s in specs] == q.rows
+    for s, r in zip(specs, q.rows, strict=True):
+        res = s.resources
+        assert (r.spec, r.id, r.tenant, r.project, r.priority, r.submit_s) == (
+            s,
+            s.id,
+            s.tenant,
+            s.project,
+            s.priority,
+            s.submit_s,
+        )
+        assert (r.duration_s, r.walltime_s, r.deadline_s, r.preemptible) == (
+            s.expected_duration_s,
+            s.walltime_limit_s,
+            s.deadline_s,
+            s.preemptible,
+        )
+        assert (r.checkpoint_interval_s, r.objective, r.gpus, r.num_nodes) == (
+            s.checkpoint_interval_s,
+            s.objective,
+            res.gpus,
+            res.num_nodes,
+        )
+        assert r.gpn_req == (res.gpus_per_node or (res.gpus // res.num_nodes if res.num_nodes > 1 else 0))
+        users = None if s.inference is None else (s.inference.users_latitude, s.inference.users_longitude)
+        assert r.score_key[1:] == (
+            s.objective.value,
+            None if users is None else (*users, s.inference.latency_target_ms),
+        )  # type: ignore[union-attr]
+        assert r.skey[:2] == (res.accelerators, res.min_gpu_memory_gb)
+        assert r.skey[5:9] == (
+            s.residency.scope,
+            s.residency.countries,
+            s.min_tier.rank,
+            s.max_price_eur_per_gpu_h or np.inf,
+        )
