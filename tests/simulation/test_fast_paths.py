@@ -108,3 +108,30 @@ def test_event_queue_orders_random_events_as_a_heap_of_tuples_would() -> None:
             t = q.peek_time()
             got += [(t, k, target) for k, _s, target, _tok in q.pop_due(t)]
     assert got == want and len(q) == 0 and q.peek_time() == float("inf")
+
+
+def test_start_job_small_gangs_are_checked_and_booked_like_large_ones() -> None:
+    """Gangs of up to 8 named nodes take a scalar path; it refuses and books what the array path does."""
+    from hexagrid.errors import ConflictError, InputError
+    from hexagrid.scheduling.state import RunningJob
+
+    site = make_site(nodes=40, gpus_per_node=8, power_mw=100.0)
+    st = ClusterState.from_fleet(Fleet(sites=[site]), TENANTS)
+    job = make_job("g", 0.0, 3600.0, gpus=24)
+    before = st.node_free.copy()
+    for named, error in [((3, 3, 5), InputError), ((3, 5, 40), InputError), ((-1, 3, 5), InputError)]:
+        with pytest.raises(error):
+            st.start_job(job, Start("g", "lab", "p0", 3, 8, node_indices=named), 10.0)
+    st.start_job(make_job("h", 0.0, 60.0, gpus=1), Start("h", "lab", "p0", 1, 1, node_indices=(5,)), 10.0)
+    with pytest.raises(ConflictError):
+        st.start_job(job, Start("g", "lab", "p0", 3, 8, node_indices=(7, 5, 3)), 10.0)
+    assert st.node_free.tolist() == [f - (i == 5) for i, f in enumerate(before.tolist())]
+    for jid, named in [("g", (7, np.int64(3), 4)), ("k", tuple(range(10, 20)))]:  # 10 nodes: the array path
+        gang = make_job(jid, 0.0, 3600.0, gpus=8 * len(named))
+        rj = st.start_job(gang, Start(jid, "lab", "p0", len(named), 8, node_indices=named), 10.0)
+        assert rj == RunningJob(**rj._asdict()) and type(rj) is RunningJob and rj.lost_work_gpu_s == 0.0
+        assert rj.node_indices == tuple(sorted(int(x) for x in named))
+        assert all(type(x) is int for x in rj.node_indices)
+        assert rj.gpus == 8 * len(named) and rj.start_s == 10.0 and rj.tenant == "acme"
+    assert st.node_free.tolist()[3:8] == [0, 0, 7, 8, 0]
+    assert st.pool_free_gpus.tolist() == [40 * 8 - 1 - 24 - 80]

@@ -408,6 +408,9 @@ class _Tenants:
 
 
 _NO_CAP = np.iinfo(np.int64).max // 4
+_INFERENCE = JobKind.INFERENCE  # a module constant: ``JobKind.INFERENCE`` goes through the enum's metaclass
+#: builds a RunningJob from a tuple of all its fields, as ``RunningJob._make`` does without its length check
+_new_running = tuple.__new__
 
 
 class ClusterState:
@@ -588,7 +591,8 @@ class ClusterState:
             tn.usage_of = [u * scale for u in tn.usage_of]
             self.usage_ref_s = now_s
             exponent = 0.0
-        tn.usage_of[tenant] = max(0.0, tn.usage_of[tenant] + gpu_s * 2.0**exponent)
+        usage = tn.usage_of[tenant] + gpu_s * 2.0**exponent
+        tn.usage_of[tenant] = usage if usage > 0.0 else 0.0
         tn.changed()
 
     def _set_nodes(self, p: int, nodes: IArr | tuple[int, ...], delta: int) -> None:
@@ -608,8 +612,12 @@ class ClusterState:
                 old = node_free.item(i)
                 new = old + delta
                 node_free[i] = new
-                diff[min(old, new) + 1] += sign
-                diff[max(old, new) + 1] -= sign
+                if delta < 0:  # levels new+1..old lose the node (no min/max calls: two per node add up)
+                    diff[new + 1] -= 1
+                    diff[old + 1] += 1
+                else:
+                    diff[old + 1] += 1
+                    diff[new + 1] -= 1
         else:  # a large gang: one gather, one scatter and a count of the nodes at each old level
             idx = np.asarray(nodes, dtype=np.int64) + off
             old_free = node_free[idx]
@@ -661,6 +669,18 @@ class ClusterState:
                     f"start of {job_id}: a node in {named} of {ix.pool_name(p)} has fewer than {gpn} free GPUs"
                 )
             nodes = (k,)
+        elif named and len(named) <= 8:  # a small gang, in scalars (a numpy gather costs ~5 us)
+            nodes = tuple(sorted({int(k) for k in named}))
+            off = ix.offset_of[p]
+            if len(nodes) != n_nodes or nodes[0] < 0 or nodes[-1] >= pool_nodes:
+                raise InputError(
+                    f"start of {job_id}: node_indices {named} must be {n_nodes} distinct indices in [0, {pool_nodes})"
+                )
+            item = self.node_free.item
+            if any(item(k + off) < gpn for k in nodes):
+                raise ConflictError(
+                    f"start of {job_id}: a node in {named} of {ix.pool_name(p)} has fewer than {gpn} free GPUs"
+                )
         elif named:
             arr = np.array(sorted(set(named)), dtype=np.int64)
             if len(arr) != n_nodes or arr[0] < 0 or arr[-1] >= pool_nodes:
@@ -682,7 +702,7 @@ class ClusterState:
         kind = job.kind
         # hexagrid.domain.accelerators.runtime_s, with the pool's throughputs as plain floats: the same
         # operations on the same doubles, so the same times to the last bit
-        if kind is JobKind.INFERENCE:
+        if kind is _INFERENCE:
             ref_tp, tp = ix.ref_tp_infer, ix.tp_infer_of[p]
         else:
             ref_tp, tp = ix.ref_tp_train, ix.tp_train_of[p]
@@ -703,25 +723,29 @@ class ClusterState:
             if row >= 0:
                 charged = gpus * run_s / 3600.0
                 self.alloc_remaining_gpu_h[row, s] -= charged
-        rj = RunningJob(  # positional, in field order: keywords cost a measurable share per start
-            job_id,
-            job.tenant,
-            job.project,
-            kind,
-            p,
-            s,
-            nodes,
-            gpn,
-            now_s,
-            now_s + run_s,
-            now_s + wall_s,
-            power,
-            job.preemptible,
-            job.priority,
-            job.checkpoint_interval_s,
-            row,
-            charged,
-            usage,
+        rj = _new_running(  # in field order, skipping NamedTuple's Python-level __new__
+            RunningJob,
+            (
+                job_id,
+                job.tenant,
+                job.project,
+                kind,
+                p,
+                s,
+                nodes,
+                gpn,
+                now_s,
+                now_s + run_s,
+                now_s + wall_s,
+                power,
+                job.preemptible,
+                job.priority,
+                job.checkpoint_interval_s,
+                row,
+                charged,
+                usage,
+                0.0,
+            ),
         )
         self.running[job_id] = rj
         self.pool_jobs[p][job_id] = rj

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from hexagrid.domain import JobSpec, Project, SiteKind, Start, Tenant, TenantClass
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
@@ -22,6 +23,7 @@ from hexagrid.simulation.windows import WindowTimeline
 __all__ = ["ConstraintChecker", "Violation"]
 
 _EPS_W = 1e-6  # watts of float slack on the envelope
+_new_running = tuple.__new__  # a _Running from a tuple of all its fields, without NamedTuple's Python-level __new__
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +36,9 @@ class Violation:
     message: str
 
 
-@dataclass(slots=True)
-class _Running:
+class _Running(NamedTuple):
+    """What a running job holds, as the checker booked it (built with ``_new_running``: one per start)."""
+
     pool: int
     gpus: int
     nodes: tuple[int, ...]
@@ -70,6 +73,7 @@ class ConstraintChecker:
     _site_public: list[bool] = field(init=False)
     _static_cache: dict[tuple[object, ...], list[tuple[str, str]]] = field(init=False)
     _projects: dict[tuple[str, str], Project] = field(init=False)
+    _grants: dict[tuple[str, str | None, int], tuple[str | None, float, tuple[str, str, str]]] = field(init=False)
     _tenant_gpus: Counter[str] = field(default_factory=Counter, init=False)
     _alloc_used_gpu_h: defaultdict[tuple[str, str, str], float] = field(
         default_factory=lambda: defaultdict(float), init=False
@@ -94,6 +98,7 @@ class ConstraintChecker:
         self._site_public = [s.kind is SiteKind.PUBLIC_SUPERCOMPUTER for s in idx.sites]
         self._pool_of = idx.pool_index()
         self._static_cache = {}
+        self._grants = {}
         self._projects = {(t.id, p.id): p for t in self.tenants.values() for p in t.projects}
 
     @property
@@ -148,6 +153,17 @@ class ConstraintChecker:
         self._static_cache[key] = out
         return out
 
+    def _grant(self, tenant: Tenant, project: str | None, si: int) -> tuple[str | None, float, tuple[str, str, str]]:
+        """The project charged for a job of ``tenant`` naming ``project`` at public site ``si`` (its own, or the
+        tenant's only one), its GPU-hours granted there and its allocation key: fixed inputs, memoised."""
+        pid = project or (tenant.projects[0].id if len(tenant.projects) == 1 else None)
+        proj = self._projects.get((tenant.id, pid)) if pid else None
+        site_id = self.index.site_ids[si]
+        granted = proj.allocations_gpu_h.get(site_id, 0.0) if proj else 0.0
+        out = (pid, granted, (tenant.id, pid or "", site_id))
+        self._grants[(tenant.id, project, si)] = out
+        return out
+
     def on_start(
         self, job: JobSpec, start: Start, now_s: float, runtime_s: float, placed_nodes: tuple[int, ...] = ()
     ) -> None:
@@ -175,11 +191,11 @@ class ConstraintChecker:
         # allocation on public sites: GPU-hours left on the project's grant
         alloc_key: tuple[str, str, str] | None = None
         if tenant is not None and self._site_public[si]:
-            pid = job.project or (tenant.projects[0].id if len(tenant.projects) == 1 else None)
-            proj = self._projects.get((tenant.id, pid)) if pid else None
-            site_id = self.index.site_ids[si]
-            granted = proj.allocations_gpu_h.get(site_id, 0.0) if proj else 0.0
-            alloc_key = (tenant.id, pid or "", site_id)
+            grant = self._grants.get((tenant.id, job.project, si))
+            if grant is None:
+                grant = self._grant(tenant, job.project, si)
+            pid, granted, alloc_key = grant
+            site_id = alloc_key[2]
             if granted - self._alloc_used_gpu_h[alloc_key] <= 0:
                 flag(
                     now_s, jid, "allocation", f"project {pid!r} has no GPU-hours left on {site_id} (granted {granted})"
@@ -220,13 +236,9 @@ class ConstraintChecker:
                 nodes = ()
             elif short:
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
-        if tenant is not None and tenant.max_gpus is not None and self._tenant_gpus[tenant.id] + gpus > tenant.max_gpus:
-            flag(
-                now_s,
-                jid,
-                "tenant_cap",
-                f"tenant {tenant.id} would hold {self._tenant_gpus[tenant.id] + gpus} GPUs > cap {tenant.max_gpus}",
-            )
+        held = self._tenant_gpus[job.tenant]
+        if tenant is not None and tenant.max_gpus is not None and held + gpus > tenant.max_gpus:
+            flag(now_s, jid, "tenant_cap", f"tenant {tenant.id} would hold {held + gpus} GPUs > cap {tenant.max_gpus}")
         # power envelope: facility watts of everything running at the site plus this job
         power_w = gpus * self._pool_fac_w[pool][KIND_CODES[job.kind]]
         if self._site_power_w[si] + power_w > self._site_env_w[si] + _EPS_W:
@@ -264,26 +276,27 @@ class ConstraintChecker:
                 free[x] -= gpn
         self._site_power_w[si] += power_w
         self._site_jobs[si] += 1
-        self._tenant_gpus[job.tenant] += gpus
-        self._running[jid] = _Running(pool, gpus, nodes, gpn, power_w, job.tenant, alloc_key, now_s)
+        self._tenant_gpus[job.tenant] = held + gpus
+        self._running[jid] = _new_running(_Running, (pool, gpus, nodes, gpn, power_w, job.tenant, alloc_key, now_s))
 
     def on_stop(self, job_id: str, now_s: float) -> None:
         """Release what ``job_id`` held (finish, preemption or failure); charge its allocation."""
         r = self._running.pop(job_id, None)
         if r is None:
             return
-        self._pool_free[r.pool] += r.gpus
-        if r.nodes:
-            free = self._node_free[r.pool]
+        pool, gpus, nodes, gpn, power_w, tenant, alloc_key, start_s = r
+        self._pool_free[pool] += gpus
+        if nodes:
+            free = self._node_free[pool]
             assert free is not None
-            for x in r.nodes:
-                free[x] += r.gpus_per_node
-        si = self._pool_site[r.pool]
+            for x in nodes:
+                free[x] += gpn
+        si = self._pool_site[pool]
         self._site_jobs[si] -= 1
-        self._site_power_w[si] = self._site_power_w[si] - r.power_w if self._site_jobs[si] else 0.0
-        self._tenant_gpus[r.tenant] -= r.gpus
-        if r.alloc_key is not None:
-            self._alloc_used_gpu_h[r.alloc_key] += r.gpus * (now_s - r.start_s) / 3600.0
+        self._site_power_w[si] = self._site_power_w[si] - power_w if self._site_jobs[si] else 0.0
+        self._tenant_gpus[tenant] -= gpus
+        if alloc_key is not None:
+            self._alloc_used_gpu_h[alloc_key] += gpus * (now_s - start_s) / 3600.0
 
     def flag_running(self, now_s: float, job_id: str, rule: str, message: str) -> None:
         """Record a rule broken by a job left running (past a window close or a site going offline)."""

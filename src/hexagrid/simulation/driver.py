@@ -29,7 +29,7 @@ import numpy.typing as npt
 from hexagrid.domain import CarbonSignals, Defer, JobSpec, NotNow, Preempt, Start, Tenant
 from hexagrid.errors import HexagridError
 from hexagrid.gcpause import gc_paused
-from hexagrid.scheduling.queue import JobQueue
+from hexagrid.scheduling.queue import JobQueue, JobRow
 from hexagrid.simulation.checker import ConstraintChecker
 from hexagrid.simulation.engine import Clock, EventKind, EventQueue, SimClock
 from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
@@ -119,11 +119,6 @@ def _np(buf: array[Any], dtype: type, n: int | None = None) -> npt.NDArray[Any]:
     return np.frombuffer(buf, dtype=dtype, count=n).copy() if n else np.zeros(0, dtype=dtype)
 
 
-def _pop(queue: JobQueue, job_id: str) -> JobSpec | None:
-    row = queue.remove(job_id)
-    return None if row is None else row.spec
-
-
 @dataclass
 class Simulator:
     """One policy over one fleet. ``state_factory()`` builds a fresh ``ClusterState``; ``decide`` is the scheduler."""
@@ -192,7 +187,7 @@ class Simulator:
         pos: dict[str, int] = {}  # job id -> arrival index, for jobs not yet done
         running: dict[int, tuple[int, float, bool, JobSpec, int]] = {}  # j -> (pool, start, restarting, job, gpus)
         restarting: set[int] = set()
-        deferred: dict[int, JobSpec] = {}
+        deferred: dict[int, JobRow] = {}  # parked with their queue rows: a wake-up re-adds the row, not re-derived
         site_power_w = [0.0] * len(idx.sites)
         site_peak_w = [0.0] * len(idx.sites)
         site_jobs = [0] * len(idx.sites)
@@ -323,9 +318,9 @@ class Simulator:
                     if len(queue):
                         dirty = True
                 elif k == _WAKE:
-                    jd = deferred.pop(target, None)
-                    if jd is not None:
-                        queue.add(jd)
+                    parked = deferred.pop(target, None)
+                    if parked is not None:
+                        queue.add(parked)
                         dirty = True
                 elif k == _WINDOW_CLOSE:
                     window_closed = [*(window_closed or ()), target]
@@ -390,7 +385,7 @@ class Simulator:
                             rj = state.start_job(jd, d, now)
                         except HexagridError as exc:  # the state refused it: count it, keep the job waiting
                             checker.flag_running(now, jd.id, "rejected_start", str(exc))
-                            queue.add(jd)
+                            queue.add(row)
                             if was_restart:
                                 restarting.add(j)
                             continue
@@ -425,11 +420,11 @@ class Simulator:
                         n_preempt += 1
                         dirty = True  # freed capacity: the next instant's pass may use it
                     elif type(d) is Defer:
-                        jd = _pop(queue, d.job_id)
-                        if jd is None:
+                        row = queue_remove(d.job_id)
+                        if row is None:
                             continue
                         j = pos[d.job_id]
-                        deferred[j] = jd
+                        deferred[j] = row
                         schedule(max(d.until_s, now + 1.0), _WAKE, j)
                         n_defer += 1
                         waiting -= 1
