@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from datetime import date
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sched_fleets import T0, DictSignals, fleet, job, pool, site, tenant
+from test_properties import NOWS, ZONES, configs, jobs, partly_filled, worlds
 
-from hexagrid.domain import Start
+from hexagrid.domain import NotNow, Start
 from hexagrid.scheduling import ClusterState, JobQueue, SchedulerConfig, order_queue
 from hexagrid.scheduling import scheduler as scheduler_module
 from hexagrid.scheduling.rules import PassRules
@@ -143,3 +147,84 @@ def test_intensity_kept_while_the_zones_values_stay_the_same() -> None:
         assert got.by_pool_of == got.by_pool.tolist()
         assert got.key == got.by_pool.tobytes()
     assert np.array_equal(sched.intensity_at(st.ix, None, T0).by_pool, np.zeros(st.ix.n_pools))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data())
+def test_quiet_pass_bounds_in_scalars_equal_the_vector_bounds(data: st.DataObject) -> None:
+    """Short queues are bounded in scalars, long ones with vectors: both must say the same of every job (academic
+    allocations on public pools, windows, caps, preemption, unknown tenants included), and decide the same."""
+    fleet, tenants = data.draw(worlds())
+    now = data.draw(st.sampled_from(NOWS))
+    cfg = data.draw(configs)
+    signals = DictSignals({z: [100.0 + 10 * k for k in range(96)] for z in sorted(set(ZONES.values()))}, now - 86400)
+    state, _ = partly_filled(data, fleet, tenants, now, 0, 6)
+    queue = JobQueue.from_specs([data.draw(jobs(f"q{i}", now)) for i in range(data.draw(st.integers(1, 30)))])
+    sched = Scheduler(cfg)
+    ps = scheduler_module._Pass(sched, state, signals, now)
+    sg = scheduler_module._Signatures(ps, queue)
+    floor = data.draw(st.sampled_from([math.inf, state.min_victim_priority(), 0.0]))
+    scalar = scheduler_module._ScalarBounds(sched, ps, queue, sg, floor)
+    vector = scheduler_module._VectorBounds(sched, ps, queue, sg, floor)
+    for name in ("tix_l", "cap_l", "sig_l", "preempts_l"):
+        assert getattr(scalar, name) == getattr(vector, name), name
+    assert scalar.any_can_start() == vector.any_can_start()
+    ps.materialise()
+    order = scheduler_module.order_queue(queue, state, cfg, now)
+    assert scalar.live_in(order) == vector.live_in(order)
+    for settled in (False, True):
+        assert scalar.looked_at(0, settled) == vector.looked_at(0, settled)
+    for u, e in enumerate(sg.entries):
+        if e.reason is None:
+            assert scalar.has_room(u) == vector.has_room(u)
+    # and whole passes: every queue below forced through each form
+    limit = scheduler_module._SMALL_QUEUE
+    try:
+        scheduler_module._SMALL_QUEUE = 10**6
+        by_scalars = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=False)
+        scheduler_module._SMALL_QUEUE = 0
+        by_vectors = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=False)
+    finally:
+        scheduler_module._SMALL_QUEUE = limit
+    assert by_scalars == by_vectors
+    assert by_scalars == [d for d in Scheduler(cfg).decide(state, queue, signals, now) if not isinstance(d, NotNow)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hours=st.sampled_from([0.0, 1.0, 3.0, 40.0]),
+    durations=st.lists(st.sampled_from([600.0, 3600.0, 4 * 3600.0, 30 * 3600.0]), min_size=1, max_size=8),
+    preemptible=st.lists(st.booleans(), min_size=8, max_size=8),
+    now=st.sampled_from([T0 + 5 * 3600.0, T0 + 23 * 3600.0, T0 + 12 * 3600.0]),
+)
+def test_scalar_bounds_apply_allocations_and_windows_as_the_vectors_do(
+    hours: float, durations: list[float], preemptible: list[bool], now: float
+) -> None:
+    """Only public and windowed pools, so every job's bound rests on its allocation or its window's closing."""
+    f = fleet(
+        site("hpc", kind="public_supercomputer", access="academic", pools=[pool("x", "H100", 8, 1)]),
+        site(
+            "idle",
+            kind="enterprise_idle",
+            access="both",
+            pools=[pool("w", "A100", 8, 1)],
+            availability="Mon-Sun 22:00-06:00",
+        ),
+    )
+    lab = tenant("lab", "academic", projects=[{"id": "p", "allocations_gpu_h": {"hpc": hours}}])
+    state = ClusterState.from_fleet(f, [lab])
+    specs = [
+        job(f"j{k}", 4, tenant="lab", project="p", duration_s=d, preemptible=preemptible[k])
+        for k, d in enumerate(durations)
+    ]
+    queue = JobQueue.from_specs(specs)
+    sched = Scheduler(SchedulerConfig.preset("hexagrid"))
+    ps = scheduler_module._Pass(sched, state, None, now)
+    sg = scheduler_module._Signatures(ps, queue)
+    scalar = scheduler_module._ScalarBounds(sched, ps, queue, sg, math.inf)
+    vector = scheduler_module._VectorBounds(sched, ps, queue, sg, math.inf)
+    assert scalar.any_can_start() == vector.any_can_start()
+    ps.materialise()
+    order = scheduler_module.order_queue(queue, state, sched.config, now)
+    assert scalar.live_in(order) == vector.live_in(order)
+    assert scalar.looked_at(0, True) == vector.looked_at(0, True)

@@ -61,15 +61,15 @@ def earliest_start(
 ) -> Reservation | None:
     """Earliest (time, pool) at which ``n[i]`` nodes with ``g[i]`` free GPUs and ``power_w[i]`` of site headroom exist.
 
-    ``pools`` are the candidate pools (hard rules already applied); ``events_of(site)`` lists the site's
-    running jobs as releases at their walltime ends (asked once per site). Ties go to the lower pool index.
+    ``pools`` are the candidate pools in ascending order (hard rules already applied); ``events_of(site)``
+    lists the site's running jobs as releases at their walltime ends (asked once per site). Ties go to the
+    lower pool index.
     Returns None when no candidate can ever fit (pool or envelope too small even when empty).
     """
     best: tuple[float, int, int] | None = None  # (time, pool, position)
     by_site: dict[int, list[Event]] = {}
     by_end: dict[int, list[Event]] = {}  # each site's releases in walltime order, sorted once
-    for pos in np.argsort(pools, kind="stable").tolist():
-        p = int(pools[pos])
+    for pos, p in enumerate(pools.tolist()):
         s = int(ix.pool_site[p])
         gp, npn, pw = int(g[pos]), int(n[pos]), float(power_w[pos])
         if pw > ix.site_cap_w[s] or npn > ix.pool_nodes[p]:

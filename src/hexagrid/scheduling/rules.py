@@ -264,8 +264,13 @@ class PassRules:
         self.pool_online = self.online[ix.pool_site]
         self.pool_open = self.site_open[ix.pool_site]
         self.pool_close_s = self.site_close_s[ix.pool_site]
+        self.close_of: list[float] = self.pool_close_s.tolist()  # the same, for scalar reads (not to be written)
         self.pass_ok = self.pool_online & self.pool_open
         self.pass_key = self.pass_ok.tobytes()
+        #: pools of sites whose idle-capacity window is closed: their jobs must leave
+        self.closed_pools: list[int] = [
+            p for s in ix.site_schedule if not self.site_open[s] for p in ix.pools_of_site[s].tolist()
+        ]
         shared = (self.online, self.site_open, self.site_close_s, self.pool_online, self.pool_open, self.pool_close_s)
         for a in (*shared, self.pass_ok):
             a.setflags(write=False)

@@ -9,6 +9,7 @@ objective and packs the job best-fit. Failures that only get worse as a pass fil
 
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 from bisect import bisect_left
@@ -301,6 +302,225 @@ def _no_room_message(row: JobRow, e: _Entry, reason: ReasonCode) -> str:
     return msg if reason is ReasonCode.CAPACITY else f"{msg} within its power envelope"
 
 
+class _VectorBounds:
+    """The quiet pass's bulk tests over a long queue, as vectors over jobs (see :meth:`Scheduler._decide_quietly`).
+
+    ``tix_l``, ``cap_l``, ``sig_l`` and ``preempts_l`` are, by queue position: the tenant's index (0 for
+    unknown tenants), the GPUs in use at or below which the tenant may start the job, the job's entry
+    in ``sg.entries`` and whether it may preempt.
+    """
+
+    def __init__(self, sched: Scheduler, ps: _Pass, q: JobQueue, sg: _Signatures, floor: float) -> None:
+        ix = ps.ix
+        self.ps, self.q, self.entries, self.inverse = ps, q, sg.entries, sg.inverse
+        self.tix = np.maximum(sg.tix, 0)
+        self.sigs = sg.pairs
+        self.live = (sg.tix >= 0) & np.array([e.reason is None for e in self.entries], dtype=np.bool_)[self.inverse]
+        # the tenant's GPUs in use must stay at or below this for the job to start
+        self.cap = ps.state.tenants.cap[self.tix] - q.gpus
+        self.may_preempt = ~q.preemptible & (q.priority > floor) if floor < math.inf else np.zeros(len(q), np.bool_)
+        self.tix_l: list[int] = self.tix.tolist()
+        self.cap_l: list[int] = self.cap.tolist()
+        self.sig_l: list[int] = self.inverse.tolist()
+        self.preempts_l: list[bool] = self.may_preempt.tolist()
+        self.arows: IArr | None = None
+        self.order = self.tix[:0]
+        # the signatures' masks and gang shapes stacked (signature x pool): one vector test for all
+        no_pools = ps.lists.no_pools
+        self.admits = np.array([e.mask if e.reason is None else no_pools for e in self.entries])
+        self.shape_n = np.array([e.n for e in self.entries])
+        self.at_level = ps.lists.ge_base + np.array([e.g for e in self.entries])  # where each level sits in ge
+        self.per_job_tests = [
+            u
+            for u, e in enumerate(self.entries)
+            if e.reason is None and ((e.has_public and not int(self.sigs[u]) & 1) or e.has_window)
+        ]
+        self.public, self.windowed = ix.pool_public, ix.pool_windowed
+
+    def fits_now(self, ge: IArr, alloc: FArr, idx: IArr) -> BArr:
+        """For jobs ``idx``: some admitted pool has, now, the free nodes their gang shape needs, and
+        the pool's other per-job tests pass: an academic job's allocation on a public pool, a
+        non-preemptible job's end before an idle-capacity window closes. Rounding may only say yes."""
+        ps, q, inverse, public, windowed = self.ps, self.q, self.inverse, self.public, self.windowed
+        free = self.admits & (ge.reshape(-1)[self.at_level] >= self.shape_n)
+        by_sig: BArr = np.logical_or.reduce(free, axis=1)
+        ok = by_sig[inverse[idx]]
+        for u in self.per_job_tests:
+            e = self.entries[u]
+            f = free[u]
+            academic = e.has_public and not int(self.sigs[u]) & 1
+            if not by_sig[u]:
+                continue
+            tested = (public if academic else False) | (windowed if e.has_window else False)
+            if np.count_nonzero(f & ~tested):
+                continue  # a free pool without per-job tests
+            at = np.flatnonzero(inverse[idx] == u)
+            if not len(at):
+                continue
+            jobs = idx[at]
+            pools = np.flatnonzero(f)
+            good = np.ones((len(at), len(pools)), dtype=np.bool_)
+            if academic:
+                if self.arows is None:
+                    self.arows = np.array([ps.state.alloc_row_for(t, p) for t, p in q.accounts], dtype=np.int64)
+                arow = self.arows[q.account_code[jobs]]
+                left = np.where(arow[:, None] >= 0, alloc[np.maximum(arow, 0)][:, ps.ix.pool_site[pools]], 0.0)
+                need = q.work_gpu_s[jobs][:, None] * (e.ref_tp / e.tp[pools])[None, :] / 3600.0
+                good &= ~public[pools] | (left >= need * (1.0 - 1e-9))
+            if e.has_window:
+                ends = ps.now + q.walltime_s[jobs][:, None] * (e.ref_tp / e.tp[pools])[None, :]
+                in_time = ends <= ps.rules.pool_close_s[pools] + 1e-3
+                good &= ~windowed[pools] | q.preemptible[jobs][:, None] | in_time
+            ok[at] = good.any(axis=1)
+        return ok
+
+    def any_can_start(self) -> bool:
+        """Whether some job passes every bound against the state as it is (before the pass copies it)."""
+        state = self.ps.state
+        everyone = np.arange(len(self.q))
+        fits = self.fits_now(state.ge, state.alloc_remaining_gpu_h, everyone)
+        can = self.live & (state.tenants.in_use[self.tix] <= self.cap) & (fits | self.may_preempt)
+        return bool(np.count_nonzero(can))
+
+    def has_room(self, u: int) -> bool:
+        """Whether some pool entry ``u`` admits has, now, the free nodes its gang shape needs."""
+        e = self.entries[u]
+        return bool(np.count_nonzero(e.mask & self.ps.room(e)))
+
+    def live_in(self, order: IArr) -> list[int]:
+        """The live jobs of ``order`` (queue positions), in that order."""
+        self.order = order[self.live[order]]
+        return self.order.tolist()
+
+    def looked_at(self, pos: int, settled: bool) -> list[int]:
+        """Positions from ``pos`` in :meth:`live_in`'s order of the jobs worth a look: their tenant not at its
+        cap and, once the pass is ``settled``, room for them now or a chance to preempt."""
+        ps, rest = self.ps, self.order[pos:]
+        look = np.asarray(ps.in_use, dtype=np.int64)[self.tix[rest]] <= self.cap[rest]  # tenants not at their cap
+        if settled:
+            look &= self.fits_now(ps.ge, ps.alloc, rest) | self.may_preempt[rest]
+        return (pos + np.flatnonzero(look)).tolist()
+
+
+class _FitLevels:
+    """An entry's admitted pools as (pool, GPUs per node, nodes) and its pools' throughputs, for scalar reads."""
+
+    __slots__ = ("pools", "tp_of")
+
+    def __init__(self, e: _Entry | None) -> None:
+        if e is None:
+            self.pools: list[tuple[int, int, int]] = []
+            self.tp_of: list[float] = []
+            return
+        pools = np.flatnonzero(e.mask)
+        self.pools = list(zip(pools.tolist(), e.g[pools].tolist(), e.n[pools].tolist(), strict=True))
+        self.tp_of = e.tp.tolist()
+
+
+_NO_LEVELS = _FitLevels(None)  # an entry that admits no pool
+
+
+class _ScalarBounds:
+    """:class:`_VectorBounds` for a short queue, in scalars: the same tests with the same float operations."""
+
+    def __init__(self, sched: Scheduler, ps: _Pass, q: JobQueue, sg: _Signatures, floor: float) -> None:
+        self.ps, self.q, self.entries = ps, q, sg.entries
+        tix = sg.tix.tolist()
+        self.sig_l: list[int] = sg.inverse.tolist()
+        live_entry = [e.reason is None for e in self.entries]
+        self.live = [t >= 0 and live_entry[u] for t, u in zip(tix, self.sig_l, strict=True)]
+        self.tix_l = [t if t > 0 else 0 for t in tix]
+        cap_of: list[int] = ps.state.tenants.cap.tolist()
+        self.cap_l = [cap_of[t] - g for t, g in zip(self.tix_l, q.gpus.tolist(), strict=True)]
+        self.preemptible: list[bool] = q.preemptible.tolist()
+        self.preempts_l = (
+            [not pre and pri > floor for pre, pri in zip(self.preemptible, q.priority.tolist(), strict=True)]
+            if floor < math.inf
+            else [False] * len(q)
+        )
+        # per entry: its admitted pools with the level and node count its shape needs there, and its per-job
+        # tests (an academic job's allocation on public pools, a non-preemptible job's end in a window)
+        self.levels = [sched.fit_levels(e) if e.reason is None else _NO_LEVELS for e in self.entries]
+        pairs = sg.pairs.tolist()
+        self.tests = [
+            (e.has_public and not pairs[u] & 1, e.has_window) if e.reason is None else (False, False)
+            for u, e in enumerate(self.entries)
+        ]
+        self.arows: dict[int, int] = {}
+        self.order: list[int] = []
+
+    def _fits(self, ge_rows: list[list[int]], alloc: FArr, free_by_sig: dict[int, list[int]], j: int) -> bool:
+        """:meth:`_VectorBounds.fits_now` for job ``j`` (``free_by_sig``: each entry's pools with room, as found)."""
+        u = self.sig_l[j]
+        free = free_by_sig.get(u)
+        if free is None:
+            free = free_by_sig[u] = [p for p, g, n in self.levels[u].pools if ge_rows[p][g] >= n]
+        if not free:
+            return False
+        academic, window = self.tests[u]
+        if not (academic or window):
+            return True
+        ps, lists = self.ps, self.ps.lists
+        public_of, windowed_of = lists.public_of, lists.windowed_of
+        if any(not ((academic and public_of[p]) or (window and windowed_of[p])) for p in free):
+            return True  # a free pool without per-job tests
+        e, q = self.entries[u], self.q
+        tp_of = self.levels[u].tp_of
+        arow = -1
+        if academic:
+            a = int(q.account_code[j])
+            arow = self.arows.get(a, -2)
+            if arow == -2:
+                arow = self.arows[a] = ps.state.alloc_row_for(*q.accounts[a])
+        close_of = ps.rules.close_of
+        for p in free:
+            ratio = e.ref_tp / tp_of[p]
+            if academic and public_of[p]:
+                left = float(alloc[arow, lists.site_of[p]]) if arow >= 0 else 0.0
+                if not left >= float(q.work_gpu_s[j]) * ratio / 3600.0 * (1.0 - 1e-9):
+                    continue
+            in_window = window and windowed_of[p] and not self.preemptible[j]
+            if in_window and not ps.now + float(q.walltime_s[j]) * ratio <= close_of[p] + 1e-3:
+                continue  # it would still run when the window closes
+            return True
+        return False
+
+    def any_can_start(self) -> bool:
+        state = self.ps.state
+        ge_rows: list[list[int]] = state.ge.tolist()
+        alloc, in_use, cap_l, tix_l = state.alloc_remaining_gpu_h, state.tenants.in_use_of, self.cap_l, self.tix_l
+        free_by_sig: dict[int, list[int]] = {}
+        return any(
+            self.live[j]
+            and in_use[tix_l[j]] <= cap_l[j]
+            and (self.preempts_l[j] or self._fits(ge_rows, alloc, free_by_sig, j))
+            for j in range(len(self.live))
+        )
+
+    def has_room(self, u: int) -> bool:
+        ge_rows = self.ps.ge_rows
+        return any(ge_rows[p][g] >= n for p, g, n in self.levels[u].pools)
+
+    def live_in(self, order: IArr) -> list[int]:
+        live = self.live
+        self.order = [i for i in order.tolist() if live[i]]
+        return self.order
+
+    def looked_at(self, pos: int, settled: bool) -> list[int]:
+        ps = self.ps
+        in_use, cap_l, tix_l, order = ps.in_use, self.cap_l, self.tix_l, self.order
+        if not settled:
+            return [k for k in range(pos, len(order)) if in_use[tix_l[order[k]]] <= cap_l[order[k]]]
+        ge_rows, alloc, preempts_l = ps.ge_rows, ps.alloc, self.preempts_l  # ge_rows: ps.ge as lists, kept in step
+        free_by_sig: dict[int, list[int]] = {}
+        return [
+            k
+            for k in range(pos, len(order))
+            if in_use[tix_l[order[k]]] <= cap_l[order[k]]
+            and (preempts_l[order[k]] or self._fits(ge_rows, alloc, free_by_sig, order[k]))
+        ]
+
+
 class _PoolLists:
     """Per-pool scalars as Python lists (indexing a list is several times cheaper than a numpy array).
 
@@ -398,6 +618,7 @@ class _Pass:
         self.any_public = lists.any_public
         self.any_window = lists.any_window
         self.epoch = next(_EPOCHS)  # renewed when a preemption gives resources back: memos that assumed shrinking
+        self.quiet = False  # a pass that leaves NotNow decisions out (explain_waiting=False)
 
     def materialise(self) -> None:
         """Take the working copies and per-pass vectors a pass that may start jobs needs."""
@@ -417,7 +638,7 @@ class _Pass:
         self.where_text = lists.where_text
         self.charge_text = lists.charge_text
         self.carbon_text: list[str | None] = [None] * ix.n_pools  # "99 gCO2/kWh", written on a pool's first start
-        self.close_of: list[float] = self.rules.pool_close_s.tolist()
+        self.close_of = self.rules.close_of
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
         self.pool_free = state.pool_free_gpus.copy()
@@ -694,6 +915,16 @@ class Scheduler:
         self._score_sets: dict[bytes, dict[tuple[object, ...], FArr]] = {}
         self._lane_sets: dict[bytes, dict[tuple[object, ...], _LaneOrder]] = {}
         self._intensity: _Intensity | None = None
+        self._fit_levels: dict[int, _FitLevels] = {}
+
+    def fit_levels(self, e: _Entry) -> _FitLevels:
+        """``e``'s admitted pools with its shape's level and node count there, kept by entry (entries do not change)."""
+        hit = self._fit_levels.get(e.uid)
+        if hit is None:
+            if len(self._fit_levels) >= 65_536:  # bounded: entries of passes long gone are dropped with the rest
+                self._fit_levels.clear()
+            hit = self._fit_levels[e.uid] = _FitLevels(e)
+        return hit
 
     def intensity_at(self, ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> _Intensity:
         """:func:`carbon_intensity_by_pool`, kept while the zones' intensities stay the same (for an hour,
@@ -751,6 +982,8 @@ class Scheduler:
         scanning a large queue's objects again and again cost about a third of a big pass); it is
         restored on return.
         """
+        if not gc.isenabled():  # already paused by the caller (the simulator's replay): no need to pause it again
+            return self._decide(state, queue, signals, now_s, explain_waiting)
         with gc_paused():
             return self._decide(state, queue, signals, now_s, explain_waiting)
 
@@ -791,119 +1024,47 @@ class Scheduler:
     def _decide_quietly(self, ps: _Pass, q: JobQueue, out: list[Decision]) -> None:
         """The pass without NotNow decisions, skipping in bulk the jobs whose only outcome is NotNow.
 
-        Skipped without a look, in vector form: jobs of unknown tenants, jobs whose signature no pool
-        admits now (a static rule, or every admitting site offline or closed), and jobs whose tenant is
-        at its cap. Once the pass's blocking structure is settled (the EASY reservation taken, or none
-        to take: greedy), also jobs whose gang shape fits no admitted pool's free nodes and that cannot
-        preempt (preemptible, or priority at or below every running preemptible job's): a pass only
-        takes resources, so they cannot start. A preemption gives resources back; the bounds are then
-        taken again. Under strict order, everything after the blocker is NotNow. When no job at all can
-        start or preempt and no closed window has jobs to evict, the pass ends before copying anything.
+        Skipped without a look: jobs of unknown tenants, jobs whose signature no pool admits now (a
+        static rule, or every admitting site offline or closed), and jobs whose tenant is at its cap.
+        Once the pass's blocking structure is settled (the EASY reservation taken, or none to take:
+        greedy), also jobs whose gang shape fits no admitted pool's free nodes and that cannot preempt
+        (preemptible, or priority at or below every running preemptible job's): a pass only takes
+        resources, so they cannot start. A preemption gives resources back; the bounds are then taken
+        again. Under strict order, everything after the blocker is NotNow. When no job at all can start
+        or preempt and no closed window has jobs to evict, the pass ends before copying anything. The
+        bounds are vector tests over the queue (:class:`_VectorBounds`), or scalar ones for a short queue
+        (:class:`_ScalarBounds`), where numpy's per-call cost would dominate; both say the same.
         """
         cfg = self.config
-        state, ix = ps.state, ps.ix
+        state = ps.state
+        ps.quiet = True
         rows = q.rows
-        gpus = q.gpus
-        closing = any(
-            not ps.rules.site_open[s] and any(state.pool_jobs[p] for p in ix.pools_of_site[s].tolist())
-            for s in ix.site_schedule
-        )
+        closing = any(state.pool_jobs[p] for p in ps.rules.closed_pools)
         if not rows:
             if closing:
                 ps.materialise()
                 out.extend(self._window_preemptions(ps))
             return
-        tn = state.tenants
         sg = _Signatures(ps, q)
-        known, inverse, entries = sg.tix >= 0, sg.inverse, sg.entries
-        tix = np.maximum(sg.tix, 0)
-        sigs = sg.pairs
-        live = known & np.array([e.reason is None for e in entries], dtype=np.bool_)[inverse]
-        cap = tn.cap[tix] - gpus  # the tenant's GPUs in use must stay at or below this for the job to start
-        may_preempt = np.zeros(len(rows), dtype=np.bool_)
+        floor = math.inf  # no job can preempt
         if cfg.preemption and cfg.max_preemptions_per_pass > 0:
             floor = state.min_victim_priority()
-            if floor < math.inf:
-                may_preempt = ~q.preemptible & (q.priority > floor)
-
-        arows: IArr | None = None
-        public, windowed = ix.pool_public, ix.pool_windowed
-        # the signatures' masks and gang shapes stacked (signature x pool): one vector test for all
-        no_pools = ps.lists.no_pools
-        admits = np.array([e.mask if e.reason is None else no_pools for e in entries])
-        shape_g = np.array([e.g for e in entries])
-        shape_n = np.array([e.n for e in entries])
-        at_level = ps.lists.ge_base + shape_g  # where each signature's level sits in ge, flattened
-        per_job_tests = [
-            u
-            for u, e in enumerate(entries)
-            if e.reason is None and ((e.has_public and not int(sigs[u]) & 1) or e.has_window)
-        ]
-
-        def fits_now(ge: IArr, alloc: FArr, idx: IArr) -> BArr:
-            """For jobs ``idx``: some admitted pool has, now, the free nodes their gang shape needs, and
-            the pool's other per-job tests pass: an academic job's allocation on a public pool, a
-            non-preemptible job's end before an idle-capacity window closes. Rounding may only say yes."""
-            nonlocal arows
-            free = admits & (ge.reshape(-1)[at_level] >= shape_n)
-            by_sig: BArr = np.logical_or.reduce(free, axis=1)
-            ok = by_sig[inverse[idx]]
-            for u in per_job_tests:
-                e = entries[u]
-                f = free[u]
-                academic = e.has_public and not int(sigs[u]) & 1
-                if not by_sig[u]:
-                    continue
-                tested = (public if academic else False) | (windowed if e.has_window else False)
-                if np.count_nonzero(f & ~tested):
-                    continue  # a free pool without per-job tests
-                at = np.flatnonzero(inverse[idx] == u)
-                if not len(at):
-                    continue
-                jobs = idx[at]
-                pools = np.flatnonzero(f)
-                good = np.ones((len(at), len(pools)), dtype=np.bool_)
-                if academic:
-                    if arows is None:
-                        arows = np.array([state.alloc_row_for(t, p) for t, p in q.accounts], dtype=np.int64)
-                    arow = arows[q.account_code[jobs]]
-                    left = np.where(arow[:, None] >= 0, alloc[np.maximum(arow, 0)][:, ix.pool_site[pools]], 0.0)
-                    need = q.work_gpu_s[jobs][:, None] * (e.ref_tp / e.tp[pools])[None, :] / 3600.0
-                    good &= ~public[pools] | (left >= need * (1.0 - 1e-9))
-                if e.has_window:
-                    ends = ps.now + q.walltime_s[jobs][:, None] * (e.ref_tp / e.tp[pools])[None, :]
-                    in_time = ends <= ps.rules.pool_close_s[pools] + 1e-3
-                    good &= ~windowed[pools] | q.preemptible[jobs][:, None] | in_time
-                ok[at] = good.any(axis=1)
-            return ok
-
-        everyone = np.arange(len(rows))
-        can = live & (tn.in_use[tix] <= cap) & (fits_now(state.ge, state.alloc_remaining_gpu_h, everyone) | may_preempt)
-        if not closing and not np.count_nonzero(can):
+        bounds = (_ScalarBounds if len(rows) <= _SMALL_QUEUE else _VectorBounds)(self, ps, q, sg, floor)
+        if not closing and not bounds.any_can_start():
             return  # nothing can start, preempt or be evicted: every job waits
         ps.materialise()
-        if cfg.preemption or ix.site_schedule:
+        if cfg.preemption or state.ix.site_schedule:
             out.extend(self._window_preemptions(ps))
-        order = order_queue(q, state, cfg, ps.now, sg.tix)
-        order = order[live[order]]
-        order_l, tix_l, cap_l, sig_l, preempts_l = (
-            order.tolist(),
-            tix.tolist(),
-            cap.tolist(),
-            inverse.tolist(),
-            may_preempt.tolist(),
-        )
+        order_l = bounds.live_in(order_queue(q, state, cfg, ps.now, sg.tix))
+        tix_l, cap_l, sig_l, preempts_l = bounds.tix_l, bounds.cap_l, bounds.sig_l, bounds.preempts_l
+        entries = sg.entries
         in_use = ps.in_use  # the pass's own counts, updated as it starts jobs
         n = len(order_l)
         pos = 0
         while pos < n and ps.blocker is None:
             settled = cfg.backfill == "greedy" or ps.reservation is not None
-            rest = order[pos:]
-            look = np.asarray(in_use, dtype=np.int64)[tix[rest]] <= cap[rest]  # tenants not at their cap
-            if settled:
-                look &= fits_now(ps.ge, ps.alloc, rest) | may_preempt[rest]
             # (until the reservation is taken every other job is looked at: the first one blocked takes it)
-            picks = (pos + np.flatnonzero(look)).tolist()
+            picks = bounds.looked_at(pos, settled)
             epoch = ps.epoch
             # signatures whose admitted pools ran out of free nodes during the loop (starts took them),
             # re-checked once per signature after each change (a start) since its last check
@@ -920,8 +1081,7 @@ class Scheduler:
                 if settled and not preempts_l[i]:
                     if checked[u] != changes:
                         checked[u] = changes
-                        e = entries[u]
-                        spent[u] = not np.count_nonzero(e.mask & ps.room(e))
+                        spent[u] = not bounds.has_room(u)
                     if spent[u]:
                         continue
                 emitted = len(out)
@@ -1405,9 +1565,11 @@ class Scheduler:
         return self._blocked(ps, row, e, reason, message)
 
     def _blocked(self, ps: _Pass, row: JobRow, e: _Entry, reason: ReasonCode, message: str) -> list[Decision]:
-        """A job that cannot start: try preemption, then take the strict-order block or the EASY reservation."""
+        """A job that cannot start: try preemption, then take the strict-order block or the EASY reservation.
+
+        Its NotNow is left out in a quiet pass (whose caller drops it anyway), sparing the sentence."""
         if reason not in _TRANSIENT:
-            return [NotNow(row.id, reason, message)]
+            return [] if ps.quiet else [NotNow(row.id, reason, message)]
         cfg = self.config
         # a failed preemption stays failed for the pass (until a preemption frees resources)
         if cfg.preemption and not row.preemptible and ps.preempt_budget > 0:
@@ -1419,12 +1581,14 @@ class Scheduler:
                 ps.no_preempt.add(pkey)
         if cfg.backfill == "none" and ps.blocker is None:
             ps.blocker = row.id
-            return [NotNow(row.id, reason, message)]
+            return [] if ps.quiet else [NotNow(row.id, reason, message)]
         if cfg.backfill == "easy" and ps.reservation is None:
             res = self._reserve(ps, row, e)
             if res is not None:
                 ps.reservation = res
                 ps.reserved_mask = res.reserved_mask(int(ps.ix.pool_nodes[res.pool]))
+                if ps.quiet:
+                    return []
                 return [
                     NotNow(
                         row.id,
@@ -1433,7 +1597,7 @@ class Scheduler:
                         reserved_start_s=res.start_s,
                     )
                 ]
-        return [NotNow(row.id, reason, message)]
+        return [] if ps.quiet else [NotNow(row.id, reason, message)]
 
     def _reserve(self, ps: _Pass, row: JobRow, e: _Entry) -> Reservation | None:
         """The EASY reservation: earliest start over non-windowed candidate pools still online then."""

@@ -353,6 +353,7 @@ class _Tenants:
     flex_s: FArr = field(default_factory=lambda: np.zeros(0))
     _arrays: tuple[IArr, FArr] | None = field(default=None, repr=False, compare=False)
     _fair_share: FArr | None = field(default=None, repr=False, compare=False)
+    _share_terms: tuple[BArr, FArr] | None = field(default=None, repr=False, compare=False)
 
     @property
     def in_use(self) -> IArr:
@@ -367,10 +368,13 @@ class _Tenants:
             self._arrays = (np.array(self.in_use_of, dtype=np.int64), np.array(self.usage_of, dtype=np.float64))
         return self._arrays
 
-    def changed(self) -> None:
-        """Say that ``in_use_of``, ``usage_of`` or ``weight`` changed: what is derived from them is built again."""
+    def changed(self, weights: bool = False) -> None:
+        """Say that ``in_use_of`` or ``usage_of`` changed (and ``weight``, with ``weights``): what is derived
+        from them is built again."""
         self._arrays = None
         self._fair_share = None
+        if weights:
+            self._share_terms = None
 
     def usage_share(self) -> FArr:
         """Each tenant's share of the fleet's decayed usage (sums to 1, or all 0 before any use)."""
@@ -384,11 +388,14 @@ class _Tenants:
         (read-only)."""
         fs = self._fair_share
         if fs is None:
-            weights = self.weight
-            shares = weights / weights.sum() if len(weights) and weights.sum() > 0 else weights
-            usage = self.usage_share()
-            with np.errstate(divide="ignore", invalid="ignore"):
-                fs = np.where(shares > 0, np.exp2(-usage / np.where(shares > 0, shares, 1.0)), 0.0)
+            terms = self._share_terms
+            if terms is None:
+                weights = self.weight
+                shares = weights / weights.sum() if len(weights) and weights.sum() > 0 else weights
+                weighted = shares > 0
+                terms = self._share_terms = (weighted, np.where(weighted, shares, 1.0))  # never divides by 0
+            weighted, divisor = terms
+            fs = np.where(weighted, np.exp2(-self.usage_share() / divisor), 0.0)
             fs.setflags(write=False)
             self._fair_share = fs
         return fs
@@ -475,7 +482,7 @@ class ClusterState:
             tn.flex_s = np.append(tn.flex_s, 0.0)
         tn.klass[i] = CLASS_CODE[tenant.tenant_class]
         tn.weight[i] = tenant.fair_share_weight
-        tn.changed()  # the fair-share factors read the weights
+        tn.changed(weights=True)
         tn.cap[i] = _NO_CAP if tenant.max_gpus is None else tenant.max_gpus
         tn.flex_s[i] = tenant.flexibility_h * 3600.0
         for proj in tenant.projects:
