@@ -178,14 +178,14 @@ def test_quiet_pass_bounds_in_scalars_equal_the_vector_bounds(data: st.DataObjec
         if e.reason is None:
             assert scalar.has_room(u) == vector.has_room(u)
     # and whole passes: every queue below forced through each form
-    limit = scheduler_module._SMALL_QUEUE
+    limit = scheduler_module._SCALAR_BOUNDS
     try:
-        scheduler_module._SMALL_QUEUE = 10**6
+        scheduler_module._SCALAR_BOUNDS = 10**6
         by_scalars = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=False)
-        scheduler_module._SMALL_QUEUE = 0
+        scheduler_module._SCALAR_BOUNDS = 0
         by_vectors = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=False)
     finally:
-        scheduler_module._SMALL_QUEUE = limit
+        scheduler_module._SCALAR_BOUNDS = limit
     assert by_scalars == by_vectors
     assert by_scalars == [d for d in Scheduler(cfg).decide(state, queue, signals, now) if not isinstance(d, NotNow)]
 
