@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
+from typing import Any, TypeVar
 
 __all__ = ["Decision", "Defer", "NotNow", "Preempt", "ReasonCode", "Start"]
+
+_T = TypeVar("_T")
+
+
+def _slot_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen slots dataclass an ``__init__`` that stores each field through its slot's descriptor.
+
+    The generated one calls ``object.__setattr__`` per field, about twice the cost; a pass makes one
+    decision per queued job (100,000 on the scheduler bench). Same parameters, defaults and result;
+    the class stays frozen (its ``__setattr__`` still refuses).
+    """
+    flds = fields(cls)  # type: ignore[arg-type]
+    if any(f.default_factory is not MISSING for f in flds):
+        raise TypeError(f"{cls.__name__}: a default_factory field needs the generated __init__")
+    scope: dict[str, Any] = {f"_set_{f.name}": cls.__dict__[f.name].__set__ for f in flds}
+    scope.update({f"_default_{f.name}": f.default for f in flds if f.default is not MISSING})
+    params = ", ".join(f.name if f.default is MISSING else f"{f.name}=_default_{f.name}" for f in flds)
+    body = "".join(f"\n    _set_{f.name}(self, {f.name})" for f in flds)
+    made: dict[str, Any] = {}
+    exec(f"def __init__(self, {params}) -> None:{body}", scope, made)  # source code, as dataclasses makes its own
+    init = made["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 class ReasonCode(StrEnum):
@@ -36,6 +61,7 @@ class ReasonCode(StrEnum):
     HIGHER_PRIORITY = "higher_priority"
 
 
+@_slot_init
 @dataclass(frozen=True, slots=True)
 class Start:
     """Start ``job_id`` now on ``nodes`` nodes of pool ``pool_id`` at ``site_id``, ``gpus_per_node`` GPUs each."""
@@ -53,6 +79,7 @@ class Start:
         return self.nodes * self.gpus_per_node
 
 
+@_slot_init
 @dataclass(frozen=True, slots=True)
 class Defer:
     """Hold ``job_id`` until ``until_s`` (POSIX s) although it could start now: a greener window is coming."""
@@ -63,6 +90,7 @@ class Defer:
     message: str
 
 
+@_slot_init
 @dataclass(frozen=True, slots=True)
 class Preempt:
     """Stop running job ``job_id`` (it goes back to the queue) to make room or to honour a window."""
@@ -73,6 +101,7 @@ class Preempt:
     for_job_id: str | None = None
 
 
+@_slot_init
 @dataclass(frozen=True, slots=True)
 class NotNow:
     """``job_id`` cannot start in this pass; ``reason`` is the binding rule, ``message`` a sentence."""

@@ -29,12 +29,30 @@ __all__ = ["PassRules", "StaticRules", "fmt_time", "latency_ms", "static_masks",
 CLASS_NAMES = ("academic", "commercial")
 
 
+_DATES: dict[int, str] = {}  # "2026-01-02 " by POSIX day: few distinct, asked for once per deferral
+
+
 def fmt_time(t_s: float, now_s: float | None = None) -> str:
-    """``03:00 UTC`` on the same UTC day as ``now_s``, else ``2026-01-02 03:00 UTC``."""
-    tm = time.gmtime(t_s)
-    if now_s is not None and t_s // 86400 == now_s // 86400:  # the same UTC day (POSIX days are 86,400 s)
-        return time.strftime("%H:%M UTC", tm)
-    return time.strftime("%Y-%m-%d %H:%M UTC", tm)
+    """``03:00 UTC`` on the same UTC day as ``now_s``, else ``2026-01-02 03:00 UTC``.
+
+    Hours and minutes by arithmetic on the whole seconds (``time.gmtime`` floors them too), the date
+    from ``time.strftime`` once per day: a pass writes two times into each of thousands of deferrals.
+    """
+    if not 0.0 <= t_s < 1e11:  # before 1970 or past year 5000: time's own formatting (and errors)
+        tm = time.gmtime(t_s)
+        if now_s is not None and t_s // 86400 == now_s // 86400:  # the same UTC day (POSIX days are 86,400 s)
+            return time.strftime("%H:%M UTC", tm)
+        return time.strftime("%Y-%m-%d %H:%M UTC", tm)
+    day, sec = divmod(int(t_s), 86400)
+    hm = f"{sec // 3600:02d}:{sec % 3600 // 60:02d} UTC"
+    if now_s is not None and t_s // 86400 == now_s // 86400:
+        return hm
+    date = _DATES.get(day)
+    if date is None:
+        if len(_DATES) > 100_000:
+            _DATES.clear()
+        date = _DATES[day] = time.strftime("%Y-%m-%d ", time.gmtime(day * 86400))
+    return date + hm
 
 
 def latency_ms(ix: FleetIndex, lat: float, lon: float, config: SchedulerConfig) -> FArr:

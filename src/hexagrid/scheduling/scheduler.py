@@ -208,6 +208,7 @@ class _Entry:
     pools: list[int] | None = None  # the pools ``mask`` admits, for the scalar no-room verdict
     no_room: str | None = None  # the sentence of a CAPACITY verdict (POWER_ENVELOPE adds to it)
     admits: bytes | None = None  # ``mask`` as bytes, for the placement walk's scalar reads (not a list: no GC scan)
+    lane: tuple[tuple[object, ...], _Lane] | None = None  # the last (score key, lane) of this epoch
 
 
 class _LaneOrder:
@@ -718,7 +719,14 @@ class _Pass:
         return hit
 
     def lane(self, row: JobRow, e: _Entry) -> _Lane:
-        """The placement walk's lane for the job's gang shape and score key (one per pass and epoch)."""
+        """The placement walk's lane for the job's gang shape and score key (one per pass and epoch).
+
+        The entry remembers the last one it was given (rows without users' positions share their score
+        key's tuple, so the test is mostly one identity): no key to build and hash for most jobs.
+        """
+        last = e.lane
+        if last is not None and (last[0] is row.score_key or last[0] == row.score_key):
+            return last[1]
         key = (e.shape_key, row.score_key)
         ln = self.lanes.get(key)
         if ln is None:
@@ -726,6 +734,7 @@ class _Pass:
             if lo is None:
                 lo = self.lane_orders[key] = _LaneOrder(self, row, e)
             ln = self.lanes[key] = _Lane(lo)
+        e.lane = (row.score_key, ln)
         return ln
 
     # -------------------------------------------------------------- per-pass vectors
@@ -846,29 +855,30 @@ class _Pass:
         return sc
 
     def take(self, p: int, s: int, nodes: IArr | tuple[int, ...], g: int, power: float) -> None:
-        """Apply a start to the working arrays (``nodes``: pool-relative indices, an array or a tuple)."""
+        """Apply a start to the working arrays (``nodes``: pool-relative indices, an array or a tuple).
+
+        Up to 16 nodes in scalars: the level counts' list updated node by node and written back as the
+        pool's ``ge`` row at once (cheaper than in-place numpy updates per level).
+        """
         lo = self.offset_of[p]
         firsts = self.first_at.get(p)
-        if len(nodes) == 1:  # the common case in scalars, the level counts' list updated in place
-            j = int(nodes[0])
-            o = int(self.node_free[lo + j])
-            nw = o - g
-            if firsts is not None:  # keep the pool's per-level bounds (see _pick_nodes): node j moves from o to nw
-                if firsts[o] == j:
-                    firsts[o] = j + 1
-                first = firsts[nw]
-                if first is not None and j < first:
-                    firsts[nw] = j
-            self.node_free[lo + j] = nw
+        if len(nodes) <= 16:
+            nf = self.node_free
             counts = self.ge_rows[p]
-            for k in range(nw + 1, o + 1):  # the levels the node leaves
-                counts[k] -= 1
-            if g <= 4:  # as apply_nodes: a few scalar updates are cheaper than one in-place slice
-                for k in range(nw + 1, o + 1):
-                    self.ge[p, k] -= 1
-            else:
-                self.ge[p, nw + 1 : o + 1] -= 1
-            self.pool_free[p] -= g
+            for j in nodes if isinstance(nodes, tuple) else nodes.tolist():
+                o = int(nf[lo + j])
+                nw = o - g
+                if firsts is not None:  # keep the pool's per-level bounds (see _pick_nodes): node j moves o -> nw
+                    if firsts[o] == j:
+                        firsts[o] = j + 1
+                    first = firsts[nw]
+                    if first is not None and j < first:
+                        firsts[nw] = j
+                nf[lo + j] = nw
+                for k in range(nw + 1, o + 1):  # the levels the node leaves
+                    counts[k] -= 1
+            self.ge[p] = counts
+            self.pool_free[p] -= g * len(nodes)
         else:
             apply_nodes(self.node_free, self.ge, self.pool_free, lo, p, nodes, -g)
             self.ge_rows[p] = self.ge[p].tolist()
@@ -1154,7 +1164,7 @@ class Scheduler:
         arow = ps.state.alloc_row_for(row.tenant, row.project) if academic_public else -1
         win_check = e.has_window and not row.preemptible
         if e.epoch != ps.epoch:
-            e.epoch, e.capok, e.pows, e.fail0 = ps.epoch, None, None, None
+            e.epoch, e.capok, e.pows, e.fail0, e.lane = ps.epoch, None, None, None, None
         mkey: tuple[object, ...] | None = None
         if arow < 0 and not win_check:
             failed = None if e.fail0 is None else e.fail0[row.kind]
@@ -1173,7 +1183,7 @@ class Scheduler:
         hit = self._walk(ps, ln, row, e, win_check, academic_public, arow)
         if hit is not None:
             p, nodes, wall, need_gpu_h, power = hit
-            return self._start(ps, row, e, tix, p, nodes, wall, need_gpu_h, arow, power)
+            return self._start(ps, row, e, tix, p, ln.g[p], ln.n[p], nodes, wall, need_gpu_h, arow, power)
         reason = self._no_room(ps, ln, row, e, win_check, academic_public, arow)
         if reason is not None:
             return self._fail(ps, row, e, mkey, reason, _no_room_message(row, e, reason))
@@ -1468,9 +1478,8 @@ class Scheduler:
                 continue
             nodes = picked
             break
-        out = self._start(
-            ps, row, e, tix, p, nodes, wall, None if need_h is None else float(need_h[p]), arow, float(pw[p])
-        )
+        need_gpu_h = None if need_h is None else float(need_h[p])
+        out = self._start(ps, row, e, tix, p, g, n, nodes, wall, need_gpu_h, arow, float(pw[p]))
         # refresh this shape's cached masks at the pool just used (the next job is often alike)
         capok[p] = ps.ge[p, g] >= n
         powok[p] = pw[p] <= ps.headroom[ps.site_of[p]]
@@ -1483,19 +1492,22 @@ class Scheduler:
         e: _Entry,
         tix: int,
         p: int,
+        g: int,
+        n: int,
         nodes: IArr | tuple[int, ...],
         wall: float,
         need_gpu_h: float | None,
         arow: int,
         power: float,
     ) -> list[Decision]:
-        """Start ``row`` on ``nodes`` of pool ``p`` as placed (or defer it where a greener hour is coming)."""
+        """Start ``row`` on ``nodes`` of pool ``p`` (``n`` nodes x ``g`` GPUs) as placed (or defer it where a
+        greener hour is coming)."""
         run_s = (row.duration_s * e.ref_tp) / (ps.tp_infer_of if row.inference else ps.tp_train_of)[p]
         if ps.deferral and (row.deadline_s is not None or ps.flex_s[tix] > 0):
             d = self._maybe_defer(ps, row, tix, p, run_s)
             if d is not None:
                 return [d]
-        start = self._commit(ps, row, tix, p, nodes, int(e.g[p]), int(e.n[p]), power, wall, run_s, need_gpu_h, arow)
+        start = self._commit(ps, row, tix, p, nodes, g, n, power, wall, run_s, need_gpu_h, arow)
         res = ps.reservation
         if res is not None and wall > res.start_s and ps.site_of[p] == res.site:
             res.extra_power_w -= power
