@@ -112,18 +112,21 @@ class ConstraintChecker:
 
     def _static(self, job: JobSpec, pool: int, tenant: Tenant | None) -> list[tuple[str, str]]:
         """Rules that depend only on the job's attributes and the pool: memoised per distinct combination."""
-        r = job.resources
-        res = job.residency  # by its fields: hashing the frozen model itself is a Python-level call
+        # by the models' fields, read from their __dict__: hashing a frozen model is a Python-level call,
+        # and a pydantic attribute read costs about two dict lookups
+        spec = job.__dict__
+        r = spec["resources"].__dict__
+        res = spec["residency"].__dict__
         key = (
             pool,
-            job.tenant,
-            job.project,
-            res.scope,
-            res.countries,
-            job.min_tier,
-            r.accelerators,
-            r.min_gpu_memory_gb,
-            job.max_price_eur_per_gpu_h,
+            spec["tenant"],
+            spec["project"],
+            res["scope"],
+            res["countries"],
+            spec["min_tier"],
+            r["accelerators"],
+            r["min_gpu_memory_gb"],
+            spec["max_price_eur_per_gpu_h"],
         )
         hit = self._static_cache.get(key)
         if hit is not None:
@@ -145,7 +148,7 @@ class ConstraintChecker:
                 out.append(("access", f"{site.id} ({site.access.value}) does not admit {tenant.tenant_class.value}"))
             if site.kind is SiteKind.PUBLIC_SUPERCOMPUTER and tenant.tenant_class is not TenantClass.ACADEMIC:
                 out.append(("access", f"public site {site.id} runs academic work only"))
-        if not r.accepts(acc):
+        if not job.resources.accepts(acc):
             out.append(("accelerator", f"job does not accept {acc} at {site.id}"))
         price = float(idx.pool_price_eur_per_gpu_h[pool])
         if job.max_price_eur_per_gpu_h is not None and price > job.max_price_eur_per_gpu_h + 1e-9:
@@ -172,7 +175,9 @@ class ConstraintChecker:
         ``placed_nodes`` are the nodes the state put it on when the start named none (checked the same way).
         """
         flag = self._flag
-        jid = job.id
+        spec = job.__dict__  # the spec's fields: a pydantic attribute read costs about two dict lookups
+        jid = spec["id"]
+        tenant_id = spec["tenant"]
         pool = self._pool_of.get((start.site_id, start.pool_id))
         if pool is None:
             flag(now_s, jid, "unknown_pool", f"start names unknown pool {start.site_id}/{start.pool_id}")
@@ -182,18 +187,19 @@ class ConstraintChecker:
             return
         si = self._pool_site[pool]
         gpn_pool = self._pool_gpn[pool]
-        tenant = self.tenants.get(job.tenant)
+        tenant = self.tenants.get(tenant_id)
         for rule, message in self._static(job, pool, tenant):
             flag(now_s, jid, rule, message)
         gpn, n_nodes = start.gpus_per_node, start.nodes
         gpus = n_nodes * gpn
-        r = job.resources
+        r = spec["resources"].__dict__
+        project = spec["project"]
         # allocation on public sites: GPU-hours left on the project's grant
         alloc_key: tuple[str, str, str] | None = None
         if tenant is not None and self._site_public[si]:
-            grant = self._grants.get((tenant.id, job.project, si))
+            grant = self._grants.get((tenant.id, project, si))
             if grant is None:
-                grant = self._grant(tenant, job.project, si)
+                grant = self._grant(tenant, project, si)
             pid, granted, alloc_key = grant
             site_id = alloc_key[2]
             if granted - self._alloc_used_gpu_h[alloc_key] <= 0:
@@ -201,14 +207,15 @@ class ConstraintChecker:
                     now_s, jid, "allocation", f"project {pid!r} has no GPU-hours left on {site_id} (granted {granted})"
                 )
         # gang shape
-        if gpus != r.gpus:
-            flag(now_s, jid, "gang_shape", f"start gives {gpus} GPUs, job asks {r.gpus}")
+        if gpus != r["gpus"]:
+            flag(now_s, jid, "gang_shape", f"start gives {gpus} GPUs, job asks {r['gpus']}")
         if gpn > gpn_pool or gpn < 1 or n_nodes < 1:
             flag(now_s, jid, "gang_shape", f"{n_nodes} x {gpn} GPUs does not fit nodes of {gpn_pool} GPUs")
-        if r.num_nodes > 1 and n_nodes != r.num_nodes:
-            flag(now_s, jid, "gang_shape", f"job asks {r.num_nodes} nodes, start gives {n_nodes}")
-        if r.gpus_per_node is not None and gpn != r.gpus_per_node:
-            flag(now_s, jid, "gang_shape", f"job asks {r.gpus_per_node} GPUs per node, start gives {gpn}")
+        num_nodes, gpn_req = r["num_nodes"], r["gpus_per_node"]
+        if num_nodes > 1 and n_nodes != num_nodes:
+            flag(now_s, jid, "gang_shape", f"job asks {num_nodes} nodes, start gives {n_nodes}")
+        if gpn_req is not None and gpn != gpn_req:
+            flag(now_s, jid, "gang_shape", f"job asks {gpn_req} GPUs per node, start gives {gpn}")
         # capacity: the pool's count, and each node the job sits on
         if gpus > self._pool_free[pool]:
             flag(
@@ -236,11 +243,11 @@ class ConstraintChecker:
                 nodes = ()
             elif short:
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
-        held = self._tenant_gpus[job.tenant]
+        held = self._tenant_gpus[tenant_id]
         if tenant is not None and tenant.max_gpus is not None and held + gpus > tenant.max_gpus:
             flag(now_s, jid, "tenant_cap", f"tenant {tenant.id} would hold {held + gpus} GPUs > cap {tenant.max_gpus}")
         # power envelope: facility watts of everything running at the site plus this job
-        power_w = gpus * self._pool_fac_w[pool][KIND_CODES[job.kind]]
+        power_w = gpus * self._pool_fac_w[pool][KIND_CODES[spec["kind"]]]
         if self._site_power_w[si] + power_w > self._site_env_w[si] + _EPS_W:
             flag(
                 now_s,
@@ -259,7 +266,7 @@ class ConstraintChecker:
                 flag(
                     now_s, jid, "window", f"{self.index.site_ids[si]}'s availability window is closed at t={now_s:.0f}"
                 )
-            elif not job.preemptible and now_s + runtime_s > close + 1e-6:
+            elif not spec["preemptible"] and now_s + runtime_s > close + 1e-6:
                 flag(
                     now_s,
                     jid,
@@ -276,8 +283,8 @@ class ConstraintChecker:
                 free[x] -= gpn
         self._site_power_w[si] += power_w
         self._site_jobs[si] += 1
-        self._tenant_gpus[job.tenant] = held + gpus
-        self._running[jid] = _new_running(_Running, (pool, gpus, nodes, gpn, power_w, job.tenant, alloc_key, now_s))
+        self._tenant_gpus[tenant_id] = held + gpus
+        self._running[jid] = _new_running(_Running, (pool, gpus, nodes, gpn, power_w, tenant_id, alloc_key, now_s))
 
     def on_stop(self, job_id: str, now_s: float) -> None:
         """Release what ``job_id`` held (finish, preemption or failure); charge its allocation."""

@@ -208,11 +208,12 @@ class Simulator:
         def stop(j: int, now: float, completed: bool) -> tuple[int, float, bool, JobSpec, int]:
             """End job ``j``'s current segment; book it in state, checker and segment arrays."""
             pool, t0, was_restart, job, g = running.pop(j)
+            jid = job_ids[j]
             if completed:
-                state.finish_job(job.id, now)
+                state.finish_job(jid, now)
             else:
-                state.preempt_job(job.id, now)
-            checker.on_stop(job.id, now)
+                state.preempt_job(jid, now)
+            checker.on_stop(jid, now)
             si = pool_site[pool]
             site_jobs[si] -= 1
             site_power_w[si] = site_power_w[si] - g * pool_fac_w[pool][kind_a[j]] if site_jobs[si] else 0.0
@@ -260,6 +261,7 @@ class Simulator:
 
         arrivals = iter(jobs)
         next_job: JobSpec | None = next(arrivals, None)
+        next_submit_s = math.inf if next_job is None else next_job.submit_s  # +inf once every job has arrived
         arrived = 0
         last_arrival_s = self.start_s
         tick_pending = False
@@ -273,8 +275,7 @@ class Simulator:
         peek_time, pop_due, advance_to = heap.peek_time, heap.pop_due, clock.advance_to
         while True:
             t_heap = peek_time()
-            t_arr = next_job.submit_s if next_job is not None else math.inf
-            t = t_heap if t_heap < t_arr else t_arr
+            t = t_heap if t_heap < next_submit_s else next_submit_s
             if t == math.inf or t > stop_at:
                 break
             if next_job is None and not len(queue) and not running and not deferred:
@@ -334,26 +335,30 @@ class Simulator:
                     dirty = True
                 elif k == _SITE_ONLINE:
                     dirty = True
-            while next_job is not None and next_job.submit_s <= now:
-                job = next_job
+            while next_submit_s <= now:
+                assert next_job is not None  # next_submit_s is finite only while a job is pending
+                spec = next_job.__dict__  # the spec's fields: a pydantic attribute read costs ~2 dict lookups
                 j = arrived
                 arrived += 1
                 events += 1
-                job_ids.append(job.id)
-                pos[job.id] = j
-                submit[j] = job.submit_s
-                ref_dur[j] = remaining[j] = job.expected_duration_s
-                gpus_a[j] = job.resources.gpus
-                kind_a[j] = KIND_CODES[job.kind]
-                tenant_a[j] = tenant_code.get(job.tenant, -1)
-                if job.deadline_s is not None:
-                    deadline[j] = job.deadline_s
-                queue.add(job)
-                last_arrival_s = job.submit_s
+                jid = spec["id"]
+                job_ids.append(jid)
+                pos[jid] = j
+                submit[j] = last_arrival_s = next_submit_s
+                ref_dur[j] = remaining[j] = spec["expected_duration_s"]
+                gpus_a[j] = spec["resources"].gpus
+                kind_a[j] = KIND_CODES[spec["kind"]]
+                tenant_a[j] = tenant_code.get(spec["tenant"], -1)
+                if spec["deadline_s"] is not None:
+                    deadline[j] = spec["deadline_s"]
+                queue.add(next_job)
                 dirty = True
                 next_job = next(arrivals, None)
                 if next_job is None:
+                    next_submit_s = math.inf
                     stop_at = last_arrival_s + cfg.horizon_s
+                else:
+                    next_submit_s = next_job.submit_s
 
             if not dirty:
                 pass
