@@ -109,7 +109,11 @@ class StaticRules:
 
 
 def static_masks(
-    ix: FleetIndex, rows: Sequence[JobRow], tclasses: Sequence[int], config: SchedulerConfig
+    ix: FleetIndex,
+    rows: Sequence[JobRow],
+    tclasses: Sequence[int],
+    config: SchedulerConfig,
+    skeys: Sequence[tuple[object, ...]] | None = None,
 ) -> tuple[BArr, list[IArr], list[IArr], list[FArr | None]]:
     """The pools each (signature, tenant class) admits under rules 2-8 (access .. latency), many at once.
 
@@ -117,60 +121,55 @@ def static_masks(
     shape, users' position — and each group's mask is memoised in the fleet index. Each distinct group
     mask is looked up once per call and the signatures' masks are gathered and ANDed as one matrix
     (signature x pool), so a signature costs a few dictionary lookups rather than vector operations.
+    The group keys are read from the rows' signatures (``skeys``, :attr:`JobRow.skey`, where the caller
+    has them): one tuple unpacked, no reads of the pydantic spec but for a group's first row.
     Returns the masks, each signature's per-pool gang shape (g, n: arrays shared by signatures of one
     shape) and its sites' latency (None without users' position).
     """
-    groups: tuple[dict[tuple[object, ...], int], ...] = ({}, {}, {}, {})  # who, what, shape, near: key -> position
+    if skeys is None:
+        skeys = [row.skey for row in rows]
+    groups: tuple[dict[object, int], ...] = ({}, {}, {}, {})  # who, what, shape, near: key -> position
     who: list[BArr] = []
     what: list[BArr] = []
     shapes: list[tuple[IArr, IArr, BArr]] = []
     near: list[tuple[FArr, BArr]] = [(np.zeros(ix.n_sites), np.ones(ix.n_pools, dtype=np.bool_))]  # 0: no users
     at: list[list[int]] = [[], [], [], []]
-    for row, tclass in zip(rows, tclasses, strict=True):
-        spec = row.spec
-        res = spec.resources
-        rkey = (spec.residency.scope, spec.residency.countries)
-        key: tuple[object, ...] = ("who", tclass, rkey, spec.min_tier.rank)
+    at_who, at_what, at_shape, at_near = at
+    lat_model = (config.latency_base_ms, config.latency_ms_per_100km)
+    for row, tclass, skey in zip(rows, tclasses, skeys, strict=True):
+        # the signature's layout: see hexagrid.scheduling.queue._signature
+        sig: Any = skey
+        accs, mem, gpus, num_nodes, gpn_req, scope, countries, rank, max_price, users, _ = sig
+        key: object = (tclass, scope, countries, rank)
         k = groups[0].get(key)
         if k is None:
             k = groups[0][key] = len(who)
-            who.append(_component(ix, key, partial(_who_mask, ix, tclass, spec.residency, spec.min_tier.rank)))
-        at[0].append(k)
-        max_price = math.inf if spec.max_price_eur_per_gpu_h is None else spec.max_price_eur_per_gpu_h
-        key = ("what", res.accelerators, res.min_gpu_memory_gb, max_price)
+            who_key = ("who", tclass, (scope, countries), rank)
+            who.append(_component(ix, who_key, partial(_who_mask, ix, tclass, row.spec.residency, rank)))
+        at_who.append(k)
+        key = (accs, mem, max_price)
         k = groups[1].get(key)
         if k is None:
             k = groups[1][key] = len(what)
-            what.append(_component(ix, key, partial(_what_mask, ix, row, max_price)))
-        at[1].append(k)
-        key = ("shape", row.gpus, row.num_nodes, row.gpn_req)
+            what.append(_component(ix, ("what", accs, mem, max_price), partial(_what_mask, ix, row, max_price)))
+        at_what.append(k)
+        key = (gpus, num_nodes, gpn_req)
         k = groups[2].get(key)
         if k is None:
             k = groups[2][key] = len(shapes)
-            shapes.append(_component(ix, key, partial(_shape, ix, row.gpus, row.num_nodes, row.gpn_req)))
-        at[2].append(k)
-        inf = spec.inference
-        k = 0
-        if inf is not None:
-            key = (
-                "near",
-                inf.users_latitude,
-                inf.users_longitude,
-                inf.latency_target_ms,
-                config.latency_base_ms,
-                config.latency_ms_per_100km,
+            shapes.append(
+                _component(ix, ("shape", gpus, num_nodes, gpn_req), partial(_shape, ix, gpus, num_nodes, gpn_req))
             )
-            k = groups[3].get(key, -1)
+        at_shape.append(k)
+        k = 0
+        if users is not None:  # (latitude, longitude, latency target)
+            k = groups[3].get(users, -1)
             if k < 0:
-                k = groups[3][key] = len(near)
-                near.append(
-                    _component(
-                        ix,
-                        key,
-                        partial(_near, ix, inf.users_latitude, inf.users_longitude, inf.latency_target_ms, config),
-                    )
-                )
-        at[3].append(k)
+                k = groups[3][users] = len(near)
+                lat, lon, target = users
+                near_key = ("near", lat, lon, target, *lat_model)
+                near.append(_component(ix, near_key, partial(_near, ix, lat, lon, target, config)))
+        at_near.append(k)
     masks = np.stack(who)[at[0]] & np.stack(what)[at[1]] & np.stack([m for _, _, m in shapes])[at[2]]
     if len(near) > 1:
         masks &= np.stack([m for _, m in near])[at[3]]
@@ -307,7 +306,7 @@ def funnel(rules: list[tuple[ReasonCode, BArr]], start: BArr) -> tuple[ReasonCod
     cand = start.copy()
     for reason, m in rules:
         nxt = cand & m
-        if not nxt.any():
+        if not np.count_nonzero(nxt):
             return reason, cand
         cand = nxt
     return None, cand
@@ -318,7 +317,6 @@ def static_message(reason: ReasonCode, row: JobRow, tclass: int, ix: FleetIndex,
     spec = row.spec
     cls = CLASS_NAMES[tclass]
     where = row.where_desc
-    names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[survivors]})[:5])
     if reason is ReasonCode.ACCESS:
         return f"no site in the fleet admits {cls} tenants"
     if reason is ReasonCode.RESIDENCY:
@@ -339,9 +337,10 @@ def static_message(reason: ReasonCode, row: JobRow, tclass: int, ix: FleetIndex,
         inf = spec.inference
         assert inf is not None
         return f"no eligible site within {inf.latency_target_ms:g} ms of users in {inf.users_region}"
-    if reason is ReasonCode.OFFLINE:
-        return f"every eligible site ({names}) is offline at {fmt_time(now_s)}"
-    if reason is ReasonCode.WINDOW:
+    if reason in (ReasonCode.OFFLINE, ReasonCode.WINDOW):
+        names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[survivors]})[:5])
+        if reason is ReasonCode.OFFLINE:
+            return f"every eligible site ({names}) is offline at {fmt_time(now_s)}"
         return f"the idle-capacity window of every eligible site ({names}) is closed at {fmt_time(now_s)}"
     return f"no eligible pool ({reason.value})"
 

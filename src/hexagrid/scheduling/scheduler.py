@@ -785,25 +785,26 @@ class _Pass:
         todo: list[int] = []
         if skeys is None:
             skeys = [row.skey for row in rows]
-        for k, (skey, tclass) in enumerate(zip(skeys, tclasses, strict=True)):
-            e = self.entries[tclass].get(skey) or self.volatile[tclass].get(skey)
-            if e is None:
-                todo.append(k)
-            out.append(e)
+        if any(self.entries) or any(self.volatile):
+            for k, (skey, tclass) in enumerate(zip(skeys, tclasses, strict=True)):
+                e = self.entries[tclass].get(skey) or self.volatile[tclass].get(skey)
+                if e is None:
+                    todo.append(k)
+                out.append(e)
+        else:  # none kept (a new scheduler's first pass): no lookups
+            out, todo = [None] * len(rows), list(range(len(rows)))
         if todo:
             ix, cfg = self.ix, self.cfg
             new_rows = [rows[k] for k in todo]
             new_classes = [tclasses[k] for k in todo]
-            masks, gs, ns, lats = static_masks(ix, new_rows, new_classes, cfg)
+            masks, gs, ns, lats = static_masks(ix, new_rows, new_classes, cfg, [skeys[k] for k in todo])
             masks &= self.pass_ok
             none = [False] * len(todo)
-            admitted: list[bool] = (np.count_nonzero(masks, axis=1) > 0).tolist()
-            public: list[bool] = (
-                (np.count_nonzero(masks & ix.pool_public, axis=1) > 0).tolist() if self.any_public else none
-            )
-            window: list[bool] = (
-                (np.count_nonzero(masks & ix.pool_windowed, axis=1) > 0).tolist() if self.any_window else none
-            )
+            any_of = np.logical_or.reduce  # per row: some pool is True
+            admitted: list[bool] = any_of(masks, axis=1).tolist()
+            public: list[bool] = any_of(masks & ix.pool_public, axis=1).tolist() if self.any_public else none
+            window: list[bool] = any_of(masks & ix.pool_windowed, axis=1).tolist() if self.any_window else none
+            everywhere = np.ones(ix.n_pools, dtype=np.bool_)
             first_fit = cfg.placement == "first_fit"
             shape_keys: dict[tuple[int, int, int], tuple[int, int, int]] = {}  # one tuple per shape, not per entry
             for j, k in enumerate(todo):
@@ -817,7 +818,7 @@ class _Pass:
                         (ReasonCode.OFFLINE, self.rules.pool_online),
                         (ReasonCode.WINDOW, self.rules.pool_open),
                     ]
-                    reason, survivors = funnel(rules, np.ones(ix.n_pools, dtype=np.bool_))
+                    reason, survivors = funnel(rules, everywhere)
                     if reason is None:  # the funnel applies the same rules as the mask; named for safety
                         reason = ReasonCode.CAPACITY
                     message = static_message(reason, row, tclass, ix, survivors, self.now)
