@@ -453,21 +453,29 @@ class _ScalarBounds:
         self.arows: dict[int, int] = {}
         self.order: list[int] = []
 
-    def _fits(self, ge_rows: list[list[int]], alloc: FArr, free_by_sig: dict[int, list[int]], j: int) -> bool:
-        """:meth:`_VectorBounds.fits_now` for job ``j`` (``free_by_sig``: each entry's pools with room, as found)."""
+    def _fits(
+        self, ge_rows: list[list[int]], alloc: FArr, by_sig: dict[int, tuple[list[int], bool | None]], j: int
+    ) -> bool:
+        """:meth:`_VectorBounds.fits_now` for job ``j``. ``by_sig`` keeps, per entry as found: its pools with room
+        and the verdict for all its jobs (None where it rests on each job's allocation or window tests)."""
         u = self.sig_l[j]
-        free = free_by_sig.get(u)
-        if free is None:
-            free = free_by_sig[u] = [p for p, g, n in self.levels[u].pools if ge_rows[p][g] >= n]
-        if not free:
-            return False
+        hit = by_sig.get(u)
+        if hit is None:
+            free = [p for p, g, n in self.levels[u].pools if ge_rows[p][g] >= n]
+            verdict: bool | None = bool(free)
+            academic, window = self.tests[u]
+            if free and (academic or window):
+                public_of, windowed_of = self.ps.lists.public_of, self.ps.lists.windowed_of
+                # a free pool without per-job tests settles it for every job of the entry
+                if not any(not ((academic and public_of[p]) or (window and windowed_of[p])) for p in free):
+                    verdict = None
+            hit = by_sig[u] = (free, verdict)
+        free, verdict = hit
+        if verdict is not None:
+            return verdict
         academic, window = self.tests[u]
-        if not (academic or window):
-            return True
         ps, lists = self.ps, self.ps.lists
         public_of, windowed_of = lists.public_of, lists.windowed_of
-        if any(not ((academic and public_of[p]) or (window and windowed_of[p])) for p in free):
-            return True  # a free pool without per-job tests
         e, q = self.entries[u], self.q
         tp_of = self.levels[u].tp_of
         arow = -1
@@ -493,11 +501,11 @@ class _ScalarBounds:
         state = self.ps.state
         ge_rows: list[list[int]] = state.ge.tolist()
         alloc, in_use, cap_l, tix_l = state.alloc_remaining_gpu_h, state.tenants.in_use_of, self.cap_l, self.tix_l
-        free_by_sig: dict[int, list[int]] = {}
+        by_sig: dict[int, tuple[list[int], bool | None]] = {}
         return any(
             self.live[j]
             and in_use[tix_l[j]] <= cap_l[j]
-            and (self.preempts_l[j] or self._fits(ge_rows, alloc, free_by_sig, j))
+            and (self.preempts_l[j] or self._fits(ge_rows, alloc, by_sig, j))
             for j in range(len(self.live))
         )
 
@@ -516,12 +524,12 @@ class _ScalarBounds:
         if not settled:
             return [k for k in range(pos, len(order)) if in_use[tix_l[order[k]]] <= cap_l[order[k]]]
         ge_rows, alloc, preempts_l = ps.ge_rows, ps.alloc, self.preempts_l  # ge_rows: ps.ge as lists, kept in step
-        free_by_sig: dict[int, list[int]] = {}
+        by_sig: dict[int, tuple[list[int], bool | None]] = {}
         return [
             k
             for k in range(pos, len(order))
             if in_use[tix_l[order[k]]] <= cap_l[order[k]]
-            and (preempts_l[order[k]] or self._fits(ge_rows, alloc, free_by_sig, order[k]))
+            and (preempts_l[order[k]] or self._fits(ge_rows, alloc, by_sig, order[k]))
         ]
 
 
@@ -673,6 +681,7 @@ class _Pass:
         self.events_wanted = cfg.backfill == "easy"
         self.reservation: Reservation | None = None
         self.reserved_mask: BArr | None = None
+        self.at_reserved_site: BArr = self.lists.no_pools  # pools of the reservation's site, once taken
         self.blocker: str | None = None
         self.preempted: set[str] = set()
         self.no_preempt: set[tuple[object, ...]] = set()
@@ -1555,15 +1564,13 @@ class Scheduler:
         """Pools where starting now does not delay the reservation (see hexagrid.scheduling.backfill)."""
         ix = ps.ix
         after = wall_end > res.start_s
-        at_site = ix.pool_site == res.site
-        ok = ~(after & at_site) | (pw <= res.extra_power_w)
+        ok = ~(after & ps.at_reserved_site) | (pw <= res.extra_power_w)
         r = res.pool
         if after[r] and fit[r] and ok[r] and ps.reserved_mask is not None:
             lo = int(ix.pool_offset[r])
             free = ps.node_free[lo : lo + int(ix.pool_nodes[r])]
             if int(np.count_nonzero((free >= e.g[r]) & ~ps.reserved_mask)) < e.n[r]:
-                ok = ok.copy()
-                ok[r] = False
+                ok[r] = False  # ok is this call's own array
         return ok
 
     def _fail(
@@ -1603,6 +1610,7 @@ class Scheduler:
             if res is not None:
                 ps.reservation = res
                 ps.reserved_mask = res.reserved_mask(int(ps.ix.pool_nodes[res.pool]))
+                ps.at_reserved_site = ps.ix.pool_site == res.site
                 if ps.quiet:
                     return []
                 return [
