@@ -781,11 +781,13 @@ class ClusterState:
                 del self.preemptible_by_priority[rj.priority]
         self._set_nodes(rj.pool, rj.node_indices, rj.gpus_per_node)
         s = rj.site
-        self._site_draw[s] = max(0.0, self._site_draw[s] - rj.power_w)
+        draw = self._site_draw[s] - rj.power_w
+        self._site_draw[s] = draw if draw > 0.0 else 0.0  # max(0.0, draw) without the builtin call
         self._arrays = None
         t = self.tenants.index.get(rj.tenant)
         gpus = len(rj.node_indices) * rj.gpus_per_node
-        actual_gpu_s = gpus * max(0.0, now_s - rj.start_s)
+        ran_s = now_s - rj.start_s
+        actual_gpu_s = gpus * (ran_s if ran_s > 0.0 else 0.0)
         if t is not None:
             self.tenants.in_use_of[t] -= gpus
             self._add_usage(t, actual_gpu_s - rj.usage_charged_gpu_s, now_s)

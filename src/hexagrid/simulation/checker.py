@@ -73,6 +73,7 @@ class ConstraintChecker:
     _site_public: list[bool] = field(init=False)
     _static_cache: dict[tuple[object, ...], list[tuple[str, str]]] = field(init=False)
     _projects: dict[tuple[str, str], Project] = field(init=False)
+    _tenant_cap: dict[str, int] = field(init=False)  # tenants' max_gpus, where set (the models are frozen)
     _grants: dict[tuple[str, str | None, int], tuple[str | None, float, tuple[str, str, str]]] = field(init=False)
     _tenant_gpus: Counter[str] = field(default_factory=Counter, init=False)
     _alloc_used_gpu_h: defaultdict[tuple[str, str, str], float] = field(
@@ -99,6 +100,7 @@ class ConstraintChecker:
         self._pool_of = idx.pool_index()
         self._static_cache = {}
         self._grants = {}
+        self._tenant_cap = {k: t.max_gpus for k, t in self.tenants.items() if t.max_gpus is not None}
         self._projects = {(t.id, p.id): p for t in self.tenants.values() for p in t.projects}
 
     @property
@@ -244,8 +246,9 @@ class ConstraintChecker:
             elif short:
                 flag(now_s, jid, "capacity", "a named node has fewer free GPUs than the start places on it")
         held = self._tenant_gpus[tenant_id]
-        if tenant is not None and tenant.max_gpus is not None and held + gpus > tenant.max_gpus:
-            flag(now_s, jid, "tenant_cap", f"tenant {tenant.id} would hold {held + gpus} GPUs > cap {tenant.max_gpus}")
+        cap = self._tenant_cap.get(tenant_id)
+        if cap is not None and held + gpus > cap:
+            flag(now_s, jid, "tenant_cap", f"tenant {tenant_id} would hold {held + gpus} GPUs > cap {cap}")
         # power envelope: facility watts of everything running at the site plus this job
         power_w = gpus * self._pool_fac_w[pool][KIND_CODES[spec["kind"]]]
         if self._site_power_w[si] + power_w > self._site_env_w[si] + _EPS_W:
