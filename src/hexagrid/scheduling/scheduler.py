@@ -111,8 +111,8 @@ def order_queue(
     (-1 for tenants the state does not know), where the caller has it.
     """
     n = len(q)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
+    if n <= 1:  # nothing to order (a queue of one is common between passes)
+        return np.zeros(n, dtype=np.int64)
     if config.queue_order == "fifo":
         return _sorted_by_id_within_ties(q, q.submit_s, None)
     if config.queue_order == "priority":
@@ -695,7 +695,8 @@ class _Pass:
             cs: FArr | None = None
             if self.signals is not None and zone in self.signals.zones():
                 fc = np.asarray(self.signals.forecast_g_per_kwh(zone, self.now, horizon_h), dtype=np.float64)
-                cs = np.concatenate([[0.0], np.cumsum(fc)])
+                cs = np.zeros(len(fc) + 1)
+                np.cumsum(fc, out=cs[1:])  # [0, fc0, fc0 + fc1, ...]
             self.zone_cs[zone_code] = cs
         return self.zone_cs[zone_code]
 
