@@ -488,7 +488,8 @@ class JobTable:
         )
         # _constructor(JobSpec) inlined: a dict display and the slots set through their descriptors
         # (~0.4 us a job less than a call with 18 keywords)
-        assert not _needs_model_construct(JobSpec)
+        if _needs_model_construct(JobSpec):  # a hook or extra fields: the slots alone would not make it right
+            raise TypeError("JobSpec has a post-init hook or extra fields: iter_jobspecs cannot set its slots directly")
         new, set_dict, set_fields, set_extra, set_private = _setters(JobSpec)
         all_fields = set(JobSpec.__pydantic_fields__)
         for jid, ten, prj, knd, res, sub, exp, wall, resid, tr, dl, obj, pre, ck, pri in columns:
