@@ -657,7 +657,8 @@ class _Pass:
         self.headroom = ix.site_cap_w - state.site_draw_w
         # list mirrors of ge and headroom for the placement walk's scalar reads (kept in step by take())
         self.ge_rows: list[list[int]] = self.ge.tolist()
-        # by pool: the lowest node index at each level of free GPUs (None: not known), for one-node picks
+        # by pool and level of free GPUs: a lower bound on the lowest node at that level (None: 0), for one-node
+        # picks; take() keeps it a bound (see _pick_nodes)
         self.first_at: dict[int, list[int | None]] = {}
         self.headroom_of: list[float] = self.headroom.tolist()
         self.lanes: dict[tuple[object, ...], _Lane] = {}
