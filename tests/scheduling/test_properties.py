@@ -331,6 +331,10 @@ def test_no_decision_breaks_a_hard_rule_and_passes_are_deterministic(data: st.Da
     # leaving NotNow out skips jobs in bulk, and must not change a single other decision or their order
     quiet = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=False)
     assert quiet == [d for d in decisions if not isinstance(d, NotNow)]
+    # a quiet pass builds no sentences for NotNow: whatever it leaves to later passes must not lose one
+    after_quiet = Scheduler(cfg)
+    assert after_quiet.decide(state, queue, signals, now, explain_waiting=False) == quiet
+    assert after_quiet.decide(state, queue, signals, now) == decisions
     # entries a scheduler keeps across passes (other times, other windows open) change nothing either
     later = now + data.draw(st.sampled_from([3600.0, 7 * 3600.0, 3 * 86400.0]))
     assert sched.decide(state, queue, signals, later) == Scheduler(cfg).decide(state, queue, signals, later)

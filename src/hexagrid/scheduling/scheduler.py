@@ -209,6 +209,8 @@ class _Entry:
     no_room: str | None = None  # the sentence of a CAPACITY verdict (POWER_ENVELOPE adds to it)
     admits: bytes | None = None  # ``mask`` as bytes, for the placement walk's scalar reads (not a list: no GC scan)
     lane: tuple[tuple[object, ...], _Lane] | None = None  # the last (score key, lane) of this epoch
+    # (GPUs per node, nodes) of the shape on each pool as lists and the pools with both (online, open): lanes read them
+    shape_pools: tuple[list[int], list[int], list[int]] | None = None
 
 
 class _LaneOrder:
@@ -224,36 +226,47 @@ class _LaneOrder:
     __slots__ = ("cluster", "g", "n", "order", "pw", "rank", "score", "tied")
 
     def __init__(self, ps: _Pass, row: JobRow, e: _Entry) -> None:
-        ix = ps.ix
-        pools = np.flatnonzero(ps.pass_ok & (e.g > 0) & (e.n <= ix.pool_nodes))  # every entry of the shape is within
-        pw = row.gpus * ix.pool_w_per_gpu[row.kind]
-        self.g: list[int] = e.g.tolist()
-        self.n: list[int] = e.n.tolist()
-        self.pw: list[float] = pw.tolist()
-        cluster = np.arange(ix.n_pools)
-        tied = np.zeros(ix.n_pools, dtype=np.bool_)
+        # in scalars: a fleet has tens of pools, and a lane order is rebuilt whenever the intensities change
+        # (hourly), where a dozen numpy calls on so few pools cost several times the Python loop
+        shape = e.shape_pools
+        if shape is None:  # every entry of the shape is within these pools (pass_ok is the entry's own)
+            ix = ps.ix
+            pools_ok = np.flatnonzero(ps.pass_ok & (e.g > 0) & (e.n <= ix.pool_nodes)).tolist()
+            shape = e.shape_pools = (e.g.tolist(), e.n.tolist(), pools_ok)
+        self.g, self.n, pools = shape
+        gpus = row.gpus
+        self.pw: list[float] = [gpus * w for w in ps.ix.w_per_gpu_of[row.kind]]
+        n_pools = len(self.g)
+        cluster = list(range(n_pools))
+        tied = [False] * n_pools
         if e.first_fit:
             order = pools
             self.score: list[float] = []
         else:
-            score = ps.score(row, e)
-            self.score = score.tolist()
-            sc = score[pools]
-            order = pools[np.argsort(sc, kind="stable")]
-            if not np.isfinite(sc).all():
-                order = order[:0]
-            ss = score[order]
-            # a gap of more than twice the largest tie-break (with room for rounding) orders two pools for sure
-            gap = np.diff(ss) > 2 * _TIE_EPS * (1.0 + np.abs(ss[1:]))
-            cid = np.concatenate(([0], np.cumsum(gap)))[: len(order)]
-            cluster[order] = cid
-            tied[order] = np.bincount(cid)[cid] > 1
-        self.order: list[int] = order.tolist()
-        rank = np.full(ix.n_pools, len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order))
-        self.rank: list[int] = rank.tolist()  # position in the order (pools outside it: past the end)
-        self.cluster: list[int] = cluster.tolist()
-        self.tied: list[bool] = tied.tolist()
+            sc = self.score = ps.score(row, e).tolist()
+            isfinite = math.isfinite
+            # a stable sort of the pools (ascending) by score: numpy's stable argsort, ties by pool index
+            order = sorted(pools, key=sc.__getitem__) if all(isfinite(sc[p]) for p in pools) else []
+            cid = 0
+            size = [0] * (len(order) + 1)
+            prev = 0.0
+            for k, p in enumerate(order):
+                s = sc[p]
+                # a gap of more than twice the largest tie-break (with room for rounding) orders two pools for sure
+                if k and s - prev > 2 * _TIE_EPS * (1.0 + abs(s)):
+                    cid += 1
+                cluster[p] = cid
+                size[cid] += 1
+                prev = s
+            for p in order:
+                tied[p] = size[cluster[p]] > 1
+        self.order: list[int] = order
+        rank = [len(order)] * n_pools  # position in the order (pools outside it: past the end)
+        for k, p in enumerate(order):
+            rank[p] = k
+        self.rank = rank
+        self.cluster: list[int] = cluster
+        self.tied: list[bool] = tied
 
 
 class _Lane:
@@ -630,7 +643,9 @@ class _Pass:
         self.any_public = lists.any_public
         self.any_window = lists.any_window
         self.epoch = next(_EPOCHS)  # renewed when a preemption gives resources back: memos that assumed shrinking
-        self.quiet = False  # a pass that leaves NotNow decisions out (explain_waiting=False)
+        # a pass that leaves NotNow decisions out (explain_waiting=False): it builds none of their sentences, and
+        # its memoised failures (per pass and epoch, never shared with another pass) hold an empty one
+        self.quiet = False
 
     def materialise(self) -> None:
         """Take the working copies and per-pass vectors a pass that may start jobs needs."""
@@ -1198,7 +1213,7 @@ class Scheduler:
             return self._start(ps, row, e, tix, p, ln.g[p], ln.n[p], nodes, wall, need_gpu_h, arow, power)
         reason = self._no_room(ps, ln, row, e, win_check, academic_public, arow)
         if reason is not None:
-            return self._fail(ps, row, e, mkey, reason, _no_room_message(row, e, reason))
+            return self._fail(ps, row, e, mkey, reason, "" if ps.quiet else _no_room_message(row, e, reason))
         return self._place_by_vectors(ps, row, e, tix, mkey, win_check, academic_public, arow)
 
     @staticmethod
@@ -1392,6 +1407,8 @@ class Scheduler:
             ends = now + (row.walltime_s * e.ref_tp) / e.tp
             cand = cand & (~ix.pool_windowed | (ends <= ps.rules.pool_close_s))
             if not np.count_nonzero(cand):
+                if ps.quiet:  # a quiet pass drops the sentence: the verdict (memoised for the pass) is all it keeps
+                    return self._fail(ps, row, e, mkey, ReasonCode.WINDOW, "")
                 names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[e.mask & ix.pool_windowed]})[:5])
                 return self._fail(
                     ps,
@@ -1407,6 +1424,8 @@ class Scheduler:
             remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
             cand = cand & (~ix.pool_public | (remaining >= need_h))
             if not np.count_nonzero(cand):
+                if ps.quiet:
+                    return self._fail(ps, row, e, mkey, ReasonCode.ALLOCATION, "")
                 proj = row.project or "(none)"
                 pub = e.mask & ix.pool_public
                 names = ", ".join(sorted({ix.site_ids[int(s)] for s in ix.pool_site[pub]})[:5])
@@ -1444,7 +1463,7 @@ class Scheduler:
             if not found:
                 # exact, not the cache
                 reason = ReasonCode.POWER_ENVELOPE if np.count_nonzero(cand & ps.room(e)) else ReasonCode.CAPACITY
-                return self._fail(ps, row, e, mkey, reason, _no_room_message(row, e, reason))
+                return self._fail(ps, row, e, mkey, reason, "" if ps.quiet else _no_room_message(row, e, reason))
             if res is not None:  # EASY backfill: start only what does not delay the reservation
                 wall_end = now + (row.walltime_s * e.ref_tp) / e.tp
                 kept = fit & self._keeps_reservation(ps, res, e, fit, wall_end, pw)
@@ -1459,6 +1478,8 @@ class Scheduler:
                         continue
                 fit = kept
                 if not np.count_nonzero(fit):
+                    if ps.quiet:  # what _blocked returns for a RESERVATION refusal, without the sentence
+                        return []
                     return self._blocked(
                         ps,
                         row,

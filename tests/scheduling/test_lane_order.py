@@ -1,0 +1,70 @@
+"""A lane order is built in scalars (a fleet has tens of pools); it must equal, field for field, the vector form it
+replaced: pools in stable score order, clusters of pools within the best-fit tie-break, ranks, and no order where
+a score is not finite."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hexagrid.scheduling.scheduler import _TIE_EPS, _LaneOrder
+
+
+def _vector_lane(
+    scores: np.ndarray, pass_ok: np.ndarray, g: np.ndarray, n: np.ndarray, nodes: np.ndarray
+) -> dict[str, Any]:
+    """The vector form (the scheduler's before the scalar one), as the reference."""
+    pools = np.flatnonzero(pass_ok & (g > 0) & (n <= nodes))
+    cluster = np.arange(len(scores))
+    tied = np.zeros(len(scores), dtype=np.bool_)
+    sc = scores[pools]
+    order = pools[np.argsort(sc, kind="stable")]
+    if not np.isfinite(sc).all():
+        order = order[:0]
+    ss = scores[order]
+    gap = np.diff(ss) > 2 * _TIE_EPS * (1.0 + np.abs(ss[1:]))
+    cid = np.concatenate(([0], np.cumsum(gap)))[: len(order)]
+    cluster[order] = cid
+    tied[order] = np.bincount(cid)[cid] > 1
+    rank = np.full(len(scores), len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return {"order": order.tolist(), "rank": rank.tolist(), "cluster": cluster.tolist(), "tied": tied.tolist()}
+
+
+# scores a few tie-breaks apart (or exactly equal), now and then not finite
+_SCORES = st.sampled_from([0.0, -0.0, 0.5, 0.5 + 1e-6, 0.5 + 3e-6, 0.5 + 5e-6, 1.0, 1.0 + 2.5e-6, 2.0, np.inf, np.nan])
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), n_pools=st.integers(1, 12))
+def test_scalar_lane_order_equals_the_vector_form(data: st.DataObject, n_pools: int) -> None:
+    scores = np.array(data.draw(st.lists(_SCORES, min_size=n_pools, max_size=n_pools)))
+    if data.draw(st.booleans()):  # mostly finite: the case the walk uses
+        scores = np.where(np.isfinite(scores), scores, 3.0)
+    pass_ok = np.array(data.draw(st.lists(st.booleans(), min_size=n_pools, max_size=n_pools)))
+    g = np.array(data.draw(st.lists(st.integers(0, 8), min_size=n_pools, max_size=n_pools)), dtype=np.int64)
+    n = np.array(data.draw(st.lists(st.integers(1, 4), min_size=n_pools, max_size=n_pools)), dtype=np.int64)
+    nodes = np.array(data.draw(st.lists(st.integers(1, 4), min_size=n_pools, max_size=n_pools)), dtype=np.int64)
+    w = np.array(data.draw(st.lists(st.floats(100.0, 900.0), min_size=n_pools, max_size=n_pools)))
+    first_fit = data.draw(st.booleans())
+    ix = SimpleNamespace(pool_nodes=nodes, w_per_gpu_of=[w.tolist()] * 2)
+    ps = SimpleNamespace(ix=ix, pass_ok=pass_ok, score=lambda _row, _e: scores)
+    e = SimpleNamespace(g=g, n=n, first_fit=first_fit, shape_pools=None)
+    row = SimpleNamespace(gpus=3, kind=1)
+    lo = _LaneOrder(ps, row, e)  # type: ignore[arg-type]
+    want = _vector_lane(np.zeros(n_pools) if first_fit else scores, pass_ok, g, n, nodes)
+    if first_fit:  # pools in index order, no clusters
+        want["order"] = np.flatnonzero(pass_ok & (g > 0) & (n <= nodes)).tolist()
+        want["rank"] = [want["order"].index(p) if p in want["order"] else len(want["order"]) for p in range(n_pools)]
+        want["cluster"], want["tied"] = list(range(n_pools)), [False] * n_pools
+    assert {"order": lo.order, "rank": lo.rank, "cluster": lo.cluster, "tied": lo.tied} == want
+    assert lo.g == g.tolist() and lo.n == n.tolist()
+    assert lo.pw == (3 * w).tolist()
+    assert lo.score == [] if first_fit else np.array_equal(lo.score, scores, equal_nan=True)
+    # the entry keeps its shape's lists: a second lane of the same entry reads them, and says the same
+    again = _LaneOrder(ps, row, e)  # type: ignore[arg-type]
+    assert (again.order, again.rank, again.cluster, again.tied) == (lo.order, lo.rank, lo.cluster, lo.tied)
