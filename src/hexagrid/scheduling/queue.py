@@ -273,12 +273,11 @@ class JobQueue:
                 cache.update(zip(q._pos, rows, strict=True))  # _pos: the ids in row order
         return q
 
-    def _codes(self, row: JobRow) -> tuple[int, int, int]:
+    def _codes(self, row: JobRow, skey: tuple[object, ...]) -> tuple[int, int, int]:
         t = self.tenant_codes.get(row.tenant)
         if t is None:
             t = self.tenant_codes[row.tenant] = len(self.tenant_names)
             self.tenant_names.append(row.tenant)
-        skey = row.skey
         k = self.skey_codes.get(skey)
         if k is None:
             k = self.skey_codes[skey] = len(self.skey_rows)
@@ -344,7 +343,8 @@ class JobQueue:
 
     def add(self, job: JobSpec | JobRow) -> JobRow:
         """Append a job (a spec, or a row already derived from one); a job id already queued is an error."""
-        row = job if isinstance(job, JobRow) else JobRow.from_spec(job)
+        # a spec's signature comes with its row (from the same reads); a row's is built again
+        row, skey = (job, job.skey) if isinstance(job, JobRow) else JobRow.derive(job)
         if row.id in self._pos:
             raise InputError(f"queue: job id {row.id!r} is already queued; each queued job needs a unique id")
         i = len(self.rows)
@@ -352,7 +352,7 @@ class JobQueue:
             self._grow(i + 1)
         if self._ids is not None and len(row.id) > self._ids.dtype.itemsize // 4:
             self._ids = self._ids.astype(f"U{max(len(row.id), 2 * (self._ids.dtype.itemsize // 4))}")
-        t, k, a = self._codes(row)
+        t, k, a = self._codes(row, skey)
         self._submit[i] = row.submit_s
         self._priority[i] = row.priority
         self._gpus[i] = row.gpus
