@@ -1,6 +1,6 @@
-"""A lane order is built in scalars (a fleet has tens of pools); it must equal, field for field, the vector form it
-replaced: pools in stable score order, clusters of pools within the best-fit tie-break, ranks, and no order where
-a score is not finite."""
+"""Fast forms of a lane's inputs must equal what they replaced, bit for bit: the lane order built in scalars
+(pools in stable score order, clusters of pools within the best-fit tie-break, ranks, no order where a score is
+not finite) and the pool scores built from intensity-free terms kept per fleet index."""
 
 from __future__ import annotations
 
@@ -10,8 +10,13 @@ from typing import Any
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sched_fleets import DictSignals, fleet, pool, site, tenant
+from test_properties import NOWS
 
-from hexagrid.scheduling.scheduler import _TIE_EPS, _LaneOrder
+from hexagrid.domain.kinds import Objective
+from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
+from hexagrid.scheduling.scheduler import _TIE_EPS, _LaneOrder, _Pass
+from hexagrid.scheduling.state import KINDS
 
 
 def _vector_lane(
@@ -68,3 +73,33 @@ def test_scalar_lane_order_equals_the_vector_form(data: st.DataObject, n_pools: 
     # the entry keeps its shape's lists: a second lane of the same entry reads them, and says the same
     again = _LaneOrder(ps, row, e)  # type: ignore[arg-type]
     assert (again.order, again.rank, again.cluster, again.tied) == (lo.order, lo.rank, lo.cluster, lo.tied)
+
+
+def _reference_score(ix: Any, kind: int, objective: Objective, intensity: np.ndarray, w: Any) -> np.ndarray:
+    """The pool score as the scheduler computed it before it kept the intensity-free terms per fleet index."""
+    inference = KINDS[kind].value == "inference"
+    factor = (ix.ref_tp_infer if inference else ix.ref_tp_train) / (ix.pool_tp_infer if inference else ix.pool_tp_train)
+    terms = {"cost": ix.pool_price * factor, "carbon": ix.pool_w_per_gpu[kind] * factor * intensity, "time": factor}
+    norm = {k: v / v.max() if v.max() > 0 else np.zeros_like(v) for k, v in terms.items()}
+    balanced = (w.cost * norm["cost"] + w.carbon * norm["carbon"] + w.time * norm["time"]) / (
+        (w.cost + w.carbon + w.time) or 1.0
+    )
+    return balanced if objective is Objective.BALANCED else norm[objective.value] + 0.01 * balanced
+
+
+def test_base_scores_keep_only_the_intensity_free_terms_across_hours() -> None:
+    """Scores from passes at hours of other intensities (one fleet index, its kept cost and time terms) equal
+    the whole computation's, bit for bit."""
+    sites = [site("a", zone="FR", pools=[pool("h", "H100"), pool("l", "L40S")]), site("b", zone="DE", pools=[pool()])]
+    state = ClusterState.from_fleet(fleet(*sites), [tenant("t")])
+    now = NOWS[0]
+    rng = np.random.default_rng(3)
+    signals = DictSignals({"FR": rng.uniform(10, 500, 96), "DE": rng.uniform(10, 500, 96)}, start_s=now - 24 * 3600)
+    sched = Scheduler(SchedulerConfig())
+    for hour in range(4):
+        ps = _Pass(sched, state, signals, now + hour * 3600.0)
+        ps.materialise()
+        for kind in range(len(KINDS)):
+            for objective in Objective:
+                want = _reference_score(state.ix, kind, objective, ps.intensity, sched.config.objective_weights)
+                assert ps.base_score(kind, objective).tobytes() == want.tobytes()

@@ -604,6 +604,31 @@ class _PoolLists:
         ]
 
 
+def _normalised(v: FArr) -> FArr:
+    """A score term over its fleet-wide maximum (zeros where that is not positive)."""
+    top = v.max()
+    return v / top if top > 0 else np.zeros_like(v)
+
+
+class _FixedTerms:
+    """The score terms that do not depend on the carbon intensity, by job kind: the runtime factor (reference
+    throughput over the pool's) and the normalised cost and time terms. A pure function of the fleet index,
+    built once per index; :meth:`_Pass.base_score` adds the carbon term of the hour."""
+
+    __slots__ = ("cost", "factor", "time")
+
+    def __init__(self, ix: FleetIndex) -> None:
+        self.factor: list[FArr] = []
+        for k in KINDS:
+            inference = k.value == "inference"
+            tp = ix.pool_tp_infer if inference else ix.pool_tp_train
+            self.factor.append((ix.ref_tp_infer if inference else ix.ref_tp_train) / tp)
+        self.cost = [_normalised(ix.pool_price * f) for f in self.factor]
+        self.time = [_normalised(f) for f in self.factor]
+        for a in (*self.factor, *self.cost, *self.time):
+            a.setflags(write=False)
+
+
 class _Pass:
     """The working copy of one pass: mutable arrays plus per-pass vectors and memo tables.
 
@@ -775,16 +800,12 @@ class _Pass:
         if hit is not None:
             return hit
         ix = self.ix
-        inference = KINDS[kind].value == "inference"
-        tp = ix.pool_tp_infer if inference else ix.pool_tp_train
-        ref = ix.ref_tp_infer if inference else ix.ref_tp_train
-        factor = ref / tp
-        terms = {
-            "cost": ix.pool_price * factor,
-            "carbon": ix.pool_w_per_gpu[kind] * factor * self.intensity,
-            "time": factor,
-        }
-        norm = {k: v / v.max() if v.max() > 0 else np.zeros_like(v) for k, v in terms.items()}
+        fixed = ix.cache.get(_FixedTerms)
+        if fixed is None:
+            fixed = ix.cache[_FixedTerms] = _FixedTerms(ix)
+        factor = fixed.factor[kind]
+        carbon = _normalised(ix.pool_w_per_gpu[kind] * factor * self.intensity)
+        norm = {"cost": fixed.cost[kind], "carbon": carbon, "time": fixed.time[kind]}
         w = self.cfg.objective_weights
         total_w = w.cost + w.carbon + w.time
         balanced = (w.cost * norm["cost"] + w.carbon * norm["carbon"] + w.time * norm["time"]) / (total_w or 1.0)
