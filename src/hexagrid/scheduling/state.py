@@ -667,40 +667,21 @@ class ClusterState:
             raise InputError(f"start of {job_id}: {n_nodes} x {gpn} GPUs does not fit nodes of {ix.gpn_of[p]} GPUs")
         named = start.node_indices
         nodes: tuple[int, ...]
-        if len(named) == 1 and n_nodes == 1:  # the common case, in scalars
-            k = int(named[0])
-            if not 0 <= k < pool_nodes:
-                raise InputError(
-                    f"start of {job_id}: node_indices {named} must be 1 distinct index in [0, {pool_nodes})"
-                )
-            if self.node_free.item(k + ix.offset_of[p]) < gpn:
-                raise ConflictError(
-                    f"start of {job_id}: a node in {named} of {ix.pool_name(p)} has fewer than {gpn} free GPUs"
-                )
-            nodes = (k,)
-        elif named and len(named) <= 8:  # a small gang, in scalars (a numpy gather costs ~5 us)
-            nodes = tuple(sorted({int(k) for k in named}))
-            off = ix.offset_of[p]
+        if named:
+            nodes = (int(named[0]),) if len(named) == 1 else tuple(sorted({int(k) for k in named}))
             if len(nodes) != n_nodes or nodes[0] < 0 or nodes[-1] >= pool_nodes:
-                raise InputError(
-                    f"start of {job_id}: node_indices {named} must be {n_nodes} distinct indices in [0, {pool_nodes})"
-                )
-            item = self.node_free.item
-            if any(item(k + off) < gpn for k in nodes):
+                what = "1 distinct index" if n_nodes == 1 else f"{n_nodes} distinct indices"
+                raise InputError(f"start of {job_id}: node_indices {named} must be {what} in [0, {pool_nodes})")
+            off = ix.offset_of[p]
+            if len(nodes) <= 8:  # one node or a small gang, in scalars (a numpy gather costs ~5 us)
+                item = self.node_free.item
+                short = item(nodes[0] + off) < gpn if len(nodes) == 1 else any(item(k + off) < gpn for k in nodes)
+            else:
+                short = bool((self.node_free[np.array(nodes, dtype=np.int64) + off] < gpn).any())
+            if short:
                 raise ConflictError(
                     f"start of {job_id}: a node in {named} of {ix.pool_name(p)} has fewer than {gpn} free GPUs"
                 )
-        elif named:
-            arr = np.array(sorted(set(named)), dtype=np.int64)
-            if len(arr) != n_nodes or arr[0] < 0 or arr[-1] >= pool_nodes:
-                raise InputError(
-                    f"start of {job_id}: node_indices {named} must be {n_nodes} distinct indices in [0, {pool_nodes})"
-                )
-            if (self.node_free[arr + ix.offset_of[p]] < gpn).any():
-                raise ConflictError(
-                    f"start of {job_id}: a node in {named} of {ix.pool_name(p)} has fewer than {gpn} free GPUs"
-                )
-            nodes = tuple(arr.tolist())
         else:
             picked = self.pick_nodes(p, n_nodes, gpn)
             if picked is None:
