@@ -110,6 +110,8 @@ def test_bound_never_above_a_feasible_schedule(
         return
     result = carbon_lower_bound(placed, cap, inten, energy)
     assert result.bound_g <= carbon * (1 + 1e-7) + 1e-6
+    unreduced = carbon_lower_bound(placed, cap, inten, energy, presolve=False)  # the same LP, not presolved
+    assert unreduced.status == "optimal" and unreduced.bound_g == pytest.approx(result.bound_g, rel=1e-9, abs=1e-9)
     coarse = carbon_lower_bound(placed, cap, inten, energy, slot_hours=3)  # a looser relaxation: lower still
     assert coarse.bound_g <= result.bound_g * (1 + 1e-7) + 1e-6
     assert coarse.gpu_hours.shape == (n_sites, -(-n_hours // 3))

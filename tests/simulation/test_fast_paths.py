@@ -135,3 +135,27 @@ def test_start_job_small_gangs_are_checked_and_booked_like_large_ones() -> None:
         assert rj.gpus == 8 * len(named) and rj.start_s == 10.0 and rj.tenant == "acme"
     assert st.node_free.tolist()[3:8] == [0, 0, 7, 8, 0]
     assert st.pool_free_gpus.tolist() == [40 * 8 - 1 - 24 - 80]
+
+
+@pytest.mark.parametrize("spec", ["Mon-Fri 19:00-07:00; Sat-Sun 00:00-24:00", "Wed 09:30-11:00", "Sun 20:00-08:00"])
+def test_window_timeline_answers_as_the_schedule(spec: str) -> None:
+    """The timeline's bisected interval lists give the schedule's own close and next-open times (DST included)."""
+    from datetime import UTC, datetime
+
+    from hexagrid.domain import WeeklySchedule
+    from hexagrid.simulation.windows import WindowTimeline
+
+    sched = WeeklySchedule.parse(spec, "Europe/Paris")
+    t0 = datetime(2025, 3, 1, tzinfo=UTC).timestamp()
+    tl = WindowTimeline(sched, t0)
+    rng = np.random.default_rng(7)
+    times = np.sort(t0 + rng.uniform(0, 120 * 86400.0, 400)).tolist()
+    times += [a for a, _b in sched._intervals_around(t0 + 30 * 86400.0)]  # exactly at opens (half-open intervals)
+    for t in sorted(times):
+        want = sched.close_after(t)
+        assert tl.close_after(t) == want and tl.is_open(t) == (want is not None)
+        if want is None:
+            nxt = tl.next_open(t)
+            assert nxt > t and sched.close_after(nxt) is not None and sched.close_after(nxt - 1.0) is None
+        else:
+            assert tl.next_open(t) == t

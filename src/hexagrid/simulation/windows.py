@@ -1,13 +1,15 @@
-"""Availability windows as sorted numpy interval arrays: O(log n) "open at t?" for the event loop.
+"""Availability windows as sorted interval lists: O(log n) "open at t?" for the event loop.
 
 :class:`hexagrid.domain.WeeklySchedule` answers from calendar arithmetic (time zones, DST) each call;
 the driver and the checker ask at every start and window event, so :class:`WindowTimeline` asks the
-schedule once per week of simulated time and answers from the merged intervals after that.
+schedule once per week of simulated time and answers from the merged intervals after that (plain lists
+searched with :mod:`bisect`: the checker asks at every start on a windowed site, and a numpy search of a
+run's intervals costs several times a bisect).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from bisect import bisect_right
 
 from hexagrid.domain import WeeklySchedule
 
@@ -24,8 +26,8 @@ class WindowTimeline:
     def __init__(self, schedule: WeeklySchedule, from_s: float) -> None:
         self.schedule = schedule
         self._from = from_s - _WEEK_S
-        self._a = np.zeros(0)
-        self._b = np.zeros(0)
+        self._a: list[float] = []  # opens, sorted
+        self._b: list[float] = []  # the matching closes
         self._covered_to = self._from
 
     def _cover(self, t_s: float) -> None:
@@ -37,7 +39,7 @@ class WindowTimeline:
         while t <= t_s + 3 * _WEEK_S:
             pieces.extend(self.schedule._intervals_around(t))
             t += _WEEK_S
-        pieces.extend(zip(self._a.tolist(), self._b.tolist(), strict=True))
+        pieces.extend(zip(self._a, self._b, strict=True))
         pieces.sort()
         merged: list[list[float]] = []
         for a, b in pieces:
@@ -45,16 +47,16 @@ class WindowTimeline:
                 merged[-1][1] = max(merged[-1][1], b)
             else:
                 merged.append([a, b])
-        self._a = np.asarray([m[0] for m in merged])
-        self._b = np.asarray([m[1] for m in merged])
+        self._a = [m[0] for m in merged]
+        self._b = [m[1] for m in merged]
         self._covered_to = t
 
     def close_after(self, t_s: float) -> float | None:
         """When the window open at ``t_s`` closes, or None when closed at ``t_s``."""
         self._cover(t_s)
-        i = int(np.searchsorted(self._a, t_s, side="right")) - 1
+        i = bisect_right(self._a, t_s) - 1
         if i >= 0 and t_s < self._b[i]:
-            return float(self._b[i])
+            return self._b[i]
         return None
 
     def is_open(self, t_s: float) -> bool:
@@ -65,8 +67,8 @@ class WindowTimeline:
         self._cover(t_s)
         if self.close_after(t_s) is not None:
             return t_s
-        i = int(np.searchsorted(self._a, t_s, side="right"))
+        i = bisect_right(self._a, t_s)
         while i >= len(self._a):
             self._cover(self._covered_to)
-            i = int(np.searchsorted(self._a, t_s, side="right"))
-        return float(self._a[i])
+            i = bisect_right(self._a, t_s)
+        return self._a[i]
