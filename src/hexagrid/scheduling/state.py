@@ -416,6 +416,7 @@ class _Tenants:
 
 _NO_CAP = np.iinfo(np.int64).max // 4
 _INFERENCE = JobKind.INFERENCE  # a module constant: ``JobKind.INFERENCE`` goes through the enum's metaclass
+_KIND_INDEX_BY_ID = {id(k): i for k, i in KIND_INDEX.items()}  # hashing an Enum member is a Python-level call
 #: builds a RunningJob from a tuple of all its fields, as ``RunningJob._make`` does without its length check
 _new_running = tuple.__new__
 
@@ -602,38 +603,32 @@ class ClusterState:
         tn.usage_of[tenant] = usage if usage > 0.0 else 0.0
         tn.changed()
 
-    def _set_nodes(self, p: int, nodes: IArr | tuple[int, ...], delta: int) -> None:
-        """Change free GPUs on ``nodes`` (distinct, pool-relative) of pool ``p`` by ``delta``: ``node_free``
+    def _set_nodes(self, p: int, nodes: tuple[int, ...], delta: int) -> None:
+        """Change free GPUs on ``nodes`` (distinct pool-relative ints) of pool ``p`` by ``delta``: ``node_free``
         and ``pool_free_gpus`` now, ``ge`` through the pool's difference row (see :attr:`ge`).
 
         A node going from ``old`` to ``new`` free GPUs changes the levels strictly between them: the row
-        gets -1 at ``min + 1`` and +1 at ``max + 1`` (or the reverse), whatever the distance.
+        gets -1 at ``min + 1`` and +1 at ``max + 1`` (or the reverse), whatever the distance; in both
+        directions that is +1 at ``old + 1`` and -1 at ``new + 1``.
         """
         node_free = self.node_free
         off = self.ix.offset_of[p]
         diff = self._ge_diff[p]
-        sign = -1 if delta < 0 else 1
         if len(nodes) <= 8:
             for k in nodes:
-                i = int(k) + off
+                i = k + off
                 old = node_free.item(i)
-                new = old + delta
-                node_free[i] = new
-                if delta < 0:  # levels new+1..old lose the node (no min/max calls: two per node add up)
-                    diff[new + 1] -= 1
-                    diff[old + 1] += 1
-                else:
-                    diff[old + 1] += 1
-                    diff[new + 1] -= 1
+                node_free[i] = old + delta
+                diff[old + 1] += 1
+                diff[old + delta + 1] -= 1
         else:  # a large gang: one gather, one scatter and a count of the nodes at each old level
             idx = np.asarray(nodes, dtype=np.int64) + off
             old_free = node_free[idx]
             node_free[idx] = old_free + delta
             for old, count in enumerate(np.bincount(old_free, minlength=MAX_GPUS_PER_NODE + 1).tolist()):
                 if count:
-                    new = old + delta
-                    diff[min(old, new) + 1] += sign * count
-                    diff[max(old, new) + 1] -= sign * count
+                    diff[old + 1] += count
+                    diff[old + delta + 1] -= count
         self._ge_stale.add(p)
         self._pool_free[p] += delta * len(nodes)
         self._arrays = None
@@ -702,7 +697,7 @@ class ClusterState:
             wall_limit_s = expected_s
         run_s = expected_s * ref_tp / tp
         wall_s = wall_limit_s * ref_tp / tp
-        power = gpus * ix.w_per_gpu_of[KIND_INDEX[kind]][p]
+        power = gpus * ix.w_per_gpu_of[_KIND_INDEX_BY_ID[id(kind)]][p]
         s = ix.site_of[p]
         self._site_draw[s] += power
         self._arrays = None
@@ -752,28 +747,29 @@ class ClusterState:
         rj = self.running.pop(job_id, None)
         if rj is None:
             raise NotFound(f"job {job_id!r} is not running")
-        del self.pool_jobs[rj.pool][job_id]
-        del self.site_events[rj.site][job_id]
-        if rj.preemptible:
-            left = self.preemptible_by_priority[rj.priority] - 1
+        # the fields this needs, in one unpacking (a named tuple's field read is a descriptor call)
+        _, tenant, _, _, p, s, nodes, gpn, start_s, _, _, power_w, preemptible, priority, _, row, charged, usage, _ = rj
+        del self.pool_jobs[p][job_id]
+        del self.site_events[s][job_id]
+        if preemptible:
+            left = self.preemptible_by_priority[priority] - 1
             if left:
-                self.preemptible_by_priority[rj.priority] = left
+                self.preemptible_by_priority[priority] = left
             else:
-                del self.preemptible_by_priority[rj.priority]
-        self._set_nodes(rj.pool, rj.node_indices, rj.gpus_per_node)
-        s = rj.site
-        draw = self._site_draw[s] - rj.power_w
+                del self.preemptible_by_priority[priority]
+        self._set_nodes(p, nodes, gpn)
+        draw = self._site_draw[s] - power_w
         self._site_draw[s] = draw if draw > 0.0 else 0.0  # max(0.0, draw) without the builtin call
         self._arrays = None
-        t = self.tenants.index.get(rj.tenant)
-        gpus = len(rj.node_indices) * rj.gpus_per_node
-        ran_s = now_s - rj.start_s
+        t = self.tenants.index.get(tenant)
+        gpus = len(nodes) * gpn
+        ran_s = now_s - start_s
         actual_gpu_s = gpus * (ran_s if ran_s > 0.0 else 0.0)
         if t is not None:
             self.tenants.in_use_of[t] -= gpus
-            self._add_usage(t, actual_gpu_s - rj.usage_charged_gpu_s, now_s)
-        if rj.alloc_row >= 0:
-            self.alloc_remaining_gpu_h[rj.alloc_row, s] += rj.alloc_charged_gpu_h - actual_gpu_s / 3600.0
+            self._add_usage(t, actual_gpu_s - usage, now_s)
+        if row >= 0:
+            self.alloc_remaining_gpu_h[row, s] += charged - actual_gpu_s / 3600.0
         return rj
 
     def preempt_job(self, job_id: str, now_s: float) -> RunningJob:

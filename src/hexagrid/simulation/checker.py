@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from hexagrid.domain import JobSpec, Project, SiteKind, Start, Tenant, TenantClass
-from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
+from hexagrid.simulation.fleetindex import KIND_CODE_BY_ID, FleetIndex
 from hexagrid.simulation.windows import WindowTimeline
 
 __all__ = ["ConstraintChecker", "Violation"]
@@ -125,7 +125,7 @@ class ConstraintChecker:
             spec["project"],
             res["scope"],
             res["countries"],
-            spec["min_tier"],
+            id(spec["min_tier"]),  # an Enum member (a singleton): its hash would be a Python-level call
             r["accelerators"],
             r["min_gpu_memory_gb"],
             spec["max_price_eur_per_gpu_h"],
@@ -250,7 +250,7 @@ class ConstraintChecker:
         if cap is not None and held + gpus > cap:
             flag(now_s, jid, "tenant_cap", f"tenant {tenant_id} would hold {held + gpus} GPUs > cap {cap}")
         # power envelope: facility watts of everything running at the site plus this job
-        power_w = gpus * self._pool_fac_w[pool][KIND_CODES[spec["kind"]]]
+        power_w = gpus * self._pool_fac_w[pool][KIND_CODE_BY_ID[id(spec["kind"])]]
         if self._site_power_w[si] + power_w > self._site_env_w[si] + _EPS_W:
             flag(
                 now_s,

@@ -31,8 +31,8 @@ from hexagrid.errors import HexagridError
 from hexagrid.gcpause import gc_paused
 from hexagrid.scheduling.queue import JobQueue, JobRow
 from hexagrid.simulation.checker import ConstraintChecker
-from hexagrid.simulation.engine import Clock, EventKind, EventQueue, SimClock
-from hexagrid.simulation.fleetindex import KIND_CODES, FleetIndex
+from hexagrid.simulation.engine import Clock, EventKind, EventQueue
+from hexagrid.simulation.fleetindex import KIND_CODE_BY_ID, KIND_CODES, FleetIndex
 from hexagrid.simulation.runtime import RuntimeModel, speed_factor
 from hexagrid.simulation.windows import WindowTimeline
 
@@ -130,7 +130,7 @@ class Simulator:
     signals: CarbonSignals | None
     start_s: float
     config: SimConfig = field(default_factory=SimConfig)
-    clock: Clock | None = None
+    clock: Clock | None = None  # None: simulated time, which jumps (no clock object is advanced)
     progress: Callable[[int], None] | None = None  # called with the number of jobs finished so far
 
     def run(self, n_jobs: int, jobs: Iterator[JobSpec]) -> RunResult:
@@ -155,7 +155,6 @@ class Simulator:
             if sc is not None and not sc.always_open()
         }
         checker = ConstraintChecker(idx, {t.id: t for t in self.tenants}, timelines)
-        clock = self.clock or SimClock(self.start_s)
         heap = EventQueue()
         queue = JobQueue()  # kept across passes: rows and columns are derived once per job
         pool_of = idx.pool_index()
@@ -185,7 +184,8 @@ class Simulator:
 
         # live bookkeeping
         pos: dict[str, int] = {}  # job id -> arrival index, for jobs not yet done
-        running: dict[int, tuple[int, float, bool, JobSpec, int]] = {}  # j -> (pool, start, restarting, job, gpus)
+        # j -> (pool, start, restarting, job, gpus, site, facility watts)
+        running: dict[int, tuple[int, float, bool, JobSpec, int, int, float]] = {}
         restarting: set[int] = set()
         deferred: dict[int, JobRow] = {}  # parked with their queue rows: a wake-up re-adds the row, not re-derived
         site_power_w = [0.0] * len(idx.sites)
@@ -202,21 +202,22 @@ class Simulator:
         restart_cost_s = cfg.restart_cost_s
         failure_rate = cfg.failure_rate_per_gpu_h
         schedule = heap.schedule
-        on_start = checker.on_start
+        on_start, on_stop = checker.on_start, checker.on_stop
+        finish_job, preempt_job = state.finish_job, state.preempt_job
         queue_remove = queue.remove
 
-        def stop(j: int, now: float, completed: bool) -> tuple[int, float, bool, JobSpec, int]:
+        def stop(j: int, now: float, completed: bool) -> tuple[int, float, bool, JobSpec, int, int, float]:
             """End job ``j``'s current segment; book it in state, checker and segment arrays."""
-            pool, t0, was_restart, job, g = running.pop(j)
+            held = running.pop(j)
+            pool, t0, _r, _job, g, si, fac_w = held
             jid = job_ids[j]
             if completed:
-                state.finish_job(jid, now)
+                finish_job(jid, now)
             else:
-                state.preempt_job(jid, now)
-            checker.on_stop(jid, now)
-            si = pool_site[pool]
+                preempt_job(jid, now)
+            on_stop(jid, now)
             site_jobs[si] -= 1
-            site_power_w[si] = site_power_w[si] - g * pool_fac_w[pool][kind_a[j]] if site_jobs[si] else 0.0
+            site_power_w[si] = site_power_w[si] - fac_w if site_jobs[si] else 0.0
             seg_job.append(j)
             seg_pool.append(pool)
             seg_gpus.append(g)
@@ -224,10 +225,12 @@ class Simulator:
             seg_b.append(now)
             run_s[j] += now - t0
             gen[j] += 1
-            return pool, t0, was_restart, job, g
+            return held
 
-        def requeue(j: int, now: float, pool: int, t0: float, was_restart: bool, job: JobSpec) -> None:
-            """Put a stopped job back: work since its last checkpoint is lost; it pays a restart next time."""
+        def requeue(j: int, now: float, held: tuple[int, float, bool, JobSpec, int, int, float]) -> None:
+            """Put a job back that ``stop`` ended (``held``: what it returned): work since its last checkpoint
+            is lost; it pays a restart next time."""
+            pool, t0, was_restart, job = held[:4]
             kept = model.saved_ref_s(
                 now - t0, idx.pool_accelerator[pool], job.kind, was_restart, job.checkpoint_interval_s
             )
@@ -272,7 +275,8 @@ class Simulator:
         stop_at = math.inf
 
         interval_s = cfg.min_pass_interval_s
-        peek_time, pop_due, advance_to = heap.peek_time, heap.pop_due, clock.advance_to
+        peek_time, pop_due = heap.peek_time, heap.pop_due
+        advance_to = None if self.clock is None else self.clock.advance_to
         while True:
             t_heap = peek_time()
             t = t_heap if t_heap < next_submit_s else next_submit_s
@@ -282,11 +286,13 @@ class Simulator:
                 break  # everything arrived has finished: the rest of the heap is windows and signals
             if t < now:
                 t = now  # a job submitted before time 0 arrives at time 0
-            advance_to(t)
+            if advance_to is not None:
+                advance_to(t)
             now = t
             window_closed: list[int] | None = None  # sites whose window closed at this instant
             offline: list[int] | None = None  # sites that went offline at this instant
-            for k, _seq, target, token in pop_due(now):
+            # an instant of arrivals only (the heap's next time is later) pops nothing: no call
+            for k, _seq, target, token in pop_due(now) if t_heap <= now else ():
                 events += 1
                 if k in _JOB_ENDS:
                     j = target
@@ -300,9 +306,9 @@ class Simulator:
                         if progress is not None and done % 1024 == 0:
                             progress(done)
                     else:
-                        pool, t0, was_restart, job, _g = stop(j, now, False)
+                        held = stop(j, now, False)
                         fail_n[j] += 1
-                        requeue(j, now, pool, t0, was_restart, job)
+                        requeue(j, now, held)
                     dirty = True
                 elif k == _TICK:
                     if target == _PERIODIC:
@@ -347,7 +353,7 @@ class Simulator:
                 submit[j] = last_arrival_s = next_submit_s
                 ref_dur[j] = remaining[j] = spec["expected_duration_s"]
                 gpus_a[j] = spec["resources"].gpus
-                kind_a[j] = KIND_CODES[spec["kind"]]
+                kind_a[j] = KIND_CODE_BY_ID[id(spec["kind"])]
                 tenant_a[j] = tenant_code.get(spec["tenant"], -1)
                 if spec["deadline_s"] is not None:
                     deadline[j] = spec["deadline_s"]
@@ -396,15 +402,17 @@ class Simulator:
                             continue
                         on_start(jd, d, now, dur, getattr(rj, "node_indices", ()))
                         g = d.nodes * d.gpus_per_node
-                        running[j] = (pool, now, was_restart, jd, g)
+                        si = pool_site[pool]
+                        fac_w = g * pool_fac_w[pool][kc]
+                        running[j] = (pool, now, was_restart, jd, g, si, fac_w)
                         last_pool[j] = pool
                         if math.isnan(first_start[j]):
                             first_start[j] = now
-                        si = pool_site[pool]
                         site_jobs[si] += 1
-                        site_power_w[si] += g * pool_fac_w[pool][kc]
-                        if site_power_w[si] > site_peak_w[si]:
-                            site_peak_w[si] = site_power_w[si]
+                        power_w = site_power_w[si] + fac_w
+                        site_power_w[si] = power_w
+                        if power_w > site_peak_w[si]:
+                            site_peak_w[si] = power_w
                         n_start += 1
                         waiting -= 1
                         if failure_rate > 0:
@@ -419,9 +427,9 @@ class Simulator:
                         j2 = pos.get(d.job_id)
                         if j2 is None or j2 not in running:
                             continue
-                        pool, t0, was_restart, job, _g = stop(j2, now, False)
+                        held = stop(j2, now, False)
                         preempt_n[j2] += 1
-                        requeue(j2, now, pool, t0, was_restart, job)
+                        requeue(j2, now, held)
                         n_preempt += 1
                         dirty = True  # freed capacity: the next instant's pass may use it
                     elif type(d) is Defer:
@@ -437,9 +445,9 @@ class Simulator:
                 if dirty:  # preemptions this pass: look again one second later
                     schedule(now + 1.0, _TICK, _AGAIN)
             # whatever still runs where it may not after the pass is stopped by force (and counted)
-            for si in (*(window_closed or ()), *(offline or ())):
-                for j, (pool, _t0, _r, job, _g) in list(running.items()):
-                    if pool_site[pool] != si:
+            for si in (*(window_closed or ()), *(offline or ())) if window_closed or offline else ():
+                for j, (_p, _t0, _r, job, _g, job_si, _w) in list(running.items()):
+                    if job_si != si:
                         continue
                     rule = "offline" if offline and si in offline else "window"
                     if rule == "window" and job.preemptible:
@@ -457,12 +465,12 @@ class Simulator:
                             rule,
                             f"non-preemptible job running on {idx.site_ids[si]} when its window closed",
                         )
-                    p, t0, was_restart, jb, _g = stop(j, now, False)
+                    held = stop(j, now, False)
                     preempt_n[j] += 1
-                    requeue(j, now, p, t0, was_restart, jb)
+                    requeue(j, now, held)
                     n_forced += 1
                     dirty = True
-            if len(queue) and not tick_pending:
+            if not tick_pending and len(queue):  # a tick is mostly pending: no queue length to ask for
                 schedule(now + cfg.tick_s, _TICK, _PERIODIC)
                 tick_pending = True
 

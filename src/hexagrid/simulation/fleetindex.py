@@ -11,10 +11,12 @@ import numpy.typing as npt
 from hexagrid.domain import CATALOG, Fleet, JobKind, Site
 from hexagrid.energy.power import DEFAULT_UTILISATION, busy_gpu_it_power_w
 
-__all__ = ["KIND_CODES", "FleetIndex", "date_to_posix_s"]
+__all__ = ["KIND_CODES", "KIND_CODE_BY_ID", "FleetIndex", "date_to_posix_s"]
 
 #: Stable small integers for job kinds (column ``kind`` of the per-job table and power lookups).
 KIND_CODES: dict[JobKind, int] = {k: i for i, k in enumerate(JobKind)}
+#: the same codes by the member's identity, for per-job paths: hashing an Enum member is a Python-level call
+KIND_CODE_BY_ID: dict[int, int] = {id(k): i for k, i in KIND_CODES.items()}
 
 
 def date_to_posix_s(d: date) -> float:
