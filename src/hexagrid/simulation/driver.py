@@ -203,18 +203,17 @@ class Simulator:
         failure_rate = cfg.failure_rate_per_gpu_h
         schedule = heap.schedule
         on_start, on_stop = checker.on_start, checker.on_stop
-        finish_job, preempt_job = state.finish_job, state.preempt_job
+        # a stop of any kind releases through finish_job: preempt_job is the same release plus a copy of the
+        # record with the work lost, which the driver never reads (requeue works out the work kept itself)
+        finish_job = state.finish_job
         queue_remove = queue.remove
 
-        def stop(j: int, now: float, completed: bool) -> tuple[int, float, bool, JobSpec, int, int, float]:
-            """End job ``j``'s current segment; book it in state, checker and segment arrays."""
+        def stop(j: int, now: float) -> tuple[int, float, bool, JobSpec, int, int, float]:
+            """End job ``j``'s current segment (finished or not); book it in state, checker and segment arrays."""
             held = running.pop(j)
             pool, t0, _r, _job, g, si, fac_w = held
             jid = job_ids[j]
-            if completed:
-                finish_job(jid, now)
-            else:
-                preempt_job(jid, now)
+            finish_job(jid, now)
             on_stop(jid, now)
             site_jobs[si] -= 1
             site_power_w[si] = site_power_w[si] - fac_w if site_jobs[si] else 0.0
@@ -299,14 +298,14 @@ class Simulator:
                     if token != gen[j] or j not in running:
                         continue  # stale: the job was stopped since this was scheduled
                     if k == _FINISH:
-                        stop(j, now, True)
+                        stop(j, now)
                         end_time[j] = now
                         pos.pop(job_ids[j], None)
                         done += 1
                         if progress is not None and done % 1024 == 0:
                             progress(done)
                     else:
-                        held = stop(j, now, False)
+                        held = stop(j, now)
                         fail_n[j] += 1
                         requeue(j, now, held)
                     dirty = True
@@ -427,7 +426,7 @@ class Simulator:
                         j2 = pos.get(d.job_id)
                         if j2 is None or j2 not in running:
                             continue
-                        held = stop(j2, now, False)
+                        held = stop(j2, now)
                         preempt_n[j2] += 1
                         requeue(j2, now, held)
                         n_preempt += 1
@@ -465,7 +464,7 @@ class Simulator:
                             rule,
                             f"non-preemptible job running on {idx.site_ids[si]} when its window closed",
                         )
-                    held = stop(j, now, False)
+                    held = stop(j, now)
                     preempt_n[j] += 1
                     requeue(j, now, held)
                     n_forced += 1
@@ -476,7 +475,7 @@ class Simulator:
 
         # jobs still running at the horizon: close their segments there (they count as unfinished)
         for j in list(running):
-            stop(j, now, False)
+            stop(j, now)
         if progress is not None:
             progress(done)
         n = arrived
