@@ -149,6 +149,22 @@ def test_intensity_kept_while_the_zones_values_stay_the_same() -> None:
     assert np.array_equal(sched.intensity_at(st.ix, None, T0).by_pool, np.zeros(st.ix.n_pools))
 
 
+def looked_at_by_the_loop(
+    bounds: scheduler_module._ScalarBounds | scheduler_module._VectorBounds, ps: scheduler_module._Pass, settled: bool
+) -> list[int]:
+    """The positions the quiet pass's loop hands to ``_one`` before any start: the bounds' candidates less the jobs
+    whose tenant is at its cap and, once settled, those that cannot preempt and may not fit."""
+    out = []
+    for k in bounds.looked_at(0, settled):
+        i = bounds.order[k]
+        if ps.in_use[bounds.tix_l[i]] > bounds.cap_l[i]:
+            continue
+        if settled and not bounds.preempts_l[i] and not bounds.may_fit(i, 0):
+            continue
+        out.append(k)
+    return out
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_quiet_pass_bounds_in_scalars_equal_the_vector_bounds(data: st.DataObject) -> None:
@@ -173,10 +189,7 @@ def test_quiet_pass_bounds_in_scalars_equal_the_vector_bounds(data: st.DataObjec
     order = scheduler_module.order_queue(queue, state, cfg, now)
     assert scalar.live_in(order) == vector.live_in(order)
     for settled in (False, True):
-        assert scalar.looked_at(0, settled) == vector.looked_at(0, settled)
-    for u, e in enumerate(sg.entries):
-        if e.reason is None:
-            assert scalar.has_room(u) == vector.has_room(u)
+        assert looked_at_by_the_loop(scalar, ps, settled) == looked_at_by_the_loop(vector, ps, settled)
     # and whole passes: every queue below forced through each form
     limit = scheduler_module._SCALAR_BOUNDS
     try:
@@ -227,4 +240,35 @@ def test_scalar_bounds_apply_allocations_and_windows_as_the_vectors_do(
     ps.materialise()
     order = scheduler_module.order_queue(queue, state, sched.config, now)
     assert scalar.live_in(order) == vector.live_in(order)
-    assert scalar.looked_at(0, True) == vector.looked_at(0, True)
+    assert looked_at_by_the_loop(scalar, ps, True) == looked_at_by_the_loop(vector, ps, True)
+
+
+@pytest.mark.parametrize("explain", [False, True])
+def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(explain: bool) -> None:
+    """A driver's JobQueue and Scheduler kept over passes in which sites go offline, come online and windows
+    open and close (the kept entries by the queue's signature codes are per pool state), and a second queue with
+    other codes given to the same scheduler: every pass decides as a fresh scheduler over a fresh queue."""
+    state = windowed_state()
+    kept, q = Scheduler(SchedulerConfig.preset("hexagrid")), JobQueue()
+    other = JobQueue()
+    n = 0
+    for k in range(0, 4 * 24):
+        now = T0 + k * 3600.0
+        for gpus, acc, tn in ((8, ("A100",), "acme"), (4, (), "beta"), (8, (), "acme"), (16, ("A100",), "beta")):
+            spec = job(f"j{n}", gpus, tenant=tn, accelerators=acc, duration_s=5 * 3600.0, submit_s=now)
+            n += 1
+            (q if n % 3 else other).add(spec)
+        for jid, rj in list(state.running.items()):
+            if rj.expected_end_s <= now:
+                state.finish_job(jid, now)
+        for queue in (q, other) if k % 2 else (q,):
+            got = kept.decide(state, queue, None, now, explain_waiting=explain)
+            fresh = Scheduler(SchedulerConfig.preset("hexagrid")).decide(
+                state, JobQueue.from_specs(list(queue)), None, now, explain_waiting=explain
+            )
+            assert got == fresh, (k, [d for d in got if d not in fresh])
+            for d in got:
+                if isinstance(d, Start):
+                    state.start_job(queue.get(d.job_id).spec, d, now)  # type: ignore[union-attr]
+                    queue.remove(d.job_id)
+    assert n > 300 and len(state.running) > 0

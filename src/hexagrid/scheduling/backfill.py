@@ -16,7 +16,7 @@ from operator import itemgetter
 import numpy as np
 import numpy.typing as npt
 
-from hexagrid.scheduling.state import BArr, Event, FleetIndex, IArr, best_fit_nodes
+from hexagrid.scheduling.state import BArr, Event, FleetIndex, best_fit_nodes
 
 __all__ = ["Event", "Reservation", "earliest_start"]
 
@@ -51,28 +51,29 @@ def earliest_start(
     ix: FleetIndex,
     job_id: str,
     node_free: npt.NDArray[np.int16],
-    site_headroom_w: npt.NDArray[np.float64],
+    site_headroom_w: Sequence[float],
     events_of: Callable[[int], list[Event]],
-    pools: IArr,
-    g: IArr,
-    n: IArr,
-    power_w: npt.NDArray[np.float64],
+    pools: Sequence[int],
+    g: Sequence[int],
+    n: Sequence[int],
+    power_w: Sequence[float],
     now_s: float,
 ) -> Reservation | None:
     """Earliest (time, pool) at which ``n[i]`` nodes with ``g[i]`` free GPUs and ``power_w[i]`` of site headroom exist.
 
     ``pools`` are the candidate pools in ascending order (hard rules already applied); ``events_of(site)``
     lists the site's running jobs as releases at their walltime ends (asked once per site). Ties go to the
-    lower pool index.
+    lower pool index. In scalars (a reservation looks at a few pools of a fleet's tens).
     Returns None when no candidate can ever fit (pool or envelope too small even when empty).
     """
     best: tuple[float, int, int] | None = None  # (time, pool, position)
     by_site: dict[int, list[Event]] = {}
     by_end: dict[int, list[Event]] = {}  # each site's releases in walltime order, sorted once
-    for pos, p in enumerate(pools.tolist()):
-        s = int(ix.pool_site[p])
-        gp, npn, pw = int(g[pos]), int(n[pos]), float(power_w[pos])
-        if pw > ix.site_cap_w[s] or npn > ix.pool_nodes[p]:
+    site_of, nodes_of = ix.site_of, ix.nodes_of
+    for pos, p in enumerate(pools):
+        s = site_of[p]
+        gp, npn, pw = g[pos], n[pos], power_w[pos]
+        if pw > ix.site_cap_w[s] or npn > nodes_of[p]:
             continue
         evs = by_end.get(s)
         if evs is None:
@@ -86,7 +87,7 @@ def earliest_start(
             npn,
             pw,
             node_free,
-            float(site_headroom_w[s]),
+            site_headroom_w[s],
             evs,
             now_s,
             None if best is None else best[0],
@@ -96,30 +97,30 @@ def earliest_start(
     if best is None:
         return None
     t, p, pos = best
-    s = int(ix.pool_site[p])
-    free, headroom = _state_at(ix, p, s, node_free, float(site_headroom_w[s]), by_site[s], t)
-    nodes = best_fit_nodes(free, int(n[pos]), int(g[pos]), int(ix.pool_gpn[p]))
+    s = site_of[p]
+    free, headroom = _state_at(ix, p, s, node_free, site_headroom_w[s], by_site[s], t)
+    nodes = best_fit_nodes(free, n[pos], g[pos], ix.gpn_of[p])
     if nodes is None:  # _pool_earliest counted the same predicate at t, so this does not happen
         return None
     return Reservation(
-        job_id=job_id,
-        pool=p,
-        site=s,
-        site_id=ix.site_ids[s],
-        pool_id=ix.pool_ids[p],
-        start_s=t,
-        node_indices=tuple(nodes.tolist()),
-        gpus_per_node=int(g[pos]),
-        power_w=float(power_w[pos]),
-        extra_power_w=headroom - float(power_w[pos]),
+        job_id,
+        p,
+        s,
+        ix.site_ids[s],
+        ix.pool_ids[p],
+        t,
+        tuple(nodes.tolist()),
+        g[pos],
+        power_w[pos],
+        headroom - power_w[pos],
     )
 
 
 def _state_at(
     ix: FleetIndex, p: int, s: int, node_free: npt.NDArray[np.int16], headroom: float, events: Sequence[Event], t: float
 ) -> tuple[npt.NDArray[np.int16], float]:
-    lo, hi = int(ix.pool_offset[p]), int(ix.pool_offset[p + 1])
-    free = node_free[lo:hi].tolist()
+    lo = ix.offset_of[p]
+    free = node_free[lo : lo + ix.nodes_of[p]].tolist()
     for end, ep, nodes, gpn, pw in events:
         if end <= t:
             headroom += pw
@@ -144,8 +145,8 @@ def _pool_earliest(
 ) -> float | None:
     """Replay the site's releases (``events``, in walltime order) until pool ``p`` holds the job; None if it
     never does. The count of nodes with ``g`` free GPUs is kept as releases land, not recounted."""
-    lo, hi = int(ix.pool_offset[p]), int(ix.pool_offset[p + 1])
-    free = node_free[lo:hi].tolist()
+    lo = ix.offset_of[p]
+    free = node_free[lo : lo + ix.nodes_of[p]].tolist()
     fitting = sum(1 for f in free if f >= g)
     i, k = 0, len(events)
     t = now_s

@@ -100,7 +100,11 @@ class _Intensity:
 
 
 def order_queue(
-    q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float, tix: IArr | None = None
+    q: JobQueue,
+    state: ClusterState,
+    config: SchedulerConfig,
+    now_s: float,
+    tix: IArr | list[int] | None = None,
 ) -> IArr:
     """Queue positions in the order the pass considers them; ties by submit time, then job id.
 
@@ -111,7 +115,39 @@ def order_queue(
     (-1 for tenants the state does not know), where the caller has it.
     """
     n = len(q)
+    if n <= _SMALL_QUEUE and config.queue_order == "multifactor":
+        small = _order_list(q, state, config, now_s, tix)
+        if small is not None:
+            return np.array(small, dtype=np.int64)
+    return _order_vector(q, state, config, now_s, tix)
+
+
+def _order_list(
+    q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float, tix: IArr | list[int] | None
+) -> list[int] | None:
+    """:func:`order_queue` as a list, in scalars for a short queue under ``multifactor`` (None where the vector
+    form must order it: a long queue, another order, a NaN score)."""
+    n = len(q)
     if n <= 1:  # nothing to order (a queue of one is common between passes)
+        return [0] * n
+    if n > _SMALL_QUEUE or config.queue_order != "multifactor":
+        return None
+    tn = state.tenants
+    tix_l: list[int]
+    if tix is None:
+        index = tn.index
+        tix_of = [index.get(t, -1) for t in q.tenant_names]
+        tix_l = [tix_of[c] for c in q.tenant_code.tolist()]
+    else:
+        tix_l = tix if isinstance(tix, list) else tix.tolist()
+    return _multifactor_small(q, config, now_s, tn.fair_share_factors(), tix_l)
+
+
+def _order_vector(
+    q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float, tix: IArr | list[int] | None
+) -> IArr:
+    n = len(q)
+    if n <= 1:
         return np.zeros(n, dtype=np.int64)
     if config.queue_order == "fifo":
         return _sorted_by_id_within_ties(q, q.submit_s, None)
@@ -121,10 +157,8 @@ def order_queue(
     fs = tn.fair_share_factors()
     if tix is None:
         tix = np.array([tn.index.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
-    if n <= _SMALL_QUEUE:
-        small = _multifactor_small(q, config, now_s, fs, tix)
-        if small is not None:
-            return small
+    else:
+        tix = np.asarray(tix, dtype=np.int64)
     fs_job = np.where(tix >= 0, fs[np.maximum(tix, 0)] if len(fs) else 0.0, 0.0)
     age = np.clip((now_s - q.submit_s) / config.max_age_s, 0.0, 1.0)
     qos = (q.priority + 1000.0) / 2000.0
@@ -132,7 +166,9 @@ def order_queue(
     return _sorted_by_id_within_ties(q, q.submit_s, -score)
 
 
-def _multifactor_small(q: JobQueue, config: SchedulerConfig, now_s: float, fs: FArr, tix: IArr) -> IArr | None:
+def _multifactor_small(
+    q: JobQueue, config: SchedulerConfig, now_s: float, fs: FArr, tix: list[int]
+) -> list[int] | None:
     """:func:`order_queue`'s multifactor order for a short queue, in scalars: the same float operations in
     the same order as the vector form, so the same scores and the same order (a stable sort on (-score,
     submit), runs of equal keys then put in id order). None where a score or submit time is NaN (the vector
@@ -140,7 +176,7 @@ def _multifactor_small(q: JobQueue, config: SchedulerConfig, now_s: float, fs: F
     w_age, w_fs, w_qos, max_age_s = config.weight_age, config.weight_fair_share, config.weight_qos, config.max_age_s
     fs_of: list[float] = fs.tolist()
     keys: list[tuple[float, float]] = []
-    for submit, priority, t in zip(q.submit_s.tolist(), q.priority.tolist(), tix.tolist(), strict=True):
+    for submit, priority, t in zip(q.submit_s.tolist(), q.priority.tolist(), tix, strict=True):
         age = (now_s - submit) / max_age_s
         age = 0.0 if age < 0.0 else 1.0 if age > 1.0 else age  # np.clip(age, 0.0, 1.0)
         score = w_age * age + w_fs * (fs_of[t] if t >= 0 else 0.0) + w_qos * ((priority + 1000.0) / 2000.0)
@@ -149,16 +185,18 @@ def _multifactor_small(q: JobQueue, config: SchedulerConfig, now_s: float, fs: F
         keys.append((-score, submit))
     order = sorted(range(len(keys)), key=keys.__getitem__)
     tied = [k for k in range(1, len(order)) if keys[order[k]] == keys[order[k - 1]]]
-    out = np.array(order, dtype=np.int64)
     if tied:
         ids = q.ids
+        out = np.array(order, dtype=np.int64)
         lo = tied[0] - 1
         for k, nxt in zip(tied, [*tied[1:], -1], strict=True):
             if nxt != k + 1:  # positions lo..k hold one run of equal keys
                 run = out[lo : k + 1]
                 out[lo : k + 1] = run[np.argsort(ids[run], kind="stable")]
                 lo = nxt - 1
-    return out
+        tied_order: list[int] = out.tolist()
+        return tied_order
+    return order
 
 
 def _sorted_by_id_within_ties(q: JobQueue, submit_s: FArr, key: FArr | None) -> IArr:
@@ -287,28 +325,80 @@ class _Lane:
 class _Signatures:
     """The queue's jobs by (signature, tenant class): each pair's entry looked up once, not once per job.
 
-    ``tix`` is each job's tenant index (-1 for tenants the scheduler does not know; their entry is
-    that of class 0, unused), ``inverse`` each job's position in ``entries``, and ``pairs`` the
-    ``signature code * 2 + class`` of each entry.
+    ``tix_l`` is each job's tenant index (-1 for tenants the scheduler does not know; their entry is
+    that of class 0, unused), ``sig_l`` each job's position in ``entries``, and ``pairs_l`` the
+    ``signature code * 2 + class`` of each entry, in ascending order. A short queue is grouped in scalars
+    (numpy's per-call overhead dominates on tens of rows), a long one with vectors; ``tix``, ``inverse``
+    and ``pairs`` are the same as arrays.
     """
 
-    __slots__ = ("entries", "inverse", "pairs", "tix")
+    __slots__ = ("_arrays", "entries", "pairs_l", "sig_l", "tix_l")
 
     def __init__(self, ps: _Pass, q: JobQueue) -> None:
-        klass = ps.state.tenants.klass
-        self.tix: IArr = np.array([ps.tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
-        pair = q.skey_code * 2 + klass[np.maximum(self.tix, 0)] if len(klass) else q.skey_code * 2
-        present = np.zeros(2 * len(q.skey_rows), dtype=np.bool_)  # np.unique without its sort
-        present[pair] = True
-        self.pairs: IArr = np.flatnonzero(present)
-        code = np.empty(len(present), dtype=np.int64)
-        code[self.pairs] = np.arange(len(self.pairs))
-        self.inverse: IArr = code[pair]
-        pairs = self.pairs.tolist()
-        skeys = list(q.skey_codes)  # the signatures in code order (codes are handed out as first seen)
-        self.entries = ps.entries_of(
-            [q.skey_rows[u >> 1] for u in pairs], [u & 1 for u in pairs], [skeys[u >> 1] for u in pairs]
-        )
+        tindex = ps.tindex
+        self._arrays: tuple[IArr, IArr, IArr] | None = None
+        if len(q) <= _SCALAR_BOUNDS:
+            tix_of = [tindex.get(t, -1) for t in q.tenant_names]
+            tix = self.tix_l = [tix_of[c] for c in q.tenant_code.tolist()]
+            klass = ps.klass
+            if klass:
+                k0 = klass[0]
+                pair = [s * 2 + (klass[t] if t >= 0 else k0) for s, t in zip(q.skey_code.tolist(), tix, strict=True)]
+            else:
+                pair = [s * 2 for s in q.skey_code.tolist()]
+            pairs = self.pairs_l = sorted(set(pair))
+            code = {u: k for k, u in enumerate(pairs)}
+            self.sig_l = [code[u] for u in pair]
+        else:
+            klass_a = ps.state.tenants.klass
+            tix_a: IArr = np.array([tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
+            pair_a = q.skey_code * 2 + klass_a[np.maximum(tix_a, 0)] if len(klass_a) else q.skey_code * 2
+            present = np.zeros(2 * len(q.skey_rows), dtype=np.bool_)  # np.unique without its sort
+            present[pair_a] = True
+            pairs_a: IArr = np.flatnonzero(present)
+            code_a = np.empty(len(present), dtype=np.int64)
+            code_a[pairs_a] = np.arange(len(pairs_a))
+            inverse_a: IArr = code_a[pair_a]
+            self._arrays = (tix_a, inverse_a, pairs_a)
+            self.tix_l, self.sig_l, self.pairs_l = tix_a.tolist(), inverse_a.tolist(), pairs_a.tolist()
+        # the entries kept for this queue's pairs (no signature to hash); the others looked up or built together
+        kept = ps.sched.pair_entries(q, ps.entries)
+        entries = [kept.get(u) for u in self.pairs_l]
+        todo = [k for k, e in enumerate(entries) if e is None]
+        if todo:
+            pairs = [self.pairs_l[k] for k in todo]
+            skeys = list(q.skey_codes)  # the signatures in code order (codes are handed out as first seen)
+            found = ps.entries_of(
+                [q.skey_rows[u >> 1] for u in pairs], [u & 1 for u in pairs], [skeys[u >> 1] for u in pairs]
+            )
+            for k, u, e in zip(todo, pairs, found, strict=True):
+                entries[k] = e
+                if e.reason not in _VOLATILE:  # OFFLINE and WINDOW entries live one pass
+                    kept[u] = e
+        self.entries: list[_Entry] = [e for e in entries if e is not None]  # every pair has one now
+
+    def _as_arrays(self) -> tuple[IArr, IArr, IArr]:
+        """``tix``, ``inverse`` and ``pairs`` as arrays (built once, where a vector form asks for them)."""
+        if self._arrays is None:
+            as_array = np.array
+            self._arrays = (
+                as_array(self.tix_l, dtype=np.int64),
+                as_array(self.sig_l, dtype=np.int64),
+                as_array(self.pairs_l, dtype=np.int64),
+            )
+        return self._arrays
+
+    @property
+    def tix(self) -> IArr:
+        return self._as_arrays()[0]
+
+    @property
+    def inverse(self) -> IArr:
+        return self._as_arrays()[1]
+
+    @property
+    def pairs(self) -> IArr:
+        return self._as_arrays()[2]
 
 
 def _no_room_message(row: JobRow, e: _Entry, reason: ReasonCode) -> str:
@@ -338,9 +428,11 @@ class _VectorBounds:
         self.may_preempt = ~q.preemptible & (q.priority > floor) if floor < math.inf else np.zeros(len(q), np.bool_)
         self.tix_l: list[int] = self.tix.tolist()
         self.cap_l: list[int] = self.cap.tolist()
-        self.sig_l: list[int] = self.inverse.tolist()
+        self.sig_l: list[int] = sg.sig_l
         self.preempts_l: list[bool] = self.may_preempt.tolist()
         self.arows: IArr | None = None
+        self.checked: list[int] = []
+        self.spent: list[bool] = []
         self.order = self.tix[:0]
         # the signatures' masks and gang shapes stacked (signature x pool): one vector test for all
         no_pools = ps.lists.no_pools
@@ -411,12 +503,25 @@ class _VectorBounds:
 
     def looked_at(self, pos: int, settled: bool) -> list[int]:
         """Positions from ``pos`` in :meth:`live_in`'s order of the jobs worth a look: their tenant not at its
-        cap and, once the pass is ``settled``, room for them now or a chance to preempt."""
+        cap and, once the pass is ``settled``, room for them now or a chance to preempt. Starts the loop over
+        them (see :meth:`may_fit`)."""
         ps, rest = self.ps, self.order[pos:]
+        self.checked = [0] * len(self.entries)
+        self.spent = [False] * len(self.entries)
         look = np.asarray(ps.in_use, dtype=np.int64)[self.tix[rest]] <= self.cap[rest]  # tenants not at their cap
         if settled:
             look &= self.fits_now(ps.ge, ps.alloc, rest) | self.may_preempt[rest]
         return (pos + np.flatnonzero(look)).tolist()
+
+    def may_fit(self, j: int, changes: int) -> bool:
+        """Whether job ``j`` (looked at, once settled) may still fit after ``changes`` starts in the loop over
+        :meth:`looked_at`: its signature's shape has room in an admitted pool, re-checked once per signature
+        after each start (the bound above saw the state before any)."""
+        u = self.sig_l[j]
+        if self.checked[u] != changes:
+            self.checked[u] = changes
+            self.spent[u] = not self.has_room(u)
+        return not self.spent[u]
 
 
 class _FitLevels:
@@ -442,8 +547,8 @@ class _ScalarBounds:
 
     def __init__(self, sched: Scheduler, ps: _Pass, q: JobQueue, sg: _Signatures, floor: float) -> None:
         self.ps, self.q, self.entries = ps, q, sg.entries
-        tix = sg.tix.tolist()
-        self.sig_l: list[int] = sg.inverse.tolist()
+        tix = sg.tix_l
+        self.sig_l: list[int] = sg.sig_l
         live_entry = [e.reason is None for e in self.entries]
         self.live = [t >= 0 and live_entry[u] for t, u in zip(tix, self.sig_l, strict=True)]
         self.tix_l = [t if t > 0 else 0 for t in tix]
@@ -458,13 +563,15 @@ class _ScalarBounds:
         # per entry: its admitted pools with the level and node count its shape needs there, and its per-job
         # tests (an academic job's allocation on public pools, a non-preemptible job's end in a window)
         self.levels = [sched.fit_levels(e) if e.reason is None else _NO_LEVELS for e in self.entries]
-        pairs = sg.pairs.tolist()
+        pairs = sg.pairs_l
         self.tests = [
             (e.has_public and not pairs[u] & 1, e.has_window) if e.reason is None else (False, False)
             for u, e in enumerate(self.entries)
         ]
         self.arows: dict[int, int] = {}
         self.order: list[int] = []
+        self.by_sig: dict[int, tuple[list[int], bool | None]] = {}  # _fits' memo for may_fit
+        self.changes = 0  # the starts it holds for
 
     def _fits(
         self, ge_rows: list[list[int]], alloc: FArr, by_sig: dict[int, tuple[list[int], bool | None]], j: int
@@ -522,28 +629,26 @@ class _ScalarBounds:
             for j in range(len(self.live))
         )
 
-    def has_room(self, u: int) -> bool:
-        ge_rows = self.ps.ge_rows
-        return any(ge_rows[p][g] >= n for p, g, n in self.levels[u].pools)
-
     def live_in(self, order: IArr) -> list[int]:
         live = self.live
         self.order = [i for i in order.tolist() if live[i]]
         return self.order
 
-    def looked_at(self, pos: int, settled: bool) -> list[int]:
-        ps = self.ps
-        in_use, cap_l, tix_l, order = ps.in_use, self.cap_l, self.tix_l, self.order
-        if not settled:
-            return [k for k in range(pos, len(order)) if in_use[tix_l[order[k]]] <= cap_l[order[k]]]
-        ge_rows, alloc, preempts_l = ps.ge_rows, ps.alloc, self.preempts_l  # ge_rows: ps.ge as lists, kept in step
-        by_sig: dict[int, tuple[list[int], bool | None]] = {}
-        return [
-            k
-            for k in range(pos, len(order))
-            if in_use[tix_l[order[k]]] <= cap_l[order[k]]
-            and (preempts_l[order[k]] or self._fits(ge_rows, alloc, by_sig, order[k]))
-        ]
+    def looked_at(self, pos: int, settled: bool) -> range:
+        """Every position from ``pos``: the loop over them tests each job as it comes to it (its tenant's cap,
+        and :meth:`may_fit`), against the pass's state then, a bound as good as the one taken before the loop
+        (a pass only takes until a preemption, which ends the loop); most loops end at the reservation."""
+        self.by_sig = {}
+        self.changes = 0
+        return range(pos, len(self.order))
+
+    def may_fit(self, j: int, changes: int) -> bool:
+        """:meth:`_VectorBounds.fits_now` for job ``j`` against the pass's state, after ``changes`` starts in the
+        loop over :meth:`looked_at` (the memo per signature holds until the next start)."""
+        if changes != self.changes:
+            self.changes = changes
+            self.by_sig = {}
+        return self._fits(self.ps.ge_rows, self.ps.alloc, self.by_sig, j)
 
 
 class _PoolLists:
@@ -977,6 +1082,18 @@ class Scheduler:
         self._lane_sets: dict[bytes, dict[tuple[object, ...], _LaneOrder]] = {}
         self._intensity: _Intensity | None = None
         self._fit_levels: dict[int, _FitLevels] = {}
+        self._pair_sets: tuple[object, object, dict[int, _Entry]] | None = None
+
+    def pair_entries(
+        self, q: JobQueue, sets: tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]
+    ) -> dict[int, _Entry]:
+        """Entries by ``signature code * 2 + tenant class`` of queue ``q`` among the kept entries ``sets``
+        (:meth:`entries_for`): a driver's queue keeps its signature codes (``skey_codes`` only grows), so a pass
+        finds its pairs' entries without hashing their signatures. Valid while both are the same objects."""
+        hit = self._pair_sets
+        if hit is None or hit[0] is not q.skey_codes or hit[1] is not sets:
+            hit = self._pair_sets = (q.skey_codes, sets, {})
+        return hit[2]
 
     def fit_levels(self, e: _Entry) -> _FitLevels:
         """``e``'s admitted pools with its shape's level and node count there, kept by entry (entries do not change)."""
@@ -1076,7 +1193,7 @@ class Scheduler:
             return out
         sigs = _Signatures(ps, q)
         rows, one = q.rows, self._one
-        tix_l, sig_l, entries = sigs.tix.tolist(), sigs.inverse.tolist(), sigs.entries
+        tix_l, sig_l, entries = sigs.tix_l, sigs.sig_l, sigs.entries
         for i in order_queue(q, state, self.config, now_s).tolist():
             t = tix_l[i]
             out.extend(one(ps, rows[i], t, entries[sig_l[i]]) if t >= 0 else one(ps, rows[i]))
@@ -1116,7 +1233,7 @@ class Scheduler:
         ps.materialise()
         if cfg.preemption or state.ix.site_schedule:
             out.extend(self._window_preemptions(ps))
-        order_l = bounds.live_in(order_queue(q, state, cfg, ps.now, sg.tix))
+        order_l = bounds.live_in(order_queue(q, state, cfg, ps.now, sg.tix_l))
         tix_l, cap_l, sig_l, preempts_l = bounds.tix_l, bounds.cap_l, bounds.sig_l, bounds.preempts_l
         entries = sg.entries
         in_use = ps.in_use  # the pass's own counts, updated as it starts jobs
@@ -1127,26 +1244,18 @@ class Scheduler:
             # (until the reservation is taken every other job is looked at: the first one blocked takes it)
             picks = bounds.looked_at(pos, settled)
             epoch = ps.epoch
-            # signatures whose admitted pools ran out of free nodes during the loop (starts took them),
-            # re-checked once per signature after each change (a start) since its last check
-            spent = [False] * len(entries)
-            changes = 0
-            checked = [changes] * len(entries)  # the bound above saw the state before any start
+            changes = 0  # starts in this loop: a job that fitted before one may not fit after it
+            may_fit = bounds.may_fit
             pos = n
             for k in picks:
                 i = order_l[k]
                 t = tix_l[i]
                 if in_use[t] > cap_l[i]:
                     continue  # its tenant is at its cap: NotNow, whatever else holds
-                u = sig_l[i]
-                if settled and not preempts_l[i]:
-                    if checked[u] != changes:
-                        checked[u] = changes
-                        spent[u] = not bounds.has_room(u)
-                    if spent[u]:
-                        continue
+                if settled and not preempts_l[i] and not may_fit(i, changes):
+                    continue  # no room for it now: NotNow (a pass only takes)
                 emitted = len(out)
-                for d in self._one(ps, rows[i], t, entries[u]):
+                for d in self._one(ps, rows[i], t, entries[sig_l[i]]):
                     if type(d) is not NotNow:
                         out.append(d)
                 if ps.epoch != epoch or ps.blocker is not None or (not settled and ps.reservation is not None):
@@ -1668,27 +1777,40 @@ class Scheduler:
         return [] if ps.quiet else [NotNow(row.id, reason, message)]
 
     def _reserve(self, ps: _Pass, row: JobRow, e: _Entry) -> Reservation | None:
-        """The EASY reservation: earliest start over non-windowed candidate pools still online then."""
+        """The EASY reservation: earliest start over non-windowed candidate pools still online then (in scalars:
+        the same tests and float operations as over pool vectors, on the few pools an entry admits)."""
         ix = ps.ix
-        keep = e.mask & ~ix.pool_windowed
+        pools = e.pools
+        if pools is None:
+            pools = e.pools = np.flatnonzero(e.mask).tolist()
+        windowed_of = ps.windowed_of
+        cand = [p for p in pools if not windowed_of[p]]
         if e.has_public and ps.klass[ps.state.tenants.index[row.tenant]] == 0:
             arow = ps.state.alloc_row_for(row.tenant, row.project)
-            need = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
-            remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
-            keep &= ~ix.pool_public | (remaining >= need)
-        pools = np.flatnonzero(keep)
-        if len(pools) == 0:
+            left: list[float] | None = ps.alloc[arow].tolist() if arow >= 0 else None
+            run_ref_s = row.duration_s * e.ref_tp
+            tp_of = ps.tp_infer_of if row.inference else ps.tp_train_of
+            public_of, site_of = ps.public_of, ps.site_of
+            cand = [
+                p
+                for p in cand
+                if not public_of[p]
+                or (left[site_of[p]] if left is not None else 0.0) >= row.gpus * (run_ref_s / tp_of[p]) / 3600.0
+            ]
+        if not cand:
             return None
+        g_of, n_of, w_of = e.g.tolist(), e.n.tolist(), ix.w_per_gpu_of[row.kind]
+        gpus = row.gpus
         res = earliest_start(
             ix,
             row.id,
             ps.node_free,
-            ps.headroom,
+            ps.headroom_of,
             ps.events_of,
-            pools,
-            e.g[pools],
-            e.n[pools],
-            row.gpus * ix.pool_w_per_gpu[row.kind][pools],
+            cand,
+            [g_of[p] for p in cand],
+            [n_of[p] for p in cand],
+            [gpus * w_of[p] for p in cand],
             ps.now,
         )
         if res is not None and res.start_s >= ix.site_online_until_s[res.site]:
@@ -1763,20 +1885,26 @@ class Scheduler:
         now = ps.now
         ix = ps.ix
         tix = ps.tindex[row.tenant]
-        pools = e.mask & ~ix.pool_windowed  # windows are for preemptible work; never evict to start there
+        admitted = e.pools
+        if admitted is None:
+            admitted = e.pools = np.flatnonzero(e.mask).tolist()
+        windowed_of, site_of = ps.windowed_of, ps.site_of
+        # windows are for preemptible work (never evict to start there); the reservation keeps its nodes and megawatts
+        res = ps.reservation
+        res_site = -1 if res is None else res.site
+        pools = [p for p in admitted if not windowed_of[p] and site_of[p] != res_site]
         arow = -1
         need_h: FArr | None = None
         if e.has_public:  # public pools only where the project's allocation covers the job
             arow = state.alloc_row_for(row.tenant, row.project) if ps.klass[tix] == 0 else -1
             need_h = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
-            remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
-            pools &= ~ix.pool_public | (remaining >= need_h)
-        res = ps.reservation
-        if res is not None:
-            pools &= ix.pool_site != res.site  # the reservation keeps its nodes and megawatts
+            left: list[float] = (ps.alloc[arow] if arow >= 0 else ps.no_alloc).tolist()
+            need_of: list[float] = need_h.tolist()
+            public_of = ps.public_of
+            pools = [p for p in pools if not public_of[p] or left[site_of[p]] >= need_of[p]]
         started_by = now - self.config.preemption_min_run_s
         best: tuple[float, int, list[RunningJob], IArr] | None = None
-        for p in np.flatnonzero(pools).tolist():
+        for p in pools:
             victims = [
                 rj
                 for rj in state.pool_jobs[p].values()
