@@ -5,12 +5,14 @@ whole-vector placement they stand in for, which stays in the scheduler as their 
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sched_fleets import DictSignals, fleet, job, pool, site, tenant
 from test_properties import NOWS, ZONES, configs, jobs, partly_filled, worlds
 
+import hexagrid.scheduling.scheduler as scheduler_module
 from hexagrid.domain import Start
 from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
 
@@ -38,9 +40,12 @@ def test_walk_decides_as_the_vector_placement(data: st.DataObject) -> None:
     )
     state, _ = partly_filled(data, fleet, tenants, now, 0, 6)
     queue = [data.draw(jobs(f"q{i}", now)) for i in range(data.draw(st.integers(1, 24)))]
-    for quiet in (False, True):
-        fast = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=not quiet)
-        assert fast == VectorOnly(cfg).decide(state, queue, signals, now, explain_waiting=not quiet)
+    # lanes as bytes (fleets of up to 256 pools) or as lists (larger fleets): both walks
+    byte_lanes = scheduler_module._BYTE_LANES if data.draw(st.booleans()) else 0
+    with mock.patch.object(scheduler_module, "_BYTE_LANES", byte_lanes):
+        for quiet in (False, True):
+            fast = Scheduler(cfg).decide(state, queue, signals, now, explain_waiting=not quiet)
+            assert fast == VectorOnly(cfg).decide(state, queue, signals, now, explain_waiting=not quiet)
 
 
 def test_tied_pools_go_by_best_fit_then_index() -> None:
