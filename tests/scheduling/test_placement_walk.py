@@ -15,6 +15,7 @@ from test_properties import NOWS, ZONES, configs, jobs, partly_filled, worlds
 import hexagrid.scheduling.scheduler as scheduler_module
 from hexagrid.domain import Start
 from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
+from hexagrid.scheduling.scheduler import _Miss
 
 
 class VectorOnly(Scheduler):
@@ -84,3 +85,77 @@ def test_one_node_picks_follow_best_fit_through_a_long_pass(
     cfg = SchedulerConfig(backfill="greedy", carbon_deferral=False, queue_order="fifo")
     fast = Scheduler(cfg).decide(state, queue, None, now)
     assert fast == VectorOnly(cfg).decide(state, queue, None, now)
+
+
+class CountingHeld(Scheduler):
+    """The fast paths, counting the walks that settle a job as held behind the EASY reservation."""
+
+    held = 0
+
+    def _walk(self, *args: Any) -> Any:
+        hit = super()._walk(*args)
+        if hit is _Miss.HELD:
+            CountingHeld.held += 1
+        return hit
+
+
+def test_a_walk_refused_by_the_reservation_alone_says_what_the_vector_placement_says() -> None:
+    """A 16-GPU gang reserves both nodes of the only pool; a long small job then fits now on the free node but
+    would still run at the reservation's start: the walk's RESERVATION verdict (no vector placement) must be the
+    vector placement's, sentence included, and a quiet pass drops it alike."""
+    now = NOWS[0]
+    state = ClusterState.from_fleet(fleet(site("s", pools=[pool("p", nodes=2)])), [tenant("t")])
+    state.start_job(job("run", 8, tenant="t", duration_s=7200.0), Start("run", "s", "p", 1, 8, node_indices=(0,)), now)
+    queue = [
+        job("gang", 16, tenant="t", num_nodes=2, submit_s=now - 300),
+        job("long", 1, tenant="t", duration_s=86400.0, submit_s=now - 200),
+        job("long2", 2, tenant="t", duration_s=86400.0, submit_s=now - 100),
+        job("short", 1, tenant="t", duration_s=600.0, submit_s=now - 50),
+    ]
+    cfg = SchedulerConfig(backfill="easy", carbon_deferral=False, queue_order="fifo")
+    CountingHeld.held = 0
+    for quiet in (False, True):
+        fast = CountingHeld(cfg).decide(state, queue, None, now, explain_waiting=not quiet)
+        assert fast == VectorOnly(cfg).decide(state, queue, None, now, explain_waiting=not quiet)
+    assert CountingHeld.held == 4  # long and long2, in both passes
+    held = [d for d in fast if isinstance(d, Start)]
+    assert [d.job_id for d in held] == ["short"]
+
+
+@settings(
+    max_examples=120,
+    deadline=None,
+    derandomize=True,  # the same cases on every run: the count below stays what it was measured at
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_reservation_verdicts_from_the_walk_equal_the_vector_placements(data: st.DataObject) -> None:
+    """EASY passes over busy random fleets, a large gang early in the queue: the walk's shortcut to RESERVATION
+    must decide exactly as the vector placement, in explaining and quiet passes."""
+    fleet, tenants = data.draw(worlds())
+    now = data.draw(st.sampled_from(NOWS))
+    cfg = SchedulerConfig(
+        queue_order=data.draw(st.sampled_from(["fifo", "priority", "multifactor"])),
+        backfill="easy",
+        placement=data.draw(st.sampled_from(["first_fit", "objective"])),
+        carbon_deferral=data.draw(st.booleans()),
+        preemption=data.draw(st.booleans()),
+    )
+    signals = DictSignals(
+        {z: data.draw(st.lists(st.floats(10, 500), min_size=96, max_size=96)) for z in sorted(set(ZONES.values()))},
+        start_s=now - 24 * 3600,
+    )
+    state, _ = partly_filled(data, fleet, tenants, now, 4, 12)
+    gpus, nodes = data.draw(st.sampled_from([(8, 1), (16, 2), (24, 3), (8, 2), (12, 3)]))
+    gang = job("gang", gpus, tenant="corp", num_nodes=nodes, submit_s=now - 7200, priority=50, preemptible=True)
+    queue = [gang, *(data.draw(jobs(f"q{i}", now)) for i in range(data.draw(st.integers(4, 30))))]
+    for quiet in (False, True):
+        fast = CountingHeld(cfg).decide(state, queue, signals, now, explain_waiting=not quiet)
+        assert fast == VectorOnly(cfg).decide(state, queue, signals, now, explain_waiting=not quiet)
+
+
+def test_the_random_reservation_cases_reach_the_shortcut() -> None:
+    """The property above is only worth something if its cases take the shortcut: run it and count."""
+    CountingHeld.held = 0
+    test_reservation_verdicts_from_the_walk_equal_the_vector_placements()
+    assert CountingHeld.held > 20

@@ -9,6 +9,7 @@ objective and packs the job best-fit. Failures that only get worse as a pass fil
 
 from __future__ import annotations
 
+import enum
 import gc
 import itertools
 import math
@@ -1065,6 +1066,12 @@ class _Pass:
 _V = TypeVar("_V")
 
 
+class _Miss(enum.Enum):
+    """How a placement walk missed, where that settles the job's verdict without the vector placement."""
+
+    HELD = 0  # every pool with room, megawatts and the job's tests passed would delay the EASY reservation
+
+
 def _memo_table(tables: dict[bytes, dict[tuple[object, ...], _V]], key: bytes) -> dict[tuple[object, ...], _V]:
     """The memo table kept for ``key`` (a new one if none; bounded: all are dropped once 256 are kept)."""
     hit = tables.get(key)
@@ -1344,6 +1351,8 @@ class Scheduler:
         ln = ps.lane(row, e)
         hit = self._walk(ps, ln, row, e, win_check, academic_public, arow)
         if hit is not None:
+            if hit is _Miss.HELD:
+                return self._held(ps, row, e)
             p, nodes, wall, need_gpu_h, power = hit
             return self._start(ps, row, e, tix, p, ln.g[p], ln.n[p], nodes, wall, need_gpu_h, arow, power)
         reason = self._no_room(ps, ln, row, e, win_check, academic_public, arow)
@@ -1394,14 +1403,17 @@ class Scheduler:
 
     def _walk(
         self, ps: _Pass, ln: _Lane, row: JobRow, e: _Entry, win_check: bool, academic_public: bool, arow: int
-    ) -> tuple[int, IArr | tuple[int, ...], float, float | None, float] | None:
+    ) -> tuple[int, IArr | tuple[int, ...], float, float | None, float] | _Miss | None:
         """The pool and nodes :meth:`_place_by_vectors` would pick, found by walking the lane's pools in score order.
 
         The first pool (by score, then best fit, then index) that the job's rules admit, with exact room and
         megawatts, its window and allocation tests passed, the EASY reservation kept and nodes picked.
         Pools without room or megawatts leave the lane for the rest of the epoch (a pass only takes).
-        Returns (pool, nodes, walltime end, GPU-hours charged or None, W), or None when nothing is found:
-        the caller then runs the vector placement, which says why (or, where scores are not finite, decides).
+        Returns (pool, nodes, walltime end, GPU-hours charged or None, W); ``_Miss.HELD`` when the reservation
+        refused every admitted pool with room, megawatts and the job's tests passed, and the node picker was never
+        asked (the vector placement's verdict then is RESERVATION: the lane holds every pool the entry admits,
+        where it holds any, and its room and megawatts checks are exact); or None when nothing is found: the caller
+        then runs the vector placement, which says why (or, where scores are not finite, decides).
         """
         alive = ln.alive
         # every alive pool ranked before the entry's first admitted one is closed to it: start there
@@ -1421,6 +1433,8 @@ class Scheduler:
         wall_ref_s = row.walltime_s * e.ref_tp
         run_ref_s = row.duration_s * e.ref_tp
         res = ps.reservation
+        held = False  # some pool refused by the reservation
+        picking = False  # some pool handed to the node picker (its refusals are the vector placement's to judge)
         while True:
             tied: list[tuple[float, int, float, float | None]] = []  # candidates whose scores tie (best fit decides)
             cluster = -1
@@ -1459,9 +1473,11 @@ class Scheduler:
                         i += 1
                         continue
                 if res is not None and not self._keeps_at(ps, res, p, s, g, n, wall, pw_of[p]):
+                    held = True
                     i += 1
                     continue
                 i += 1
+                picking = True
                 if ln.tied[p]:  # within the best-fit tie-break of its neighbours' scores: rank them exactly
                     cluster = ln.cluster[p]
                     tied.append((ln.score[p] + ps.tiebreak_at(p), p, wall, need))
@@ -1472,7 +1488,7 @@ class Scheduler:
             if unseen:
                 ln.first_admitted[e.uid] = len(ln.rank)  # none left: later walks of the entry end at once
             if not tied:
-                return None
+                return _Miss.HELD if held and not picking else None
             for _, p, wall, need in sorted(tied):
                 nodes = self._pick_nodes(ps, res, p, g_of[p], n_of[p], wall)
                 if nodes is not None:
@@ -1623,16 +1639,7 @@ class Scheduler:
                         continue
                 fit = kept
                 if not np.count_nonzero(fit):
-                    if ps.quiet:  # what _blocked returns for a RESERVATION refusal, without the sentence
-                        return []
-                    return self._blocked(
-                        ps,
-                        row,
-                        e,
-                        ReasonCode.RESERVATION,
-                        f"held behind reservation for job {res.job_id} "
-                        f"({res.site_id}/{res.pool_id} from {fmt_time(res.start_s, now)})",
-                    )
+                    return self._held(ps, row, e)
                 p = int(fit.argmax()) if e.first_fit else int(np.where(fit, v, np.inf).argmin())
             g, n = int(e.g[p]), int(e.n[p])
             # cached Trues may be stale where earlier starts took GPUs or megawatts: check this pool exactly
@@ -1662,6 +1669,20 @@ class Scheduler:
         capok[p] = ps.ge[p, g] >= n
         powok[p] = pw[p] <= ps.headroom[ps.site_of[p]]
         return out
+
+    def _held(self, ps: _Pass, row: JobRow, e: _Entry) -> list[Decision]:
+        """The verdict of a job the EASY reservation holds back (room now, but starting would delay it)."""
+        res = ps.reservation
+        if ps.quiet or res is None:  # what _blocked returns for a RESERVATION refusal, without the sentence
+            return []
+        return self._blocked(
+            ps,
+            row,
+            e,
+            ReasonCode.RESERVATION,
+            f"held behind reservation for job {res.job_id} "
+            f"({res.site_id}/{res.pool_id} from {fmt_time(res.start_s, ps.now)})",
+        )
 
     def _start(
         self,
