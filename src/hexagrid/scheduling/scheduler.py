@@ -624,16 +624,26 @@ class _ScalarBounds:
         return False
 
     def any_can_start(self) -> bool:
+        """:meth:`_VectorBounds.any_can_start`; a signature's verdict for all its jobs is read from ``_fits``' memo
+        (one call per signature, not per job: in a pass where nothing starts every job is tested)."""
         state = self.ps.state
         ge_rows: list[list[int]] = state.ge.tolist()
         alloc, in_use, cap_l, tix_l = state.alloc_remaining_gpu_h, state.tenants.in_use_of, self.cap_l, self.tix_l
+        live, preempts_l, fits = self.live, self.preempts_l, self._fits
         by_sig: dict[int, tuple[list[int], bool | None]] = {}
-        return any(
-            self.live[j]
-            and in_use[tix_l[j]] <= cap_l[j]
-            and (self.preempts_l[j] or self._fits(ge_rows, alloc, by_sig, j))
-            for j in range(len(self.live))
-        )
+        for j, u in enumerate(self.sig_l):
+            if not live[j] or in_use[tix_l[j]] > cap_l[j]:
+                continue
+            if preempts_l[j]:
+                return True
+            hit = by_sig.get(u)
+            verdict = None if hit is None else hit[1]
+            if verdict is None:  # not found yet, or it rests on the job's own tests
+                if fits(ge_rows, alloc, by_sig, j):
+                    return True
+            elif verdict:
+                return True
+        return False
 
     def live_in(self, order: IArr) -> list[int]:
         live = self.live
@@ -654,6 +664,9 @@ class _ScalarBounds:
         if changes != self.changes:
             self.changes = changes
             self.by_sig = {}
+        hit = self.by_sig.get(self.sig_l[j])
+        if hit is not None and hit[1] is not None:  # the signature's verdict holds for all its jobs
+            return hit[1]
         return self._fits(self.ps.ge_rows, self.ps.alloc, self.by_sig, j)
 
 
@@ -813,7 +826,7 @@ class _Pass:
         self.first_at: dict[int, list[int | None]] = {}
         self.headroom_of: list[float] = self.headroom.tolist()
         self.lanes: dict[tuple[object, ...], _Lane] = {}
-        self.in_use: list[int] = state.tenants.in_use.tolist()
+        self.in_use: list[int] = list(state.tenants.in_use_of)
         self.cap: list[int] = state.tenants.cap.tolist()
         self.flex_s: list[float] = state.tenants.flex_s.tolist()
         self.deferral = cfg.carbon_deferral and self.signals is not None
