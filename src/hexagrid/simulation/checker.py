@@ -125,7 +125,7 @@ class ConstraintChecker:
             spec["project"],
             res["scope"],
             res["countries"],
-            id(spec["min_tier"]),  # an Enum member (a singleton): its hash would be a Python-level call
+            spec["min_tier"],
             r["accelerators"],
             r["min_gpu_memory_gb"],
             spec["max_price_eur_per_gpu_h"],
