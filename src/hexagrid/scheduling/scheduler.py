@@ -1361,7 +1361,8 @@ class Scheduler:
             failed = ps.failed.get(mkey)
         if failed is not None:
             return self._blocked(ps, row, e, failed[0], failed[1])
-        ln = ps.lane(row, e)
+        last = e.lane  # the entry's last lane, mostly the same score key's (see _Pass.lane): no call for it
+        ln = last[1] if last is not None and last[0] is row.score_key else ps.lane(row, e)
         hit = self._walk(ps, ln, row, e, win_check, academic_public, arow)
         if hit is not None:
             if hit is _Miss.HELD:
