@@ -159,3 +159,35 @@ def test_the_random_reservation_cases_reach_the_shortcut() -> None:
     CountingHeld.held = 0
     test_reservation_verdicts_from_the_walk_equal_the_vector_placements()
     assert CountingHeld.held > 20
+
+
+def test_a_passs_starts_keep_its_working_arrays_exact() -> None:
+    """Starts write the pass's arrays through memoryviews (one- and few-node starts) or numpy (large gangs): at the
+    end of a pass its level counts, free GPUs per pool and headroom must be what its free GPUs per node and its
+    draws say, in the arrays the vector code reads and in the lists the walk reads."""
+
+    class Keeping(Scheduler):
+        def _one(self, ps: Any, *args: Any) -> Any:
+            self.last_pass = ps
+            return super()._one(ps, *args)
+
+    now = NOWS[0]
+    sites = [site("a", pools=[pool("h", nodes=24), pool("l", "L40S", gpn=4, nodes=6)]), site("b", pools=[pool()])]
+    state = ClusterState.from_fleet(fleet(*sites), [tenant("t")])
+    sizes = [136, 1, 3, 8, 2, 4, 16, 1, 5, 8, 7, 1, 2, 6, 1]
+    queue = [
+        job(f"j{i}", g, tenant="t", num_nodes=max(1, g // 8), submit_s=now - 1000 + i) for i, g in enumerate(sizes)
+    ]
+    sched = Keeping(SchedulerConfig(backfill="greedy", carbon_deferral=False, queue_order="fifo"))
+    starts = [d for d in sched.decide(state, queue, None, now) if isinstance(d, Start)]
+    assert len(starts) >= 10 and any(d.nodes > 16 for d in starts)  # one-, few- and many-node starts
+    ps, ix = sched.last_pass, state.ix
+    for p in range(ix.n_pools):
+        lo, nodes = int(ix.pool_offset[p]), int(ix.pool_nodes[p])
+        free = ps.node_free[lo : lo + nodes]
+        assert ps.ge[p].tolist() == [int((free >= k).sum()) for k in range(ps.ge.shape[1])]
+        assert int(ps.pool_free[p]) == int(free.sum())
+    assert ps.ge_rows == ps.ge.tolist()
+    assert ps.headroom.tolist() == ps.headroom_of
+    taken = state.pool_free_gpus.sum() - ps.pool_free.sum()
+    assert taken == sum(d.gpus for d in starts)

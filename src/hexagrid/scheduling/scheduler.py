@@ -753,6 +753,19 @@ class _FixedTerms:
             a.setflags(write=False)
 
 
+class _Views:
+    """Memoryviews of a pass's working arrays: a scalar read or write through one costs a fraction of numpy's
+    scalar indexing, on the same memory (the arrays stay exact for the vector code and the other readers)."""
+
+    __slots__ = ("ge", "headroom", "node_free", "pool_free")
+
+    def __init__(self, ps: _Pass) -> None:
+        self.node_free = ps.node_free.data
+        self.ge = ps.ge.data  # indexed [pool, level]
+        self.pool_free = ps.pool_free.data
+        self.headroom: memoryview[float] = ps.headroom.data.cast("B").cast("d")
+
+
 class _Pass:
     """The working copy of one pass: mutable arrays plus per-pass vectors and memo tables.
 
@@ -764,6 +777,9 @@ class _Pass:
     only ever takes resources, so a cached False stays right; a cached True may have gone stale where
     a start happened since, and is re-checked exactly on the pool a job is about to take.
     """
+
+    #: scalar views of the working arrays, made on a materialised pass's first pick or start (see take)
+    views: _Views | None = None
 
     def __init__(self, sched: Scheduler, state: ClusterState, signals: CarbonSignals | None, now_s: float) -> None:
         cfg = sched.config
@@ -1029,16 +1045,19 @@ class _Pass:
     def take(self, p: int, s: int, nodes: IArr | tuple[int, ...], g: int, power: float) -> None:
         """Apply a start to the working arrays (``nodes``: pool-relative indices, an array or a tuple).
 
-        Up to 16 nodes in scalars: the level counts' list updated node by node and written back as the
-        pool's ``ge`` row at once (cheaper than in-place numpy updates per level).
+        Up to 16 nodes in scalars: the level counts' list updated node by node, and the arrays through their
+        memoryviews (:class:`_Views`; numpy's scalar indexing costs several times more).
         """
         lo = self.offset_of[p]
         firsts = self.first_at.get(p)
+        v = self.views
+        if v is None:
+            v = self.views = _Views(self)
         if len(nodes) <= 16:
-            nf = self.node_free
+            nf, ge = v.node_free, v.ge
             counts = self.ge_rows[p]
             for j in nodes if isinstance(nodes, tuple) else nodes.tolist():
-                o = int(nf[lo + j])
+                o = nf[lo + j]
                 nw = o - g
                 if firsts is not None:  # keep the pool's per-level bounds (see _pick_nodes): node j moves o -> nw
                     if firsts[o] == j:
@@ -1049,8 +1068,8 @@ class _Pass:
                 nf[lo + j] = nw
                 for k in range(nw + 1, o + 1):  # the levels the node leaves
                     counts[k] -= 1
-            self.ge[p] = counts
-            self.pool_free[p] -= g * len(nodes)
+                    ge[p, k] = counts[k]
+            v.pool_free[p] -= g * len(nodes)
         else:
             apply_nodes(self.node_free, self.ge, self.pool_free, lo, p, nodes, -g)
             self.ge_rows[p] = self.ge[p].tolist()
@@ -1060,7 +1079,7 @@ class _Pass:
                     first = firsts[nw]
                     if first is not None and j < first:
                         firsts[nw] = j
-        self.headroom[s] -= power
+        v.headroom[s] -= power
         self.headroom_of[s] -= power
 
     # -------------------------------------------------------------- events for reservations
@@ -1548,14 +1567,17 @@ class Scheduler:
             firsts = ps.first_at[p] = [None] * (gpn + 1)
         # firsts[k]: no node below it has exactly k free GPUs (None: 0). A pass only takes GPUs, so a node
         # enters a level from above (take() lowers the bound) or leaves it: the lowest one at k moves up.
-        nf = ps.node_free
+        v = ps.views
+        if v is None:
+            v = ps.views = _Views(ps)
+        nf = v.node_free
         at = lo + (firsts[k] or 0)
         for _ in range(8):  # the node sought is mostly the bound itself or a few past it
             if nf[at] == k:
                 break
             at += 1
         else:
-            at += int(np.argmax(nf[at : lo + ps.nodes_of[p]] == k))
+            at += int(np.argmax(ps.node_free[at : lo + ps.nodes_of[p]] == k))
         firsts[k] = at - lo
         return (at - lo,)
 
