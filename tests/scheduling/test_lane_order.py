@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
+from unittest import mock
 
 import numpy as np
 from hypothesis import given, settings
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from sched_fleets import DictSignals, fleet, pool, site, tenant
 from test_properties import NOWS
 
+import hexagrid.scheduling.scheduler as scheduler_module
 from hexagrid.domain.kinds import Objective
 from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
 from hexagrid.scheduling.scheduler import _TIE_EPS, _LaneOrder, _Pass
@@ -56,11 +58,15 @@ def test_scalar_lane_order_equals_the_vector_form(data: st.DataObject, n_pools: 
     nodes = np.array(data.draw(st.lists(st.integers(1, 4), min_size=n_pools, max_size=n_pools)), dtype=np.int64)
     w = np.array(data.draw(st.lists(st.floats(100.0, 900.0), min_size=n_pools, max_size=n_pools)))
     first_fit = data.draw(st.booleans())
-    ix = SimpleNamespace(pool_nodes=nodes, w_per_gpu_of=[w.tolist()] * 2)
+    ix = SimpleNamespace(pool_nodes=nodes, w_per_gpu_of=[w.tolist()] * 2, pool_w_per_gpu=np.array([w, w]))
     ps = SimpleNamespace(ix=ix, pass_ok=pass_ok, score=lambda _row, _e: scores)
     e = SimpleNamespace(g=g, n=n, first_fit=first_fit, shape_pools=None)
     row = SimpleNamespace(gpus=3, kind=1)
-    lo = _LaneOrder(ps, row, e)  # type: ignore[arg-type]
+    # in scalars (as for fleets of tens of pools) or in vector form (as for fleets of hundreds)
+    vector = data.draw(st.booleans())
+    with mock.patch.object(scheduler_module, "_VECTOR_LANES", -1 if vector else scheduler_module._VECTOR_LANES):
+        lo = _LaneOrder(ps, row, e)  # type: ignore[arg-type]
+        again = _LaneOrder(ps, row, e)  # type: ignore[arg-type]
     want = _vector_lane(np.zeros(n_pools) if first_fit else scores, pass_ok, g, n, nodes)
     if first_fit:  # pools in index order, no clusters
         want["order"] = np.flatnonzero(pass_ok & (g > 0) & (n <= nodes)).tolist()
@@ -71,7 +77,6 @@ def test_scalar_lane_order_equals_the_vector_form(data: st.DataObject, n_pools: 
     assert lo.pw == (3 * w).tolist()
     assert lo.score == [] if first_fit else np.array_equal(lo.score, scores, equal_nan=True)
     # the entry keeps its shape's lists: a second lane of the same entry reads them, and says the same
-    again = _LaneOrder(ps, row, e)  # type: ignore[arg-type]
     assert (again.order, again.rank, again.cluster, again.tied) == (lo.order, lo.rank, lo.cluster, lo.tied)
 
 

@@ -60,6 +60,8 @@ _SMALL_QUEUE = 40
 _SCALAR_BOUNDS = 4096
 #: lanes of fleets with up to this many pools hold their pools as bytes (a pool number fits in one)
 _BYTE_LANES = 256
+#: lane orders over more pools than this are built in vector form (fewer: in scalars, see _LaneOrder)
+_VECTOR_LANES = 64
 
 
 def carbon_intensity_by_pool(ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> FArr:
@@ -268,8 +270,9 @@ class _LaneOrder:
     __slots__ = ("cluster", "g", "n", "order", "pw", "rank", "score", "tied")
 
     def __init__(self, ps: _Pass, row: JobRow, e: _Entry) -> None:
-        # in scalars: a fleet has tens of pools, and a lane order is rebuilt whenever the intensities change
-        # (hourly), where a dozen numpy calls on so few pools cost several times the Python loop
+        # in scalars where a fleet has tens of pools: a lane order is rebuilt whenever the intensities change
+        # (hourly), where a dozen numpy calls on so few pools cost several times the Python loop; over more
+        # pools than _VECTOR_LANES the vector form is the cheaper (the same float operations, so the same order)
         shape = e.shape_pools
         if shape is None:  # every entry of the shape is within these pools (pass_ok is the entry's own)
             ix = ps.ix
@@ -277,8 +280,11 @@ class _LaneOrder:
             shape = e.shape_pools = (e.g.tolist(), e.n.tolist(), pools_ok)
         self.g, self.n, pools = shape
         gpus = row.gpus
-        self.pw: list[float] = [gpus * w for w in ps.ix.w_per_gpu_of[row.kind]]
         n_pools = len(self.g)
+        if len(pools) > _VECTOR_LANES and not e.first_fit:
+            self._vector(ps, row, e, pools)
+            return
+        self.pw: list[float] = [gpus * w for w in ps.ix.w_per_gpu_of[row.kind]]
         cluster = list(range(n_pools))
         tied = [False] * n_pools
         if e.first_fit:
@@ -309,6 +315,31 @@ class _LaneOrder:
         self.rank = rank
         self.cluster: list[int] = cluster
         self.tied: list[bool] = tied
+
+    def _vector(self, ps: _Pass, row: JobRow, e: _Entry, pools: list[int]) -> None:
+        """The scalar build's lists for an objective's order over many pools, from vector operations: a stable
+        argsort (ties by pool index, as the scalar sort) and the same gap test on the same floats."""
+        n_pools = len(self.g)
+        self.pw = (row.gpus * ps.ix.pool_w_per_gpu[row.kind]).tolist()  # int x double, as in Python
+        sc = ps.score(row, e)
+        self.score = sc.tolist()
+        at = np.array(pools, dtype=np.int64)
+        # a stable sort of the pools by score where all are finite; none where one is not (as in scalars)
+        order = at[np.argsort(sc[at], kind="stable")] if np.isfinite(sc[at]).all() else at[:0]
+        cluster = np.arange(n_pools)
+        tied = np.zeros(n_pools, dtype=np.bool_)
+        rank = np.full(n_pools, len(order), dtype=np.int64)  # pools outside the order: past its end
+        if len(order):
+            ss = sc[order]
+            gap = np.diff(ss) > 2 * _TIE_EPS * (1.0 + np.abs(ss[1:]))
+            cid = np.concatenate(([0], np.cumsum(gap)))
+            cluster[order] = cid
+            tied[order] = np.bincount(cid)[cid] > 1
+            rank[order] = np.arange(len(order))
+        self.order = order.tolist()
+        self.rank = rank.tolist()
+        self.cluster = cluster.tolist()
+        self.tied = tied.tolist()
 
 
 class _Lane:
