@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hexagrid.domain import JobKind
-from hexagrid.simulation.metrics import _hourly_bins
+from hexagrid.simulation.metrics import _hourly_bins, same_outcome_note
 from hexagrid.simulation.runtime import RuntimeModel, speed_factor
 
 
@@ -47,3 +47,41 @@ def test_runtime_model_speeds_and_checkpoints() -> None:
     assert m.saved_ref_s(1000, "A100", JobKind.TRAINING, True, 600) == pytest.approx(600)
     assert m.saved_ref_s(1000, "A100", JobKind.TRAINING, True, 800) == 0.0
     assert m.saved_ref_s(1000, "A100", JobKind.TRAINING, False, None) == 0.0
+
+
+def _policy(wait_s: float, tco2: float) -> dict[str, float]:
+    return {
+        "completed": 100,
+        "utilisation": 0.0031,
+        "mean_wait_s": wait_s,
+        "p99_wait_s": 60.0,
+        "mean_completion_s": 5000.0,
+        "energy_mwh": 12.5,
+        "tco2": tco2,
+        "cost_eur": 900.0,
+        "deadline_misses": 0,
+        "preemptions": 0,
+    }
+
+
+def test_policies_with_identical_results_are_named_with_their_load() -> None:
+    summary = {
+        "policies": {"fifo": _policy(26.6, 42.4), "backfill": _policy(26.6, 42.4), "hexagrid": _policy(7342, 17.8)}
+    }
+    note = same_outcome_note(summary)
+    assert note is not None
+    assert note.startswith("fifo and backfill gave identical results")
+    assert "0.3% utilisation" in note and "p99 wait 60 s" in note
+    assert "hexagrid" not in note.split("(")[0] and "Backfill departs from FIFO" in note
+    other = same_outcome_note({"policies": {"backfill": _policy(26.6, 42.4), "hexagrid": _policy(26.6, 42.4)}})
+    assert other == (
+        "backfill and hexagrid gave identical results (waits, energy, carbon and cost) on this run "
+        "(0.3% utilisation, p99 wait 60 s)."
+    )
+
+
+def test_no_note_when_every_policy_differs() -> None:
+    summary = {"policies": {"fifo": _policy(26.6, 42.4), "backfill": _policy(20.1, 42.4)}}
+    assert same_outcome_note(summary) is None
+    summary = {"policies": {"fifo": _policy(26.6, 42.4), "backfill": _policy(26.6, 42.3)}}
+    assert same_outcome_note(summary) is None

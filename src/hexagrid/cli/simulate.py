@@ -51,6 +51,7 @@ def simulate(
     from hexagrid.energy.carbon import load_carbon
     from hexagrid.scenarios import load_scenario
     from hexagrid.simulation.driver import SimConfig
+    from hexagrid.simulation.metrics import same_outcome_note
     from hexagrid.simulation.run import DEFAULT_POLICIES, policy_names, simulate_policies
     from hexagrid.workloads import MappingRule, load_trace, scale_trace
 
@@ -125,6 +126,9 @@ def simulate(
         print_json(summary)
     else:
         _print_table(summary)
+        same = same_outcome_note(summary)
+        if same is not None:
+            console.print(same, style="dim")
         console.print(f"wrote {out}/summary.json, jobs-<policy>.parquet, sites-<policy>.parquet in {wall_s:.1f} s")
         if result.report_path is not None:
             console.print(f"report: {result.report_path.resolve()}")

@@ -33,6 +33,7 @@ __all__ = [
     "ROW_GROUP",
     "Accounting",
     "account",
+    "same_outcome_note",
     "site_series",
     "summarise",
     "write_jobs_parquet",
@@ -223,6 +224,47 @@ def summarise(
     if oracle is not None:
         out["carbon_oracle"] = oracle
     return out
+
+
+#: the outcome figures two policies must share to be reported as giving the same results
+_OUTCOME_KEYS = (
+    "completed",
+    "mean_wait_s",
+    "p99_wait_s",
+    "mean_completion_s",
+    "energy_mwh",
+    "tco2",
+    "cost_eur",
+    "deadline_misses",
+    "preemptions",
+)
+
+
+def same_outcome_note(summary: dict[str, Any]) -> str | None:
+    """A sentence for readers of a comparison in which some policies gave identical results, or None.
+
+    On a fleet far larger than its trace (the default: france-2026 replaying one cluster's trace) the first
+    job in line is hardly ever blocked for capacity, so FIFO and backfill, which differ only there, come out
+    the same; a reader seeing two identical columns should be told that this is not a fault.
+    """
+    pols: dict[str, dict[str, Any]] = summary["policies"]
+    groups: dict[tuple[object, ...], list[str]] = {}
+    for name, s in pols.items():
+        groups.setdefault(tuple(s.get(k) for k in _OUTCOME_KEYS), []).append(name)
+    same = [names for names in groups.values() if len(names) > 1]
+    if not same:
+        return None
+    names = same[0]
+    s = pols[names[0]]
+    listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+    load = f"{s['utilisation']:.1%} utilisation, p99 wait {s['p99_wait_s']:,.0f} s"
+    if sorted(names) != ["backfill", "fifo"]:
+        return f"{listed} gave identical results (waits, energy, carbon and cost) on this run ({load})."
+    return (
+        f"{listed} gave identical results (waits, energy, carbon and cost). Backfill departs from FIFO only "
+        "when the first job in line is blocked for capacity or power and a later job can start without delaying "
+        f"it; on this fleet ({load}) that never changed an outcome."
+    )
 
 
 def write_jobs_parquet(path: Path, res: RunResult, index: FleetIndex, acc: Accounting) -> None:

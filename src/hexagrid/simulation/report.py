@@ -23,6 +23,7 @@ import numpy as np
 
 from hexagrid.domain import Scenario
 from hexagrid.simulation.fleetindex import FleetIndex
+from hexagrid.simulation.metrics import same_outcome_note
 
 __all__ = ["FRANCE_OUTLINE", "write_report"]
 
@@ -450,6 +451,9 @@ def write_report(
         "site's heat-reuse fraction. Cost: GPU-hours x the site's price (public supercomputers charge an "
         "allocation, 0 EUR) plus the energy bill where a site pays its own power.</p>",
     ]
+    same = same_outcome_note(summary)
+    if same is not None:
+        parts.append(f"<p class=note>{html.escape(same)}</p>")
     for title, svg, caption in figures:
         parts.append(
             f"<h2>{html.escape(title)}</h2><figure>{svg}<figcaption>{html.escape(caption)}</figcaption></figure>"
