@@ -794,6 +794,7 @@ class _Views:
         self.node_free = ps.node_free.data
         self.ge = ps.ge.data  # indexed [pool, level]
         self.pool_free = ps.pool_free.data
+        # already of format "d"; the casts only tell the type checker (which types ``.data`` as of ints) it holds floats
         self.headroom: memoryview[float] = ps.headroom.data.cast("B").cast("d")
 
 

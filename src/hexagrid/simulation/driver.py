@@ -111,6 +111,9 @@ _WINDOW_CLOSE, _WINDOW_OPEN, _SITE_OFFLINE, _SITE_ONLINE = (
     int(EventKind.SITE_ONLINE),
 )
 _JOB_ENDS = frozenset((_FINISH, _FAILURE))
+#: a running job's segment: (pool, start, restarting, job, gpus, site, facility watts); a plain tuple, unpacked
+#: by position (a named tuple's field reads are descriptor calls on the replay's hot path)
+_Segment = tuple[int, float, bool, JobSpec, int, int, float]
 
 
 def _np(buf: array[Any], dtype: type, n: int | None = None) -> npt.NDArray[Any]:
@@ -184,8 +187,7 @@ class Simulator:
 
         # live bookkeeping
         pos: dict[str, int] = {}  # job id -> arrival index, for jobs not yet done
-        # j -> (pool, start, restarting, job, gpus, site, facility watts)
-        running: dict[int, tuple[int, float, bool, JobSpec, int, int, float]] = {}
+        running: dict[int, _Segment] = {}  # by arrival index
         restarting: set[int] = set()
         deferred: dict[int, JobRow] = {}  # parked with their queue rows: a wake-up re-adds the row, not re-derived
         site_power_w = [0.0] * len(idx.sites)
@@ -208,7 +210,7 @@ class Simulator:
         finish_job = state.finish_job
         queue_remove = queue.remove
 
-        def stop(j: int, now: float) -> tuple[int, float, bool, JobSpec, int, int, float]:
+        def stop(j: int, now: float) -> _Segment:
             """End job ``j``'s current segment (finished or not); book it in state, checker and segment arrays."""
             held = running.pop(j)
             pool, t0, _r, _job, g, si, fac_w = held
@@ -226,7 +228,7 @@ class Simulator:
             gen[j] += 1
             return held
 
-        def requeue(j: int, now: float, held: tuple[int, float, bool, JobSpec, int, int, float]) -> None:
+        def requeue(j: int, now: float, held: _Segment) -> None:
             """Put a job back that ``stop`` ended (``held``: what it returned): work since its last checkpoint
             is lost; it pays a restart next time."""
             pool, t0, was_restart, job = held[:4]
