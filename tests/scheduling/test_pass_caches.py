@@ -156,7 +156,7 @@ def looked_at_by_the_loop(
     whose tenant is at its cap and, once settled, those that cannot preempt and may not fit."""
     out = []
     for k in bounds.looked_at(0, settled):
-        i = bounds.order[k]
+        i = int(bounds.order[k])
         if ps.in_use[bounds.tix_l[i]] > bounds.cap_l[i]:
             continue
         if settled and not bounds.preempts_l[i] and not bounds.may_fit(i, 0):

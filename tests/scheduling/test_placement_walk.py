@@ -10,15 +10,15 @@ from unittest import mock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sched_fleets import DictSignals, fleet, job, pool, site, tenant
+from source_scheduler import scheduler_source
 from test_properties import NOWS, ZONES, configs, jobs, partly_filled, worlds
 
 import hexagrid.scheduling.scheduler as scheduler_module
 from hexagrid.domain import Start
 from hexagrid.scheduling import ClusterState, Scheduler, SchedulerConfig
-from hexagrid.scheduling.scheduler import _Miss
 
 
-class VectorOnly(Scheduler):
+class VectorOnly(scheduler_source.Scheduler):
     """Every placement through the whole-vector reference."""
 
     def _walk(self, *args: Any) -> None:
@@ -87,14 +87,14 @@ def test_one_node_picks_follow_best_fit_through_a_long_pass(
     assert fast == VectorOnly(cfg).decide(state, queue, None, now)
 
 
-class CountingHeld(Scheduler):
+class CountingHeld(scheduler_source.Scheduler):
     """The fast paths, counting the walks that settle a job as held behind the EASY reservation."""
 
     held = 0
 
     def _walk(self, *args: Any) -> Any:
         hit = super()._walk(*args)
-        if hit is _Miss.HELD:
+        if hit is scheduler_source._Miss.HELD:
             CountingHeld.held += 1
         return hit
 
@@ -166,7 +166,7 @@ def test_a_passs_starts_keep_its_working_arrays_exact() -> None:
     end of a pass its level counts, free GPUs per pool and headroom must be what its free GPUs per node and its
     draws say, in the arrays the vector code reads and in the lists the walk reads."""
 
-    class Keeping(Scheduler):
+    class Keeping(scheduler_source.Scheduler):
         def _one(self, ps: Any, *args: Any) -> Any:
             self.last_pass = ps
             return super()._one(ps, *args)

@@ -1315,7 +1315,7 @@ class Scheduler:
         in_use = ps.in_use  # the pass's own counts, updated as it starts jobs
         n = len(order_l)
         pos = 0
-        while pos < n and ps.blocker is None:
+        while pos < n:  # (no job has blocked the queue yet: a blocker ends the loop below)
             settled = cfg.backfill == "greedy" or ps.reservation is not None
             # (until the reservation is taken every other job is looked at: the first one blocked takes it)
             picks = bounds.looked_at(pos, settled)
@@ -1334,7 +1334,10 @@ class Scheduler:
                 for d in self._one(ps, rows[i], t, entries[sig_l[i]]):
                     if type(d) is not NotNow:
                         out.append(d)
-                if ps.epoch != epoch or ps.blocker is not None or (not settled and ps.reservation is not None):
+                if ps.blocker is not None:
+                    pos = n  # strict order: everything after the blocker waits
+                    break
+                if ps.epoch != epoch or (not settled and ps.reservation is not None):
                     pos = k + 1  # a preemption gave resources back, or the reservation is taken: bound again
                     break
                 if len(out) != emitted:

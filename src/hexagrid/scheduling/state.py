@@ -508,9 +508,7 @@ class ClusterState:
 
     def copy(self) -> ClusterState:
         """A state that can be mutated without touching this one (the fleet index is shared)."""
-        st = ClusterState.__new__(ClusterState)
-        st.ix = self.ix
-        st.fair_share_half_life_s = self.fair_share_half_life_s
+        st = ClusterState(self.ix, fair_share_half_life_s=self.fair_share_half_life_s)
         st.node_free = self.node_free.copy()
         st._ge = self.ge.copy()
         st._ge_diff = [[0] * (MAX_GPUS_PER_NODE + 2) for _ in range(self.ix.n_pools)]
@@ -660,7 +658,7 @@ class ClusterState:
         pool_nodes = ix.nodes_of[p]
         if not 1 <= gpn <= ix.gpn_of[p] or n_nodes < 1:
             raise InputError(f"start of {job_id}: {n_nodes} x {gpn} GPUs does not fit nodes of {ix.gpn_of[p]} GPUs")
-        named = start.node_indices
+        named: tuple[Any, ...] = start.node_indices  # callers may name nodes with numpy integers
         nodes: tuple[int, ...]
         if named:
             nodes = (int(named[0]),) if len(named) == 1 else tuple(sorted({int(k) for k in named}))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from array import array
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Protocol
 
 import numpy as np
@@ -58,6 +58,10 @@ class SimConfig:
     #: Slurm's scheduling interval; large runs use it to bound the number of passes.
     min_pass_interval_s: float = 0.0
     seed: int = 0
+
+    def __reduce__(self) -> tuple[type[SimConfig], tuple[Any, ...]]:
+        # pickled to each policy's worker process; compiled by mypyc, a frozen dataclass unpickles only this way
+        return (SimConfig, tuple(getattr(self, f.name) for f in fields(self)))
 
 
 @dataclass
