@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,7 @@ from hexagrid.scheduling.state import BArr, Event, FleetIndex, best_fit_nodes
 
 __all__ = ["Event", "Reservation", "earliest_start"]
 
-_END = itemgetter(0)  # an Event's walltime end
+_END: Final = itemgetter(0)  # an Event's walltime end
 
 
 @dataclass

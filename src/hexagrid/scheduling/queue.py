@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -25,18 +24,18 @@ from hexagrid.scheduling.state import KIND_INDEX
 __all__ = ["JobQueue", "JobRow"]
 
 # enum members are singletons: keying by id() avoids Enum.__hash__, a Python-level call, per job
-_KIND_BY_ID = {id(k): i for k, i in KIND_INDEX.items()}
-_TIER_RANK_BY_ID = {id(t): t.rank for t in SovereigntyTier}
-_INFERENCE = KIND_INDEX[JobKind.INFERENCE]
+_KIND_BY_ID: Final = {id(k): i for k, i in KIND_INDEX.items()}
+_TIER_RANK_BY_ID: Final = {id(t): t.rank for t in SovereigntyTier}
+_INFERENCE: Final = KIND_INDEX[JobKind.INFERENCE]
 #: Score keys of jobs without users' positions, by objective (id) and kind: shared constants, so a pass over
 #: 100,000 rows does not make (and the garbage collector does not then scan) 100,000 equal tuples.
 #: Objectives as plain str values: they hash fast in memo keys.
-_SCORE_KEYS_BY_OBJECTIVE_ID = {id(o): [(k, o.value, None) for k in range(len(KIND_INDEX))] for o in Objective}
+_SCORE_KEYS_BY_OBJECTIVE_ID: Final = {id(o): [(k, o.value, None) for k in range(len(KIND_INDEX))] for o in Objective}
 
 
 #: A spec's fields as ``derive`` reads them, from the models' ``__dict__`` in one C call each: a pydantic
 #: model's attribute reads go through its ``__getattr__`` hook (~0.1 us each, ~25 of them per job).
-_SPEC_FIELDS = itemgetter(
+_SPEC_FIELDS: Final = itemgetter(
     "id",
     "tenant",
     "project",
@@ -52,7 +51,7 @@ _SPEC_FIELDS = itemgetter(
     "inference",
     "resources",
 )
-_RESOURCE_FIELDS = itemgetter("gpus", "num_nodes", "gpus_per_node")
+_RESOURCE_FIELDS: Final = itemgetter("gpus", "num_nodes", "gpus_per_node")
 
 
 def _signature(
@@ -83,34 +82,82 @@ def _signature(
     )
 
 
-@dataclass(slots=True)
 class JobRow:
     """What the scheduler derives once from a JobSpec.
 
     ``skey`` is the job's static signature: every hard rule that depends only on the job and the
     fleet's structure (accelerator, shape, residency, tier, price, latency) is a function of it, so the
     pools it admits are computed once per signature and shared by all jobs that have it.
+
+    A plain class with its own ``__init__`` (not a dataclass): compiled by mypyc, a dataclass keeps the
+    interpreted ``__init__`` that ``dataclasses`` generates, and a 100,000-job pass builds 100,000 rows.
     """
 
-    spec: JobSpec
-    id: str
-    tenant: str
-    project: str | None
-    kind: int  # index into state.KINDS
-    inference: bool
-    gpus: int
-    num_nodes: int
-    gpn_req: int  # per-node GPUs the job asked for, 0 when the scheduler may choose the shape
-    priority: int
-    submit_s: float
-    duration_s: float
-    walltime_s: float
-    deadline_s: float | None
-    preemptible: bool
-    checkpoint_interval_s: float | None
-    objective: Objective
-    score_key: tuple[object, ...]
-    memo: tuple[int, int, object] | None = None  # the scheduler's per-pass cache of this row's entry
+    __slots__ = (
+        "checkpoint_interval_s",
+        "deadline_s",
+        "duration_s",
+        "gpn_req",
+        "gpus",
+        "id",
+        "inference",
+        "kind",
+        "memo",
+        "num_nodes",
+        "objective",
+        "preemptible",
+        "priority",
+        "project",
+        "score_key",
+        "spec",
+        "submit_s",
+        "tenant",
+        "walltime_s",
+    )
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        id: str,
+        tenant: str,
+        project: str | None,
+        kind: int,
+        inference: bool,
+        gpus: int,
+        num_nodes: int,
+        gpn_req: int,
+        priority: int,
+        submit_s: float,
+        duration_s: float,
+        walltime_s: float,
+        deadline_s: float | None,
+        preemptible: bool,
+        checkpoint_interval_s: float | None,
+        objective: Objective,
+        score_key: tuple[object, ...],
+    ) -> None:
+        self.spec = spec
+        self.id = id
+        self.tenant = tenant
+        self.project = project
+        self.kind = kind  # index into state.KINDS
+        self.inference = inference
+        self.gpus = gpus
+        self.num_nodes = num_nodes
+        self.gpn_req = gpn_req  # per-node GPUs the job asked for, 0 when the scheduler may choose the shape
+        self.priority = priority
+        self.submit_s = submit_s
+        self.duration_s = duration_s
+        self.walltime_s = walltime_s
+        self.deadline_s = deadline_s
+        self.preemptible = preemptible
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self.objective = objective
+        self.score_key = score_key
+        self.memo: tuple[int, int, object] | None = None  # the scheduler's per-pass cache of this row's entry
+
+    def __repr__(self) -> str:
+        return f"JobRow({self.id!r}, tenant={self.tenant!r}, gpus={self.gpus}, kind={self.kind})"
 
     @classmethod
     def from_spec(cls, job: JobSpec) -> JobRow:
@@ -137,7 +184,7 @@ class JobRow:
             score_key = (kind, objective.value, users)
         inference = kind == _INFERENCE
         # positional: keyword arguments cost a measurable share of a 100,000-job pass
-        row = cls(
+        row = JobRow(
             job,
             jid,
             tenant,

@@ -16,7 +16,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import numpy as np
 
@@ -46,18 +46,18 @@ from hexagrid.scheduling.state import (
 __all__ = ["Scheduler", "carbon_intensity_by_pool", "order_queue"]
 
 #: Numbers passes so a job row can remember its entry for the current pass (a memo, not an input).
-_PASS_SERIAL = itertools.count()
+_PASS_SERIAL: Final = itertools.count()
 #: Epochs of the per-entry memos: a new one per pass and per preemption (memos that assumed a shrinking fleet).
-_EPOCHS = itertools.count()
-_ENTRY_UIDS = itertools.count()
-_VOLATILE = (ReasonCode.OFFLINE, ReasonCode.WINDOW)  # reasons whose sentence names the pass's time
-_TIE_EPS = 1e-6  # best-fit tie-break weight: far below any real score difference
-_TRANSIENT = (ReasonCode.CAPACITY, ReasonCode.POWER_ENVELOPE)
+_EPOCHS: Final = itertools.count()
+_ENTRY_UIDS: Final = itertools.count()
+_VOLATILE: Final = (ReasonCode.OFFLINE, ReasonCode.WINDOW)  # reasons whose sentence names the pass's time
+_TIE_EPS: Final = 1e-6  # best-fit tie-break weight: far below any real score difference
+_TRANSIENT: Final = (ReasonCode.CAPACITY, ReasonCode.POWER_ENVELOPE)
 #: queues up to this long are ordered in scalars (numpy's per-call overhead dominates below it)
 _SMALL_QUEUE = 40
 #: queues up to this long are bounded in scalars by a quiet pass (measured: 0.26 against 0.67 ms at 50 jobs,
 #: 7.8 against 17.9 ms at 1,000, about even near 10,000: the vector form's per-signature tests cost more)
-_SCALAR_BOUNDS = 4096
+_SCALAR_BOUNDS: Final = 4096
 #: lanes of fleets with up to this many pools hold their pools as bytes (a pool number fits in one)
 _BYTE_LANES = 256
 #: lane orders over more pools than this are built in vector form (fewer: in scalars, see _LaneOrder)
@@ -576,7 +576,7 @@ class _FitLevels:
         self.tp_of = e.tp.tolist()
 
 
-_NO_LEVELS = _FitLevels(None)  # an entry that admits no pool
+_NO_LEVELS: Final = _FitLevels(None)  # an entry that admits no pool
 
 
 class _ScalarBounds:

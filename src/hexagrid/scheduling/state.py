@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -42,14 +42,14 @@ __all__ = [
 ]
 
 #: Node shapes are bounded by the domain model (NodePool.gpus_per_node <= 16).
-MAX_GPUS_PER_NODE = 16
+MAX_GPUS_PER_NODE: Final = 16
 #: Job kinds in a fixed order: per-kind vectors are indexed by ``KINDS.index(kind)``.
 KINDS: tuple[JobKind, ...] = (JobKind.TRAINING, JobKind.FINE_TUNING, JobKind.INFERENCE, JobKind.BATCH)
 KIND_INDEX: dict[JobKind, int] = {k: i for i, k in enumerate(KINDS)}
 
-ACCESS_CODE = {Access.ACADEMIC: 0, Access.COMMERCIAL: 1, Access.BOTH: 2}
-CLASS_CODE = {TenantClass.ACADEMIC: 0, TenantClass.COMMERCIAL: 1}
-KIND_CODE = {SiteKind.PUBLIC_SUPERCOMPUTER: 0, SiteKind.PRIVATE_CLOUD: 1, SiteKind.ENTERPRISE_IDLE: 2}
+ACCESS_CODE: Final = {Access.ACADEMIC: 0, Access.COMMERCIAL: 1, Access.BOTH: 2}
+CLASS_CODE: Final = {TenantClass.ACADEMIC: 0, TenantClass.COMMERCIAL: 1}
+KIND_CODE: Final = {SiteKind.PUBLIC_SUPERCOMPUTER: 0, SiteKind.PRIVATE_CLOUD: 1, SiteKind.ENTERPRISE_IDLE: 2}
 
 FArr = npt.NDArray[np.float64]
 IArr = npt.NDArray[np.int64]
@@ -121,7 +121,7 @@ def apply_nodes(
 
 #: nodes a search looks at before the rest of the pool: best fit packs jobs onto the lowest indices, so
 #: the node it wants is most often among the first few thousand of a 30,000-node pool
-_FIRST_NODES = 4096
+_FIRST_NODES: Final = 4096
 
 
 def _first_node(free: npt.NDArray[np.int16], k: int, exact: bool, exclude: BArr | None) -> int:
@@ -414,11 +414,11 @@ class _Tenants:
         )
 
 
-_NO_CAP = np.iinfo(np.int64).max // 4
-_INFERENCE = JobKind.INFERENCE  # a module constant: ``JobKind.INFERENCE`` goes through the enum's metaclass
-_KIND_INDEX_BY_ID = {id(k): i for k, i in KIND_INDEX.items()}  # hashing an Enum member is a Python-level call
+_NO_CAP: Final = np.iinfo(np.int64).max // 4
+_INFERENCE: Final = JobKind.INFERENCE  # a module constant: ``JobKind.INFERENCE`` goes through the enum's metaclass
+_KIND_INDEX_BY_ID: Final = {id(k): i for k, i in KIND_INDEX.items()}  # hashing an Enum member is a Python-level call
 #: builds a RunningJob from a tuple of all its fields, as ``RunningJob._make`` does without its length check
-_new_running = tuple.__new__
+_new_running: Final = tuple.__new__
 
 
 class ClusterState:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Final, NamedTuple
 
 from hexagrid.domain import JobSpec, Project, SiteKind, Start, Tenant, TenantClass
 from hexagrid.simulation.fleetindex import KIND_CODE_BY_ID, FleetIndex
@@ -22,8 +22,9 @@ from hexagrid.simulation.windows import WindowTimeline
 
 __all__ = ["ConstraintChecker", "Violation"]
 
-_EPS_W = 1e-6  # watts of float slack on the envelope
-_new_running = tuple.__new__  # a _Running from a tuple of all its fields, without NamedTuple's Python-level __new__
+_EPS_W: Final = 1e-6  # watts of float slack on the envelope
+#: A _Running from a tuple of all its fields, without NamedTuple's Python-level __new__
+_new_running: Final = tuple.__new__
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,7 +21,7 @@ import math
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -114,7 +114,7 @@ _WINDOW_CLOSE, _WINDOW_OPEN, _SITE_OFFLINE, _SITE_ONLINE = (
     int(EventKind.SITE_OFFLINE),
     int(EventKind.SITE_ONLINE),
 )
-_JOB_ENDS = frozenset((_FINISH, _FAILURE))
+_JOB_ENDS: Final = frozenset((_FINISH, _FAILURE))
 #: a running job's segment: (pool, start, restarting, job, gpus, site, facility watts); a plain tuple, unpacked
 #: by position (a named tuple's field reads are descriptor calls on the replay's hot path)
 _Segment = tuple[int, float, bool, JobSpec, int, int, float]

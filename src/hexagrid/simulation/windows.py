@@ -10,12 +10,13 @@ run's intervals costs several times a bisect).
 from __future__ import annotations
 
 from bisect import bisect_right
+from typing import Final
 
 from hexagrid.domain import WeeklySchedule
 
 __all__ = ["WindowTimeline"]
 
-_WEEK_S = 7 * 86400.0
+_WEEK_S: Final = 7 * 86400.0
 
 
 class WindowTimeline:
