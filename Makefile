@@ -3,10 +3,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# The install compiles the hot modules with mypyc (setup.py; HEXAGRID_COMPILE=auto|1|0). Its manifest lists
+# them, so editing one reinstalls before the next run/test/bench (a pure install lists none).
+MANIFEST     := src/hexagrid/_native.json
+COMPILED_SRC := $(shell test -f $(MANIFEST) && $(PYTHON) -c 'import json, sys; print(*("src/" + m.replace(".", "/") + ".py" for m in json.load(sys.stdin)["modules"]))' < $(MANIFEST))
 
 .PHONY: run test install lint typecheck bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py $(COMPILED_SRC)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
@@ -21,8 +25,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench setup.py
+	$(BIN)/ruff format --check src tests bench setup.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,4 +35,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) out build .pytest_cache .mypy_cache .ruff_cache $(MANIFEST)
+	find src -name '*.so' -delete

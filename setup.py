@@ -1,0 +1,175 @@
+"""Build step: compile the scheduler's and the simulator's hot modules with mypyc (metadata: pyproject.toml).
+
+``HEXAGRID_COMPILE`` decides: ``auto`` (default) compiles when mypyc, a C compiler and Python's headers
+are here and installs pure Python with one warning line when they are not or the compile fails; ``1``
+compiles or fails the install (CI); ``0`` installs pure Python. The same sources run either way. Beside
+the package the build writes ``_native.json``: each compiled module with the sha256 of the source it was
+built from, which ``hexagrid._native`` checks at import so that stale compiled code never runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import sysconfig
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, CompileError, ExecError, LinkError
+
+#: The one list of compiled modules: the scheduling pass and the simulator's event loop.
+COMPILED_SOURCES = [
+    "src/hexagrid/scheduling/scheduler.py",
+    "src/hexagrid/scheduling/state.py",
+    "src/hexagrid/scheduling/backfill.py",
+    "src/hexagrid/scheduling/queue.py",
+    "src/hexagrid/scheduling/rules.py",
+    "src/hexagrid/simulation/driver.py",
+    "src/hexagrid/simulation/checker.py",
+    "src/hexagrid/simulation/engine.py",
+    "src/hexagrid/simulation/windows.py",
+    "src/hexagrid/simulation/runtime.py",
+]
+#: mypyc's shared library becomes ``hexagrid/_compiled__mypyc*.so``, inside the package, not at the top level.
+GROUP = "hexagrid._compiled"
+MANIFEST = "_native.json"
+MODES = ("auto", "1", "0")
+#: Commands that finalise build_ext only to list its sources (pip's metadata hooks, sdist): no type check.
+METADATA_COMMANDS = {"egg_info", "dist_info", "sdist"}
+
+
+def _mode() -> str:
+    mode = os.environ.get("HEXAGRID_COMPILE", "auto").strip().lower()
+    if mode not in MODES:
+        sys.exit(f"setup.py: HEXAGRID_COMPILE must be auto, 1 or 0, got {mode!r}")
+    return mode
+
+
+def _warn(message: str) -> None:
+    print(
+        f"hexagrid: warning: {message}; installing pure Python (HEXAGRID_COMPILE=1 makes this an error)",
+        file=sys.stderr,
+    )
+
+
+def _missing_toolchain() -> str | None:
+    """What compiling needs and this machine lacks (mypyc, a C compiler, Python.h), or None."""
+    try:
+        import mypyc.build  # noqa: F401
+    except ImportError:
+        return "mypyc is not installed (it ships with mypy)"
+    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()[0]
+    if shutil.which(cc) is None:
+        return f"no C compiler ({cc!r} not found on PATH)"
+    header = Path(sysconfig.get_paths()["include"], "Python.h")
+    if not header.is_file():
+        return f"no Python headers ({header} not found)"
+    return None
+
+
+def _module_name(source: str) -> str:
+    return source.removeprefix("src/").removesuffix(".py").replace("/", ".")
+
+
+class BuildNative(build_ext):
+    """Swaps the placeholder extension for mypyc's (not for metadata-only commands, which finalise build_ext
+    too but must not pay for mypyc's type check), compiles the C files in parallel, and writes the manifest
+    beside what it built."""
+
+    def finalize_options(self) -> None:
+        self.distribution.ext_modules = self._mypyc_extensions()
+        super().finalize_options()
+
+    def _mypyc_extensions(self) -> list[Extension]:
+        mode = _mode()
+        if mode == "0" or set(self.distribution.commands) <= METADATA_COMMANDS:
+            return []
+        missing = _missing_toolchain()
+        if missing is not None:
+            if mode == "1":
+                sys.exit(f"setup.py: HEXAGRID_COMPILE=1 but cannot compile: {missing}")
+            _warn(missing)
+            return []
+        from mypyc.build import mypycify
+
+        try:
+            extensions: list[Extension] = mypycify(COMPILED_SOURCES, group_name=GROUP, multi_file=True)
+        except SystemExit:  # mypyc prints type errors, then exits
+            if mode == "1":
+                raise
+            _warn("mypyc could not compile (its errors are above)")
+            return []
+        # mypyc writes the shared library's headers under build/hexagrid/ (the group's package) but the
+        # per-module C files of multi_file mode under build/, which include them by bare name.
+        for ext in extensions:
+            ext.include_dirs.append(os.path.join("build", *GROUP.split(".")[:-1]))
+        return extensions
+
+    def build_extension(self, ext: Any) -> None:
+        """Compile an extension's C files on all cores (setuptools compiles one file at a time)."""
+        compile_one = self.compiler.compile
+
+        def compile_all(sources: list[str], *args: Any, **kwargs: Any) -> list[str]:
+            with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+                parts = pool.map(lambda s: compile_one([s], *args, **kwargs), sources)
+                return [obj for objs in parts for obj in objs]
+
+        self.compiler.compile = compile_all
+        try:
+            super().build_extension(ext)
+        finally:
+            self.compiler.compile = compile_one
+
+    def run(self) -> None:
+        package_dir = Path(self._package_dir())
+        self._remove_previous_build(package_dir)
+        if not self.extensions:
+            return
+        try:
+            super().run()
+        except (CCompilerError, CompileError, ExecError, LinkError, OSError) as exc:
+            if _mode() == "1":
+                raise
+            _warn(f"compiling failed ({exc})")
+            self._remove_outputs()
+            return
+        self._write_manifest(package_dir)
+
+    def _package_dir(self) -> str:
+        if self.inplace:
+            return self.get_finalized_command("build_py").get_package_dir("hexagrid")
+        return os.path.join(self.build_lib, "hexagrid")
+
+    def _remove_previous_build(self, package_dir: Path) -> None:
+        """An in-place (editable) build first removes what the last one left: a pure reinstall must not
+        leave compiled modules that shadow the sources."""
+        manifest = package_dir / MANIFEST
+        if not self.inplace or not manifest.is_file():
+            return
+        previous = json.loads(manifest.read_text(encoding="utf-8"))
+        for name in [previous["library"], *previous["modules"]]:
+            Path(self.get_ext_fullpath(name)).unlink(missing_ok=True)
+        manifest.unlink()
+
+    def _remove_outputs(self) -> None:
+        for ext in self.extensions:
+            Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
+
+    def _write_manifest(self, package_dir: Path) -> None:
+        from mypy.version import __version__ as mypy_version
+
+        modules = {_module_name(s): hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in COMPILED_SOURCES}
+        manifest = {"compiler": "mypyc", "mypy": mypy_version, "library": f"{GROUP}__mypyc", "modules": modules}
+        package_dir.mkdir(parents=True, exist_ok=True)
+        (package_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+# The placeholder makes setuptools run build_ext (and tag the wheel for this platform); BuildNative
+# replaces it with mypyc's extensions, or with none.
+setup(ext_modules=[Extension(f"{GROUP}__mypyc", sources=[])], cmdclass={"build_ext": BuildNative})
