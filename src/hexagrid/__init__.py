@@ -5,5 +5,9 @@ residency, sovereignty, access and power rules; it is driven by a discrete-event
 (``hexagrid.simulation``) and by a live control plane (``hexagrid.server``).
 """
 
+from hexagrid import _native
+
+_native.install()  # before any submodule import: the compiled hot modules, or their sources if those are stale
+
 __version__ = "0.1.0"
 __all__ = ["__version__"]

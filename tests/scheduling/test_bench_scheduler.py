@@ -64,6 +64,7 @@ def test_cli_json_keys_and_bad_input() -> None:
         "backfill_wall_s",
         "warm_cpu_s",
         "peak_rss_mb",
+        "compiled",
     ):
         assert key in doc
     assert doc["pending"] == doc["decisions"] == 200

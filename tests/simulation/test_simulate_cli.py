@@ -139,7 +139,7 @@ def test_bad_names_exit_2_with_one_line(
 def test_bench_simulate_prints_a_table_of_the_run_and_json_on_request(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _err = run_cli(["bench", "simulate", "--only", "national", "--national-jobs", "1500"], capsys)
     assert code == 0
-    for figure in ("jobs", "wall s", "events / s", "jobs / s", "constraint violations", "peak RSS"):
+    for figure in ("jobs", "wall s", "events / s", "jobs / s", "constraint violations", "peak RSS", "build: "):
         assert figure in out
     assert "1,500" in out and "ITP" not in out
     code, out, _err = run_cli(["bench", "simulate", "--only", "national", "--national-jobs", "1500", "--json"], capsys)
@@ -147,3 +147,4 @@ def test_bench_simulate_prints_a_table_of_the_run_and_json_on_request(capsys: py
     r = json.loads(out)
     assert r["national_jobs"] == 1500 and r["national_violations"] == 0 and "itp_wall_s" not in r
     assert r["national_gpus"] > 1_000_000 and r["peak_rss_mb"] > 0
+    assert isinstance(r["compiled"], bool)

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from hexagrid import _native
 from hexagrid.domain import (
     Decision,
     Defer,
@@ -331,6 +332,7 @@ class BenchResult:
     warm_cpu_s: float
     peak_rss_mb: float
     seed: int
+    compiled: bool  # the mypyc-compiled hot modules ran (hexagrid._native), so figures say which build made them
 
     def as_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -414,4 +416,5 @@ def run_scheduler_bench(
         warm_cpu_s=cpu_warm,
         peak_rss_mb=_peak_rss_mb(),
         seed=seed,
+        compiled=_native.status().compiled,
     )

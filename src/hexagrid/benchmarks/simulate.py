@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hexagrid import _native
 from hexagrid.domain import CATALOG, REFERENCE_ACCELERATOR, Scenario, TenantClass
 from hexagrid.energy.carbon import load_carbon
 from hexagrid.scenarios import load_scenario
@@ -156,7 +157,12 @@ def bench_simulate(
 ) -> dict[str, Any]:
     """Run (a) and (b); return the figures (the ``--json`` keys plus detail). ``progress(run, done,
     total)`` is called as jobs finish, ``run`` being ``"itp"`` or ``"national"``."""
-    out: dict[str, Any] = {"policy": policy, "seed": seed, "pass_interval_s": pass_interval_s}
+    out: dict[str, Any] = {
+        "policy": policy,
+        "seed": seed,
+        "pass_interval_s": pass_interval_s,
+        "compiled": _native.status().compiled,  # which build made the figures (hexagrid._native)
+    }
     if itp:
         base = load_scenario("france-2026")
         trace = load_trace("itp")

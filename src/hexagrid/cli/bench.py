@@ -40,6 +40,7 @@ def bench_scheduler(
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from hexagrid import _native
     from hexagrid.benchmarks.scheduler import run_scheduler_bench
     from hexagrid.cli.common import console, err_console, print_json
 
@@ -69,6 +70,7 @@ def bench_scheduler(
         ("backfill pass: placed", f"{result.backfill_placed:,}"),
         ("backfill pass: wall s (CPU s)", f"{result.backfill_wall_s:.2f} ({result.backfill_cpu_s:.2f})"),
         ("peak RSS MB", f"{result.peak_rss_mb:,.0f}"),
+        ("build", _native.status().describe()),
     ]
     for k, v in rows:
         table.add_row(k, v)

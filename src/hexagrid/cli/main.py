@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from hexagrid import __version__
+from hexagrid import __version__, _native
 from hexagrid.errors import HexagridError, ValidationFailed
 
 app = typer.Typer(
@@ -20,7 +20,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"hexagrid {__version__}")
+        typer.echo(f"hexagrid {__version__} ({_native.status().describe()})")
         raise typer.Exit()
 
 

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hexagrid import _native
 from hexagrid.cli.common import console, err_console, fail, print_json
 
 __all__ = ["simulate"]
@@ -235,3 +236,4 @@ def bench_simulate(
         t.add_row(name, *(fmt.format(r[f"{k}_{field}"]) for k, _ in runs))
     console.print(t)
     console.print(f"peak RSS {r['peak_rss_mb']:,.0f} MB")
+    console.print(f"build: {_native.status().describe()}")
