@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml setup.py $(COMPILED_SRC)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@$(BIN)/hexagrid --version
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -9,6 +9,7 @@ built from, which ``hexagrid._native`` checks at import so that stale compiled c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -51,11 +52,14 @@ def _mode() -> str:
     return mode
 
 
-def _warn(message: str) -> None:
+def _fall_back(reason: str) -> str:
+    """``auto``: one warning line, and the build goes on in pure Python; ``1``: the install fails."""
+    if _mode() == "1":
+        sys.exit(f"setup.py: HEXAGRID_COMPILE=1 but {reason}")
     print(
-        f"hexagrid: warning: {message}; installing pure Python (HEXAGRID_COMPILE=1 makes this an error)",
-        file=sys.stderr,
+        f"hexagrid: warning: {reason}; installing pure Python (HEXAGRID_COMPILE=1 makes this an error)", file=sys.stderr
     )
+    return reason
 
 
 def _missing_toolchain() -> str | None:
@@ -77,39 +81,42 @@ def _module_name(source: str) -> str:
     return source.removeprefix("src/").removesuffix(".py").replace("/", ".")
 
 
+@functools.cache
+def _mypyc_extensions() -> tuple[list[Extension], str]:
+    """mypyc's extensions and "", or none and why this build installs pure Python (the manifest keeps it for
+    ``hexagrid._native.status()``). Once per process: an editable install finalises build_ext twice."""
+    if _mode() == "0":
+        return [], "HEXAGRID_COMPILE=0"
+    missing = _missing_toolchain()
+    if missing is not None:
+        return [], _fall_back(missing)
+    from mypyc.build import mypycify
+
+    try:
+        extensions: list[Extension] = mypycify(COMPILED_SOURCES, group_name=GROUP, multi_file=True)
+    except SystemExit:  # mypyc prints type errors, then exits
+        return [], _fall_back("mypyc could not compile (its errors are above)")
+    # mypyc writes the shared library's headers under build/hexagrid/ (the group's package) but the
+    # per-module C files of multi_file mode under build/, which include them by bare name.
+    for ext in extensions:
+        ext.include_dirs.append(os.path.join("build", *GROUP.split(".")[:-1]))
+    return extensions, ""
+
+
 class BuildNative(build_ext):
     """Swaps the placeholder extension for mypyc's (not for metadata-only commands, which finalise build_ext
     too but must not pay for mypyc's type check), compiles the C files in parallel, and writes the manifest
     beside what it built."""
 
     def finalize_options(self) -> None:
-        self.distribution.ext_modules = self._mypyc_extensions()
+        metadata_only = set(self.distribution.commands) <= METADATA_COMMANDS
+        extensions, self.not_compiled = ([], "") if metadata_only else _mypyc_extensions()
+        if extensions:
+            self.distribution.ext_modules = extensions
         super().finalize_options()
-
-    def _mypyc_extensions(self) -> list[Extension]:
-        mode = _mode()
-        if mode == "0" or set(self.distribution.commands) <= METADATA_COMMANDS:
-            return []
-        missing = _missing_toolchain()
-        if missing is not None:
-            if mode == "1":
-                sys.exit(f"setup.py: HEXAGRID_COMPILE=1 but cannot compile: {missing}")
-            _warn(missing)
-            return []
-        from mypyc.build import mypycify
-
-        try:
-            extensions: list[Extension] = mypycify(COMPILED_SOURCES, group_name=GROUP, multi_file=True)
-        except SystemExit:  # mypyc prints type errors, then exits
-            if mode == "1":
-                raise
-            _warn("mypyc could not compile (its errors are above)")
-            return []
-        # mypyc writes the shared library's headers under build/hexagrid/ (the group's package) but the
-        # per-module C files of multi_file mode under build/, which include them by bare name.
-        for ext in extensions:
-            ext.include_dirs.append(os.path.join("build", *GROUP.split(".")[:-1]))
-        return extensions
+        # Without them the placeholder stays on the distribution, so that build_ext still runs: an editable
+        # reinstall must remove the extensions of the last build.
+        self.extensions = extensions
 
     def build_extension(self, ext: Any) -> None:
         """Compile an extension's C files on all cores (setuptools compiles one file at a time)."""
@@ -129,16 +136,14 @@ class BuildNative(build_ext):
     def run(self) -> None:
         package_dir = Path(self._package_dir())
         self._remove_previous_build(package_dir)
-        if not self.extensions:
-            return
-        try:
-            super().run()
-        except (CCompilerError, CompileError, ExecError, LinkError, OSError) as exc:
-            if _mode() == "1":
-                raise
-            _warn(f"compiling failed ({exc})")
-            self._remove_outputs()
-            return
+        if self.extensions:
+            try:
+                super().run()
+            except (CCompilerError, CompileError, ExecError, LinkError, OSError) as exc:
+                self._remove_outputs()
+                self.not_compiled = _fall_back(
+                    f"compiling failed ({type(exc).__name__}; the compiler's errors are above)"
+                )
         self._write_manifest(package_dir)
 
     def _package_dir(self) -> str:
@@ -162,10 +167,17 @@ class BuildNative(build_ext):
             Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
 
     def _write_manifest(self, package_dir: Path) -> None:
-        from mypy.version import __version__ as mypy_version
+        manifest: dict[str, Any] = {"library": f"{GROUP}__mypyc", "modules": {}}
+        if self.not_compiled:
+            manifest["not_compiled"] = self.not_compiled
+        else:
+            from mypy.version import __version__ as mypy_version
 
-        modules = {_module_name(s): hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in COMPILED_SOURCES}
-        manifest = {"compiler": "mypyc", "mypy": mypy_version, "library": f"{GROUP}__mypyc", "modules": modules}
+            manifest.update(
+                compiler="mypyc",
+                mypy=mypy_version,
+                modules={_module_name(s): hashlib.sha256(Path(s).read_bytes()).hexdigest() for s in COMPILED_SOURCES},
+            )
         package_dir.mkdir(parents=True, exist_ok=True)
         (package_dir / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
 

@@ -118,13 +118,17 @@ def test_a_listed_module_without_its_extension_sends_all_to_source(fake_pkg: Pat
     assert isinstance(importlib.import_module("fakepkg.sub.hot").__spec__.loader, SourceFileLoader)
 
 
-def test_a_pure_install_is_reported_as_such(fake_pkg: Path) -> None:
-    for leftover in (fake_pkg / _native.MANIFEST, fake_pkg / "sub" / f"hot{EXT}", fake_pkg / f"_compiled__mypyc{EXT}"):
+def test_a_pure_install_says_why_from_its_manifest(fake_pkg: Path) -> None:
+    for leftover in (fake_pkg / "sub" / f"hot{EXT}", fake_pkg / f"_compiled__mypyc{EXT}"):
         leftover.unlink()
+    why = "no C compiler ('cc' not found on PATH)"
+    (fake_pkg / _native.MANIFEST).write_text(json.dumps({"modules": {}, "not_compiled": why}))
     finders = list(sys.meta_path)
     status, warnings = _guard(fake_pkg)
-    assert not status.compiled and status.reason.startswith("not compiled")
+    assert status == _native.NativeStatus(False, (), f"not compiled at install: {why}")
     assert warnings == [] and sys.meta_path == finders
+    (fake_pkg / _native.MANIFEST).unlink()  # a source tree never installed
+    assert _guard(fake_pkg)[0].reason == "not compiled at install: no build manifest"
 
 
 def test_version_says_which_build_runs() -> None:
@@ -166,7 +170,7 @@ def test_compiled_and_pure_python_simulate_the_same_bytes(tmp_path: Path) -> Non
         out = tmp_path / build
         env = {**os.environ, "HEXAGRID_PURE_PYTHON": pure}
         proc = subprocess.run(
-            [sys.executable, "-m", "hexagrid.cli.main", *args, "--workers", "1", "--out", str(out)],
+            [sys.executable, "-m", "hexagrid.cli.main", *args, "--out", str(out)],  # a worker per policy
             capture_output=True,
             text=True,
             env=env,

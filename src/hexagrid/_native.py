@@ -114,9 +114,7 @@ def guard(package_dir: Path, package: str, environ: Mapping[str, str], stderr: T
     if asked:
         reason = f"{PURE_PYTHON_ENV}=1"
     elif not modules:
-        return NativeStatus(
-            False, (), "not compiled (installed with HEXAGRID_COMPILE=0, or mypyc or a C compiler was missing)"
-        )
+        return NativeStatus(False, (), f"not compiled at install: {manifest.get('not_compiled', 'no build manifest')}")
     elif unlisted := [str(p.relative_to(rel)) for n, p in extensions.items() if n not in listed and n != library]:
         reason = f"compiled module(s) not in the build manifest: {', '.join(sorted(unlisted))}"
     elif missing := [n for n in listed if n not in extensions]:
