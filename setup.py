@@ -152,15 +152,16 @@ class BuildNative(build_ext):
         return os.path.join(self.build_lib, "hexagrid")
 
     def _remove_previous_build(self, package_dir: Path) -> None:
-        """An in-place (editable) build first removes what the last one left: a pure reinstall must not
-        leave compiled modules that shadow the sources."""
+        """Remove the extensions an earlier build left where this one puts its own (the source tree for an
+        editable install, build/lib for a wheel) and does not build now: a pure build must neither leave
+        compiled modules that shadow the sources nor ship them."""
+        stale = {f"{GROUP}__mypyc", *map(_module_name, COMPILED_SOURCES)}
         manifest = package_dir / MANIFEST
-        if not self.inplace or not manifest.is_file():
-            return
-        previous = json.loads(manifest.read_text(encoding="utf-8"))
-        for name in [previous["library"], *previous["modules"]]:
+        if manifest.is_file():
+            stale.update(json.loads(manifest.read_text(encoding="utf-8"))["modules"])
+            manifest.unlink()
+        for name in stale - {ext.name for ext in self.extensions}:
             Path(self.get_ext_fullpath(name)).unlink(missing_ok=True)
-        manifest.unlink()
 
     def _remove_outputs(self) -> None:
         for ext in self.extensions:
