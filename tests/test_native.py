@@ -92,6 +92,18 @@ def test_an_edited_source_loads_every_compiled_module_from_source_with_one_warni
         assert isinstance(module.__spec__.loader, SourceFileLoader) and module.__file__.endswith(".py")
 
 
+def test_a_worker_process_runs_the_sources_without_repeating_the_warning(
+    fake_pkg: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing.current_process(), "name", "SpawnProcess-1")  # as while a worker imports
+    (fake_pkg / "sub" / "hot.py").write_text('WHERE = "edited"\n')
+    status, warnings = _guard(fake_pkg)
+    assert status.changed == ("fakepkg/sub/hot.py",) and warnings == []
+    assert importlib.import_module("fakepkg.sub.hot").WHERE == "edited"
+
+
 def test_pure_python_on_request_loads_sources_silently(fake_pkg: Path) -> None:
     status, warnings = _guard(fake_pkg, HEXAGRID_PURE_PYTHON="1")
     assert status == _native.NativeStatus(False, (), "HEXAGRID_PURE_PYTHON=1")

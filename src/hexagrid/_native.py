@@ -141,9 +141,10 @@ def guard(package_dir: Path, package: str, environ: Mapping[str, str], stderr: T
 
 
 def _in_child_process() -> bool:
-    """A spawned worker (the simulator's policy runner, the server's scheduler): its parent already warned."""
+    """A spawned worker (the simulator's policy runner, the server's scheduler): its parent already warned.
+    By name: ``parent_process()`` is still None while a spawned child imports its parent's modules."""
     mp = sys.modules.get("multiprocessing")
-    return mp is not None and mp.parent_process() is not None
+    return mp is not None and mp.current_process().name != "MainProcess"
 
 
 _STATUS = NativeStatus(False, (), "hexagrid._native.install() has not run")
