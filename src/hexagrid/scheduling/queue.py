@@ -159,12 +159,12 @@ class JobRow:
     def __repr__(self) -> str:
         return f"JobRow({self.id!r}, tenant={self.tenant!r}, gpus={self.gpus}, kind={self.kind})"
 
-    @classmethod
-    def from_spec(cls, job: JobSpec) -> JobRow:
-        return cls.derive(job)[0]
+    @staticmethod
+    def from_spec(job: JobSpec) -> JobRow:
+        return JobRow.derive(job)[0]
 
-    @classmethod
-    def derive(cls, job: JobSpec) -> tuple[JobRow, tuple[object, ...]]:
+    @staticmethod
+    def derive(job: JobSpec) -> tuple[JobRow, tuple[object, ...]]:
         """The row and its signature (:attr:`skey`), built from the same reads of the spec: a bulk build
         codes the signature at once and keeps no reference to it on the row."""
         d = job.__dict__

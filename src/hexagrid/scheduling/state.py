@@ -508,6 +508,7 @@ class ClusterState:
 
     def copy(self) -> ClusterState:
         """A state that can be mutated without touching this one (the fleet index is shared)."""
+        # through the constructor (then replaced), not __new__: compiled by mypyc, __new__ runs __init__ anyway
         st = ClusterState(self.ix, fair_share_half_life_s=self.fair_share_half_life_s)
         st.node_free = self.node_free.copy()
         st._ge = self.ge.copy()
