@@ -89,11 +89,12 @@ def test_site_events_follow_starts_finishes_preemptions_and_copies() -> None:
 
 
 def fresh_fair_share(st: ClusterState) -> np.ndarray:
-    w = st.tenants.weight
-    shares = w / w.sum()
-    u = np.array(st.tenants.usage_of)
-    usage = u / u.sum() if u.sum() > 0 else np.zeros_like(u)
-    return np.where(shares > 0, np.exp2(-usage / np.where(shares > 0, shares, 1.0)), 0.0)
+    """Slurm's classic factor from scratch, F = 2 ** (-U / S), with the state's float operations."""
+    w = st.tenants.weight.tolist()
+    u = st.tenants.usage_of
+    return np.array(
+        [2.0 ** (-(ui / sum(u) if sum(u) > 0 else 0.0) / (wi / sum(w))) if wi > 0 else 0.0 for ui, wi in zip(u, w)]
+    )
 
 
 def test_fair_share_factors_are_renewed_when_usage_or_weights_change() -> None:

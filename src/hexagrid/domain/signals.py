@@ -16,7 +16,12 @@ __all__ = ["CarbonSignals"]
 
 @runtime_checkable
 class CarbonSignals(Protocol):
-    """Grid carbon intensity (gCO2eq/kWh) per zone, as seen at a given time."""
+    """Grid carbon intensity (gCO2eq/kWh) per zone, as seen at a given time.
+
+    An implementation may also offer ``hour_key(t_s) -> Hashable``: a key such that the intensities and
+    the forecasts issued at two times with equal keys are the same. The scheduler then reads them once
+    per key (once an hour for hourly data) instead of in every pass; without it, once per pass.
+    """
 
     def zones(self) -> frozenset[str]:
         """Zone codes this signal covers (Electricity Maps codes: FR, DE, SE-SE3, ...)."""

@@ -71,6 +71,10 @@ class _TraceSignals:
     def _h0(self, t_s: float) -> int:
         return math.floor(self.calendar.anchor_hour + (t_s - self.calendar.anchor_s) / 3600.0)
 
+    def hour_key(self, t_s: float) -> object:
+        """Equal keys, equal answers (see :class:`hexagrid.domain.signals.CarbonSignals`): the data hour in force."""
+        return self._h0(t_s)
+
     def _row(self, zone: str) -> int:
         return self.trace.zone_index(zone)
 
@@ -167,6 +171,10 @@ class NoisyForecast(_TraceSignals):
             with contextlib.suppress(KeyError):
                 self._cache.popitem(last=False)
         return f
+
+    def hour_key(self, t_s: float) -> object:
+        # the errors are drawn per absolute hour, which need not turn with the data hour (a fractional anchor)
+        return (self._h0(t_s), math.floor(t_s / 3600.0))
 
     def forecast_g_per_kwh(self, zone: str, issued_s: float, hours: int) -> npt.NDArray[np.float64]:
         self._check_hours(hours)

@@ -104,6 +104,22 @@ class _Intensity:
         self.key = self.by_pool.tobytes()
 
 
+class _Hour:
+    """What the signals say for one hour key (``hour_key``, see :class:`CarbonSignals`): the intensities, and
+    memos of the forecasts issued then, shared by the passes of that hour. ``key`` None: this pass only."""
+
+    __slots__ = ("cumsums", "deferrals", "intensity", "key", "signals")
+
+    def __init__(self, signals: CarbonSignals | None, key: object, intensity: _Intensity) -> None:
+        self.signals = signals
+        self.key = key
+        self.intensity = intensity
+        #: cumulative forecast by zone code (None where the signals do not cover the zone); see _Pass.forecast_cumsum
+        self.cumsums: dict[int, FArr | None] = {}
+        #: the greenest start hour by (zone code, run hours, latest start hour): (hour, mean now, mean then)
+        self.deferrals: dict[tuple[int, int, int], tuple[int, float, float]] = {}
+
+
 def order_queue(
     q: JobQueue,
     state: ClusterState,
@@ -145,7 +161,7 @@ def _order_list(
         tix_l = [tix_of[c] for c in q.tenant_code.tolist()]
     else:
         tix_l = tix if isinstance(tix, list) else tix.tolist()
-    return _multifactor_small(q, config, now_s, tn.fair_share_factors(), tix_l)
+    return _multifactor_small(q, config, now_s, tn.fair_share_of(), tix_l)
 
 
 def _order_vector(
@@ -172,14 +188,13 @@ def _order_vector(
 
 
 def _multifactor_small(
-    q: JobQueue, config: SchedulerConfig, now_s: float, fs: FArr, tix: list[int]
+    q: JobQueue, config: SchedulerConfig, now_s: float, fs_of: list[float], tix: list[int]
 ) -> list[int] | None:
     """:func:`order_queue`'s multifactor order for a short queue, in scalars: the same float operations in
     the same order as the vector form, so the same scores and the same order (a stable sort on (-score,
     submit), runs of equal keys then put in id order). None where a score or submit time is NaN (the vector
     form orders those)."""
     w_age, w_fs, w_qos, max_age_s = config.weight_age, config.weight_fair_share, config.weight_qos, config.max_age_s
-    fs_of: list[float] = fs.tolist()
     keys: list[tuple[float, float]] = []
     for submit, priority, t in zip(q.submit_s.tolist(), q.priority.tolist(), tix, strict=True):
         age = (now_s - submit) / max_age_s
@@ -880,7 +895,8 @@ class _Pass:
         self.deferral = cfg.carbon_deferral and self.signals is not None
         self.alloc = state.alloc_remaining_gpu_h.copy()
         self.no_alloc = np.zeros(ix.n_sites)
-        carbon = self.sched.intensity_at(ix, self.signals, self.now)
+        hour = self.sched.signals_at(ix, self.signals, self.now)
+        carbon = hour.intensity
         self.intensity = carbon.by_pool
         self.intensity_of = carbon.by_pool_of
         self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
@@ -888,8 +904,8 @@ class _Pass:
         self.lane_orders = self.sched.lane_orders_for(carbon.key + self.rules.pass_key)
         self.cap_cache: dict[tuple[int, int, int], BArr] = {}
         self.pow_cache: dict[tuple[int, int], tuple[FArr, BArr]] = {}
-        self.forecasts: dict[tuple[int, int, int], tuple[int, float, float]] = {}
-        self.zone_cs: dict[int, FArr | None] = {}
+        self.forecasts = hour.deferrals
+        self.zone_cs = hour.cumsums
         self.new_events: dict[int, list[Event]] = {}
         self.events_wanted = cfg.backfill == "easy"
         self.reservation: Reservation | None = None
@@ -902,7 +918,8 @@ class _Pass:
         self.min_victim_priority: float | None = None
 
     def forecast_cumsum(self, zone_code: int, horizon_h: int) -> FArr | None:
-        """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per pass."""
+        """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per hour key
+        (:meth:`Scheduler.signals_at`; ``horizon_h`` is the scheduler's, the same in every pass)."""
         if zone_code not in self.zone_cs:
             zone = self.ix.zones[zone_code]
             cs: FArr | None = None
@@ -1157,6 +1174,7 @@ class Scheduler:
         self._score_sets: dict[bytes, dict[tuple[object, ...], FArr]] = {}
         self._lane_sets: dict[bytes, dict[tuple[object, ...], _LaneOrder]] = {}
         self._intensity: _Intensity | None = None
+        self._hour: _Hour | None = None
         self._fit_levels: dict[int, _FitLevels] = {}
         self._pair_sets: tuple[object, object, dict[int, _Entry]] | None = None
 
@@ -1187,6 +1205,19 @@ class Scheduler:
         hit = self._intensity
         if hit is None or hit.ix is not ix or hit.zone_values != zone_values:
             hit = self._intensity = _Intensity(ix, zone_values)
+        return hit
+
+    def signals_at(self, ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> _Hour:
+        """The intensities and forecast memos at ``now_s``: kept while the signals' ``hour_key`` stays the same
+        (then the signals are not read at all), else read for this pass."""
+        key_of = None if signals is None else getattr(signals, "hour_key", None)
+        key = None if key_of is None else key_of(now_s)
+        hit = self._hour
+        if key is not None and hit is not None and hit.key == key and hit.signals is signals:
+            if hit.intensity.ix is ix:
+                return hit
+        hit = _Hour(signals, key, self.intensity_at(ix, signals, now_s))
+        self._hour = None if key is None else hit
         return hit
 
     def scores_for(self, intensity_key: bytes) -> dict[tuple[object, ...], FArr]:
