@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sched_fleets import T0, DictSignals, fleet, job, pool, site, tenant
 from test_properties import NOWS, ZONES, configs, jobs, partly_filled, worlds
 
-from hexagrid.domain import NotNow, Start
+from hexagrid.domain import Defer, NotNow, Start
 from hexagrid.scheduling import ClusterState, JobQueue, SchedulerConfig, order_queue
 from hexagrid.scheduling import scheduler as scheduler_module
 from hexagrid.scheduling.rules import PassRules
@@ -273,3 +273,63 @@ def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(exp
                     state.start_job(queue.get(d.job_id).spec, d, now)  # type: ignore[union-attr]
                     queue.remove(d.job_id)
     assert n > 300 and len(state.running) > 0
+
+
+class _HourlyCounting(DictSignals):
+    """DictSignals that offer ``hour_key`` and count how often the scheduler reads them."""
+
+    def __init__(self, hourly: dict[str, list[float]], keyed: bool) -> None:
+        super().__init__(hourly)
+        self.keyed = keyed
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> object:
+        if name == "hour_key" and self.keyed:
+            return self._hour
+        raise AttributeError(name)
+
+    def intensity_g_per_kwh(self, zone: str, t_s: float) -> float:
+        self.reads += 1
+        return super().intensity_g_per_kwh(zone, t_s)
+
+    def forecast_g_per_kwh(self, zone: str, issued_s: float, hours: int) -> np.ndarray:
+        self.reads += 1
+        return super().forecast_g_per_kwh(zone, issued_s, hours)
+
+
+def test_signals_with_an_hour_key_are_read_once_per_hour_with_the_same_decisions() -> None:
+    """Passes within one hour share the intensities and forecasts; a new hour reads them again, and a
+    scheduler over signals without ``hour_key`` (read every pass) decides the same."""
+    values = [100.0] * 6 + [20.0] * 3 + [100.0] * 63  # a dip from 06:00
+    st = ClusterState.from_fleet(fleet(site("s", pools=[pool(acc="A100", nodes=64)])), [tenant()])
+    keyed, plain = _HourlyCounting({"FR": values}, True), _HourlyCounting({"FR": values}, False)
+    a, b = Scheduler(SchedulerConfig.preset("hexagrid")), Scheduler(SchedulerConfig.preset("hexagrid"))
+    times = [T0 + 60.0 * k for k in range(10)] + [T0 + 3600.0 + 60.0 * k for k in range(10)]
+    for k, now in enumerate(times):
+        queue = [job(f"d{k}", 8, deadline_s=T0 + 18 * 3600), job(f"n{k}", 8)]  # one to defer, one to start
+        got, want = a.decide(st, queue, keyed, now), b.decide(st, queue, plain, now)
+        assert got == want
+        assert any(isinstance(d, Defer) for d in got) and any(isinstance(d, Start) for d in got)
+    assert keyed.reads == 2 * 2  # one intensity and one forecast an hour, two hours
+    assert plain.reads == 2 * len(times)
+
+
+def test_trace_forecasts_agree_at_times_with_equal_hour_keys() -> None:
+    """The ``hour_key`` contract of the energy package's forecasts: equal keys, equal intensities and forecasts
+    (a fractional anchor moves the data hours off the clock's hours, which the noisy forecast also draws on)."""
+    from hexagrid.energy.carbon import load_carbon
+    from hexagrid.energy.forecast import NoisyForecast, PerfectForecast, PersistenceForecast
+
+    trace = load_carbon("builtin:2022")
+    rng = np.random.default_rng(3)
+    for cls in (PerfectForecast, PersistenceForecast, NoisyForecast):
+        sig = cls(trace, anchor=T0 + 1234.5)
+        zone = sorted(sig.zones())[0]
+        times = T0 + rng.uniform(0, 5 * 86400, 200)
+        times = np.concatenate([times, times + rng.uniform(-1800, 1800, 200)])
+        by_key: dict[object, tuple[float, np.ndarray]] = {}
+        for t in times.tolist():
+            got = (sig.intensity_g_per_kwh(zone, t), sig.forecast_g_per_kwh(zone, t, 48))
+            seen = by_key.setdefault(sig.hour_key(t), got)
+            assert seen[0] == got[0] and np.array_equal(seen[1], got[1]), (cls.__name__, t)
+        assert len(by_key) < len(times)  # some times did share a key
