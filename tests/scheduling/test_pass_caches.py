@@ -93,7 +93,10 @@ def fresh_fair_share(st: ClusterState) -> np.ndarray:
     w = st.tenants.weight.tolist()
     u = st.tenants.usage_of
     return np.array(
-        [2.0 ** (-(ui / sum(u) if sum(u) > 0 else 0.0) / (wi / sum(w))) if wi > 0 else 0.0 for ui, wi in zip(u, w)]
+        [
+            2.0 ** (-(ui / sum(u) if sum(u) > 0 else 0.0) / (wi / sum(w))) if wi > 0 else 0.0
+            for ui, wi in zip(u, w, strict=True)
+        ]
     )
 
 

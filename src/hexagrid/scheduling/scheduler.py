@@ -1202,9 +1202,8 @@ class Scheduler:
         key_of = None if signals is None else getattr(signals, "hour_key", None)
         key = None if key_of is None else key_of(now_s)
         hit = self._hour
-        if key is not None and hit is not None and hit.key == key and hit.signals is signals:
-            if hit.intensity.ix is ix:
-                return hit
+        if key is not None and hit is not None and hit.key == key and hit.signals is signals and hit.intensity.ix is ix:
+            return hit
         hit = _Hour(signals, key, self.intensity_at(ix, signals, now_s))
         self._hour = None if key is None else hit
         return hit
