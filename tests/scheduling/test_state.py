@@ -15,12 +15,19 @@ from hexagrid.scheduling.state import MAX_GPUS_PER_NODE
 
 def brute_ge(state: ClusterState) -> np.ndarray:
     ix = state.ix
-    out = np.zeros_like(state.ge)
+    out = np.zeros((ix.n_pools, MAX_GPUS_PER_NODE + 1), dtype=np.int64)
     for p in range(ix.n_pools):
         free = state.node_free[ix.pool_offset[p] : ix.pool_offset[p + 1]]
         for k in range(MAX_GPUS_PER_NODE + 1):
             out[p, k] = int((free >= k).sum())
     return out
+
+
+def assert_ge_consistent(state: ClusterState) -> None:
+    """``ge_rows`` (read first: it settles the booked changes too) and ``ge`` both count the free nodes."""
+    want = brute_ge(state)
+    assert state.ge_rows() == want.tolist()
+    assert (state.ge == want).all()
 
 
 def two_site_state() -> ClusterState:
@@ -39,7 +46,7 @@ def test_from_fleet_builds_vectors_per_site_pool_and_node() -> None:
     assert ix.pool_offset.tolist() == [0, 3, 5, 7]
     assert st.node_free.tolist() == [8, 8, 8, 4, 4, 8, 8]
     assert st.free_gpus == st.total_gpus == 48
-    assert (st.ge == brute_ge(st)).all()
+    assert_ge_consistent(st)
     expected = job_facility_power_w(CATALOG["H100"], 1, 8, JobKind.TRAINING, 1.3)
     assert ix.pool_w_per_gpu[0, 0] == pytest.approx(expected)
 
@@ -52,7 +59,7 @@ def test_start_finish_and_preempt_keep_every_array_consistent() -> None:
     rs = st.start_job(s, Start("s", "a", "x", 1, 3), T0)  # no node indices: best fit picks node 1
     assert rs.node_indices == (1,)
     assert st.node_free[:3].tolist() == [0, 5, 0]
-    assert (st.ge == brute_ge(st)).all()
+    assert_ge_consistent(st)
     assert st.site_draw_w[0] == pytest.approx(rg.power_w + rs.power_w)
     assert rg.expected_end_s == pytest.approx(T0 + 7200.0 / 2.5)
     assert st.tenants.in_use[st.tenants.index["acme"]] == 19
@@ -60,7 +67,7 @@ def test_start_finish_and_preempt_keep_every_array_consistent() -> None:
     assert lost.lost_work_gpu_s == pytest.approx(16 * 400.0)  # checkpoint at T0 + 600
     st.finish_job("s", T0 + 100.0)
     assert st.free_gpus == 48 and st.site_draw_w[0] == pytest.approx(0.0, abs=1e-6)
-    assert (st.ge == brute_ge(st)).all()
+    assert_ge_consistent(st)
     assert st.tenants.in_use.tolist() == [0, 0]
     # usage is what really ran, 16 GPUs x 1000 s + 3 GPUs x 100 s, give or take the decay over those
     # seconds (the expected usage was charged at the start, the correction at the end; half-life 7 days)
@@ -72,6 +79,9 @@ def test_copy_is_independent() -> None:
     cp = st.copy()
     cp.start_job(job("j", 8), Start("j", "b", "z", 1, 8), T0)
     assert st.free_gpus == 48 and cp.free_gpus == 40 and not st.running
+    assert_ge_consistent(st)  # the copy's level rows are its own
+    assert_ge_consistent(cp)
+    assert st.ge_rows() != cp.ge_rows()
 
 
 def test_mutator_errors_name_the_problem() -> None:

@@ -662,7 +662,7 @@ class _ScalarBounds:
         """:meth:`_VectorBounds.any_can_start`; a signature's verdict for all its jobs is read from ``_fits``' memo
         (one call per signature, not per job: in a pass where nothing starts every job is tested)."""
         state = self.ps.state
-        ge_rows: list[list[int]] = state.ge.tolist()
+        ge_rows = state.ge_rows()
         alloc, in_use, cap_l, tix_l = state.alloc_remaining_gpu_h, state.tenants.in_use_of, self.cap_l, self.tix_l
         live, preempts_l, fits = self.live, self.preempts_l, self._fits
         by_sig: dict[int, tuple[list[int], bool | None]] = {}
@@ -869,14 +869,16 @@ class _Pass:
         self.close_of = self.rules.close_of
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
-        self.pool_free = state.pool_free_gpus.copy()
-        self.headroom = ix.site_cap_w - state.site_draw_w
+        pool_free_of, site_draw_of = state.free_lists()
+        self.pool_free = np.array(pool_free_of, dtype=np.int64)
+        # (the same float subtraction as site_cap_w - site_draw_w, without building the draw array first)
+        self.headroom_of: list[float] = [c - d for c, d in zip(ix.site_cap_of, site_draw_of, strict=True)]
+        self.headroom = np.array(self.headroom_of, dtype=np.float64)
         # list mirrors of ge and headroom for the placement walk's scalar reads (kept in step by take())
-        self.ge_rows: list[list[int]] = self.ge.tolist()
+        self.ge_rows: list[list[int]] = [list(r) for r in state.ge_rows()]
         # by pool and level of free GPUs: a lower bound on the lowest node at that level (None: 0), for one-node
         # picks; take() keeps it a bound (see _pick_nodes)
         self.first_at: dict[int, list[int | None]] = {}
-        self.headroom_of: list[float] = self.headroom.tolist()
         self.lanes: dict[tuple[object, ...], _Lane] = {}
         self.in_use: list[int] = list(state.tenants.in_use_of)
         self.cap: list[int] = state.tenants.cap.tolist()

@@ -277,6 +277,7 @@ class FleetIndex:
         self.tp_train_of: list[float] = self.pool_tp_train.tolist()
         self.tp_infer_of: list[float] = self.pool_tp_infer.tolist()
         self.w_per_gpu_of: list[list[float]] = self.pool_w_per_gpu.tolist()  # [kind][pool]
+        self.site_cap_of: list[float] = self.site_cap_w.tolist()
 
     def runtimes_s(self, reference_duration_s: float, inference: bool, pools: IArr | None = None) -> FArr:
         """``runtime_s`` of the work on each pool (or on ``pools``), vectorised, bit-identical to the scalar."""
@@ -443,6 +444,7 @@ class ClusterState:
         self._ge = np.zeros((ix.n_pools, MAX_GPUS_PER_NODE + 1), dtype=np.int64)
         for k in range(MAX_GPUS_PER_NODE + 1):
             self._ge[:, k] = np.where(ix.pool_gpn >= k, ix.pool_nodes, 0)
+        self._ge_rows: list[list[int]] = self._ge.tolist()  # the same counts as lists, kept in step (see ge_rows)
         self._ge_diff: list[list[int]] = [[0] * (MAX_GPUS_PER_NODE + 2) for _ in range(ix.n_pools)]
         self._ge_stale: set[int] = set()
         # free GPUs per pool and facility watts per site change at every start and stop: plain lists,
@@ -521,6 +523,7 @@ class ClusterState:
         st = ClusterState(self.ix, fair_share_half_life_s=self.fair_share_half_life_s)
         st.node_free = self.node_free.copy()
         st._ge = self.ge.copy()
+        st._ge_rows = [list(r) for r in self._ge_rows]
         st._ge_diff = [[0] * (MAX_GPUS_PER_NODE + 2) for _ in range(self.ix.n_pools)]
         st._ge_stale = set()
         st._pool_free = list(self._pool_free)
@@ -546,17 +549,30 @@ class ClusterState:
         A driver applies many starts and finishes between two passes, and each pass reads ``ge`` once.
         """
         if self._ge_stale:
-            ge = self._ge
-            for p in self._ge_stale:
-                diff = self._ge_diff[p]
-                level = 0
-                for k in range(MAX_GPUS_PER_NODE + 1):
-                    level += diff[k]
-                    if level:
-                        ge[p, k] += level
-                self._ge_diff[p] = [0] * (MAX_GPUS_PER_NODE + 2)
-            self._ge_stale.clear()
+            self._settle_ge()
         return self._ge
+
+    def ge_rows(self) -> list[list[int]]:
+        """:attr:`ge` as a list of rows, one list per pool (readers must not write to them): a pass's scalar
+        tests read a few counts, and listing the array anew each pass cost more than all of those reads."""
+        if self._ge_stale:
+            self._settle_ge()
+        return self._ge_rows
+
+    def _settle_ge(self) -> None:
+        """Add the booked level changes into ``ge`` and its rows."""
+        ge, rows = self._ge, self._ge_rows
+        for p in self._ge_stale:
+            diff = self._ge_diff[p]
+            row = rows[p]
+            level = 0
+            for k in range(MAX_GPUS_PER_NODE + 1):
+                level += diff[k]
+                if level:
+                    ge[p, k] += level
+                    row[k] += level
+            self._ge_diff[p] = [0] * (MAX_GPUS_PER_NODE + 2)
+        self._ge_stale.clear()
 
     @property
     def pool_free_gpus(self) -> IArr:
@@ -567,6 +583,11 @@ class ClusterState:
     def site_draw_w(self) -> FArr:
         """Facility watts drawn per site by running jobs (readers must not write to it)."""
         return self._views()[1]
+
+    def free_lists(self) -> tuple[list[int], list[float]]:
+        """:attr:`pool_free_gpus` and :attr:`site_draw_w` as the lists the mutators keep (readers must not write
+        to them): a pass takes its own copies from these without building the arrays first."""
+        return self._pool_free, self._site_draw
 
     def _views(self) -> tuple[IArr, FArr]:
         if self._arrays is None:
