@@ -191,7 +191,7 @@ def test_quiet_pass_bounds_in_scalars_equal_the_vector_bounds(data: st.DataObjec
     assert scalar.any_can_start() == vector.any_can_start()
     ps.materialise()
     order = scheduler_module.order_queue(queue, state, cfg, now)
-    assert scalar.live_in(order) == vector.live_in(order)
+    assert scalar.live_in(order.tolist()) == vector.live_in(order)
     for settled in (False, True):
         assert looked_at_by_the_loop(scalar, ps, settled) == looked_at_by_the_loop(vector, ps, settled)
     # and whole passes: every queue below forced through each form
@@ -243,7 +243,7 @@ def test_scalar_bounds_apply_allocations_and_windows_as_the_vectors_do(
     assert scalar.any_can_start() == vector.any_can_start()
     ps.materialise()
     order = scheduler_module.order_queue(queue, state, sched.config, now)
-    assert scalar.live_in(order) == vector.live_in(order)
+    assert scalar.live_in(order.tolist()) == vector.live_in(order)
     assert looked_at_by_the_loop(scalar, ps, True) == looked_at_by_the_loop(vector, ps, True)
 
 

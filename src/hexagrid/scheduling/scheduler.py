@@ -144,6 +144,18 @@ def order_queue(
     return _order_vector(q, state, config, now_s, tix)
 
 
+def _order_positions(
+    q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float, tix: list[int]
+) -> list[int]:
+    """:func:`order_queue` as a list (a short queue's scalar order is not turned into an array and back)."""
+    if len(q) <= _SMALL_QUEUE and config.queue_order == "multifactor":
+        small = _order_list(q, state, config, now_s, tix)
+        if small is not None:
+            return small
+    positions: list[int] = _order_vector(q, state, config, now_s, tix).tolist()
+    return positions
+
+
 def _order_list(
     q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float, tix: IArr | list[int] | None
 ) -> list[int] | None:
@@ -368,9 +380,9 @@ class _Signatures:
 
     ``tix_l`` is each job's tenant index (-1 for tenants the scheduler does not know; their entry is
     that of class 0, unused), ``sig_l`` each job's position in ``entries``, and ``pairs_l`` the
-    ``signature code * 2 + class`` of each entry, in ascending order. A short queue is grouped in scalars
-    (numpy's per-call overhead dominates on tens of rows), a long one with vectors; ``tix``, ``inverse``
-    and ``pairs`` are the same as arrays.
+    ``signature code * 2 + class`` of each entry. A short queue is grouped in scalars, in one loop (its
+    pairs in first-seen order), a long one with vectors (its pairs ascending); ``tix``, ``inverse`` and
+    ``pairs`` are the same as arrays. Nothing downstream depends on the order of the pairs.
     """
 
     __slots__ = ("_arrays", "entries", "pairs_l", "sig_l", "tix_l")
@@ -379,17 +391,26 @@ class _Signatures:
         tindex = ps.tindex
         self._arrays: tuple[IArr, IArr, IArr] | None = None
         if len(q) <= _SCALAR_BOUNDS:
-            tix_of = [tindex.get(t, -1) for t in q.tenant_names]
-            tix = self.tix_l = [tix_of[c] for c in q.tenant_code.tolist()]
+            tix_of = [tindex.get(t, -1) for t in q.tenant_names]  # by tenant code
             klass = ps.klass
-            if klass:
-                k0 = klass[0]
-                pair = [s * 2 + (klass[t] if t >= 0 else k0) for s, t in zip(q.skey_code.tolist(), tix, strict=True)]
-            else:
-                pair = [s * 2 for s in q.skey_code.tolist()]
-            pairs = self.pairs_l = sorted(set(pair))
-            code = {u: k for k, u in enumerate(pairs)}
-            self.sig_l = [code[u] for u in pair]
+            k0 = klass[0] if klass else 0
+            class_of = [(klass[t] if t >= 0 else k0) if klass else 0 for t in tix_of]
+            tix: list[int] = []
+            sig: list[int] = []
+            pairs: list[int] = []
+            code: dict[int, int] = {}
+            # typed lists (numpy's tolist is untyped): compiled, the loop then runs on native ints
+            tenant_codes: list[int] = q.tenant_code.tolist()
+            skey_codes: list[int] = q.skey_code.tolist()
+            for c, s in zip(tenant_codes, skey_codes, strict=True):
+                tix.append(tix_of[c])
+                u = s * 2 + class_of[c]
+                k = code.get(u)
+                if k is None:
+                    k = code[u] = len(pairs)
+                    pairs.append(u)
+                sig.append(k)
+            self.tix_l, self.sig_l, self.pairs_l = tix, sig, pairs
         else:
             klass_a = ps.state.tenants.klass
             tix_a: IArr = np.array([tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]
@@ -594,10 +615,12 @@ class _ScalarBounds:
         self.live = [t >= 0 and live_entry[u] for t, u in zip(tix, self.sig_l, strict=True)]
         self.tix_l = [t if t > 0 else 0 for t in tix]
         cap_of: list[int] = ps.state.tenants.cap.tolist()
-        self.cap_l = [cap_of[t] - g for t, g in zip(self.tix_l, q.gpus.tolist(), strict=True)]
+        gpus: list[int] = q.gpus.tolist()  # typed lists (numpy's tolist is untyped): native ints when compiled
+        self.cap_l = [cap_of[t] - g for t, g in zip(self.tix_l, gpus, strict=True)]
         self.preemptible: list[bool] = q.preemptible.tolist()
+        priority: list[float] = q.priority.tolist()
         self.preempts_l = (
-            [not pre and pri > floor for pre, pri in zip(self.preemptible, q.priority.tolist(), strict=True)]
+            [not pre and pri > floor for pre, pri in zip(self.preemptible, priority, strict=True)]
             if floor < math.inf
             else [False] * len(q)
         )
@@ -680,9 +703,9 @@ class _ScalarBounds:
                 return True
         return False
 
-    def live_in(self, order: IArr) -> list[int]:
+    def live_in(self, order: list[int]) -> list[int]:
         live = self.live
-        self.order = [i for i in order.tolist() if live[i]]
+        self.order = [i for i in order if live[i]]
         return self.order
 
     def looked_at(self, pos: int, settled: bool) -> range:
@@ -1330,7 +1353,10 @@ class Scheduler:
         ps.materialise()
         if cfg.preemption or state.ix.site_schedule:
             out.extend(self._window_preemptions(ps))
-        order_l = bounds.live_in(order_queue(q, state, cfg, ps.now, sg.tix_l))
+        if isinstance(bounds, _ScalarBounds):
+            order_l = bounds.live_in(_order_positions(q, state, cfg, ps.now, sg.tix_l))
+        else:
+            order_l = bounds.live_in(order_queue(q, state, cfg, ps.now, sg.tix_l))
         tix_l, cap_l, sig_l, preempts_l = bounds.tix_l, bounds.cap_l, bounds.sig_l, bounds.preempts_l
         entries = sg.entries
         in_use = ps.in_use  # the pass's own counts, updated as it starts jobs
