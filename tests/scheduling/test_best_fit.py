@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hexagrid.scheduling.state import best_fit_nodes
+from hexagrid.scheduling.state import best_fit_list, best_fit_nodes
 
 
 def _brute(free: list[int], nodes: int, g: int, exclude: list[bool] | None) -> list[int] | None:
@@ -33,6 +33,8 @@ def test_best_fit_matches_brute_force(gpn: int, data: st.DataObject) -> None:
     for hint in (None, at_least):
         got = best_fit_nodes(arr, nodes, g, gpn, ex, hint)
         assert (None if got is None else got.tolist()) == want
+    if exclude is None:  # the list form (no exclusions) picks the same nodes
+        assert best_fit_list(free, nodes, g) == want
 
 
 def test_one_gpu_job_takes_the_fullest_node_that_fits_not_the_first() -> None:

@@ -279,16 +279,16 @@ def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(exp
 
 
 class _HourlyCounting(DictSignals):
-    """DictSignals that offer ``hour_key`` and count how often the scheduler reads them."""
+    """DictSignals that offer ``hour_span`` (or not) and count how often the scheduler reads them."""
 
-    def __init__(self, hourly: dict[str, list[float]], keyed: bool) -> None:
+    def __init__(self, hourly: dict[str, list[float]], spans: bool) -> None:
         super().__init__(hourly)
-        self.keyed = keyed
+        self.spans = spans
         self.reads = 0
 
     def __getattr__(self, name: str) -> object:
-        if name == "hour_key" and self.keyed:
-            return self._hour
+        if name == "hour_span" and self.spans:
+            return lambda t: (self.start_s + self._hour(t) * 3600.0, self.start_s + (self._hour(t) + 1) * 3600.0)
         raise AttributeError(name)
 
     def intensity_g_per_kwh(self, zone: str, t_s: float) -> float:
@@ -300,26 +300,27 @@ class _HourlyCounting(DictSignals):
         return super().forecast_g_per_kwh(zone, issued_s, hours)
 
 
-def test_signals_with_an_hour_key_are_read_once_per_hour_with_the_same_decisions() -> None:
+def test_signals_with_an_hour_span_are_read_once_per_hour_with_the_same_decisions() -> None:
     """Passes within one hour share the intensities and forecasts; a new hour reads them again, and a
-    scheduler over signals without ``hour_key`` (read every pass) decides the same."""
+    scheduler over signals without ``hour_span`` (read every pass) decides the same."""
     values = [100.0] * 6 + [20.0] * 3 + [100.0] * 63  # a dip from 06:00
     st = ClusterState.from_fleet(fleet(site("s", pools=[pool(acc="A100", nodes=64)])), [tenant()])
-    keyed, plain = _HourlyCounting({"FR": values}, True), _HourlyCounting({"FR": values}, False)
+    spanned, plain = _HourlyCounting({"FR": values}, True), _HourlyCounting({"FR": values}, False)
     a, b = Scheduler(SchedulerConfig.preset("hexagrid")), Scheduler(SchedulerConfig.preset("hexagrid"))
     times = [T0 + 60.0 * k for k in range(10)] + [T0 + 3600.0 + 60.0 * k for k in range(10)]
     for k, now in enumerate(times):
         queue = [job(f"d{k}", 8, deadline_s=T0 + 18 * 3600), job(f"n{k}", 8)]  # one to defer, one to start
-        got, want = a.decide(st, queue, keyed, now), b.decide(st, queue, plain, now)
+        got, want = a.decide(st, queue, spanned, now), b.decide(st, queue, plain, now)
         assert got == want
         assert any(isinstance(d, Defer) for d in got) and any(isinstance(d, Start) for d in got)
-    assert keyed.reads == 2 * 2  # one intensity and one forecast an hour, two hours
+    assert spanned.reads == 2 * 2  # one intensity and one forecast an hour, two hours
     assert plain.reads == 2 * len(times)
 
 
-def test_trace_forecasts_agree_at_times_with_equal_hour_keys() -> None:
-    """The ``hour_key`` contract of the energy package's forecasts: equal keys, equal intensities and forecasts
-    (a fractional anchor moves the data hours off the clock's hours, which the noisy forecast also draws on)."""
+def test_trace_forecasts_agree_within_their_hour_spans() -> None:
+    """The ``hour_span`` contract of the energy package's forecasts: it holds the time asked about, and the
+    intensity and the forecast issued are the same anywhere inside it, its ends included (a fractional
+    anchor moves the data hours off the clock's hours, on which the noisy forecast also draws)."""
     from hexagrid.energy.carbon import load_carbon
     from hexagrid.energy.forecast import NoisyForecast, PerfectForecast, PersistenceForecast
 
@@ -328,11 +329,15 @@ def test_trace_forecasts_agree_at_times_with_equal_hour_keys() -> None:
     for cls in (PerfectForecast, PersistenceForecast, NoisyForecast):
         sig = cls(trace, anchor=T0 + 1234.5)
         zone = sorted(sig.zones())[0]
-        times = T0 + rng.uniform(0, 5 * 86400, 200)
-        times = np.concatenate([times, times + rng.uniform(-1800, 1800, 200)])
-        by_key: dict[object, tuple[float, np.ndarray]] = {}
-        for t in times.tolist():
-            got = (sig.intensity_g_per_kwh(zone, t), sig.forecast_g_per_kwh(zone, t, 48))
-            seen = by_key.setdefault(sig.hour_key(t), got)
-            assert seen[0] == got[0] and np.array_equal(seen[1], got[1]), (cls.__name__, t)
-        assert len(by_key) < len(times)  # some times did share a key
+        lengths = []
+        for t in (T0 + rng.uniform(0, 5 * 86400, 100)).tolist():
+            lo, hi = sig.hour_span(t)
+            assert lo <= t < hi
+            lengths.append(hi - lo)
+            want = (sig.intensity_g_per_kwh(zone, t), sig.forecast_g_per_kwh(zone, t, 48))
+            for u in (lo, math.nextafter(hi, -math.inf), (lo + hi) / 2):
+                got = (sig.intensity_g_per_kwh(zone, u), sig.forecast_g_per_kwh(zone, u, 48))
+                assert got[0] == want[0] and np.array_equal(got[1], want[1]), (cls.__name__, t, u)
+            # just past the end is the next hour: the intensity's data hour has moved on
+            assert sig._h0(hi) != sig._h0(t) or math.floor(hi / 3600.0) != math.floor(t / 3600.0)
+        assert min(lengths) > 1000.0  # whole hours, or the parts of an hour the two clocks share

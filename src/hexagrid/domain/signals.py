@@ -18,9 +18,9 @@ __all__ = ["CarbonSignals"]
 class CarbonSignals(Protocol):
     """Grid carbon intensity (gCO2eq/kWh) per zone, as seen at a given time.
 
-    An implementation may also offer ``hour_key(t_s) -> Hashable``: a key such that the intensities and
-    the forecasts issued at two times with equal keys are the same. The scheduler then reads them once
-    per key (once an hour for hourly data) instead of in every pass; without it, once per pass.
+    An implementation may also offer ``hour_span(t_s) -> (from_s, until_s)``: a span holding ``t_s``
+    over which the intensities, and the forecasts issued, stay the same. The scheduler then reads them
+    once per span (once an hour for hourly data) instead of in every pass; without it, once per pass.
     """
 
     def zones(self) -> frozenset[str]:

@@ -21,6 +21,7 @@ import contextlib
 import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Literal
 
@@ -37,6 +38,23 @@ ForecastKind = Literal["perfect", "persistence", "noisy"]
 
 #: Hours of look-back kept before the data start for persistence at the very start (wrapped from the end).
 _BACK = 24
+
+
+def _clock_hour(t_s: float) -> int:
+    return math.floor(t_s / 3600.0)
+
+
+def _span(hour_of: Callable[[float], int], t_s: float, start_s: float) -> tuple[float, float]:
+    """``[start_s, start_s + 3600)``, the hour holding ``t_s`` by ``hour_of`` (a floor of a rising function of
+    time, so the same at both ends means the same between), checked at its ends in floats: an end that
+    rounding puts in another hour is moved to ``t_s`` (a shorter span, never a wrong one)."""
+    h = hour_of(t_s)
+    lo, hi = start_s, start_s + 3600.0
+    if not lo <= t_s or hour_of(lo) != h:
+        lo = t_s
+    if not t_s < hi or hour_of(math.nextafter(hi, -math.inf)) != h:
+        hi = math.nextafter(t_s, math.inf)
+    return lo, hi
 
 
 class _TraceSignals:
@@ -71,9 +89,10 @@ class _TraceSignals:
     def _h0(self, t_s: float) -> int:
         return math.floor(self.calendar.anchor_hour + (t_s - self.calendar.anchor_s) / 3600.0)
 
-    def hour_key(self, t_s: float) -> object:
-        """Equal keys, equal answers (see :class:`hexagrid.domain.signals.CarbonSignals`): the data hour in force."""
-        return self._h0(t_s)
+    def hour_span(self, t_s: float) -> tuple[float, float]:
+        """The span around ``t_s`` in which the data hour in force stays the same (see
+        :class:`hexagrid.domain.signals.CarbonSignals`): nothing a query reads changes inside it."""
+        return _span(self._h0, t_s, self.calendar.anchor_s + (self._h0(t_s) - self.calendar.anchor_hour) * 3600.0)
 
     def _row(self, zone: str) -> int:
         return self.trace.zone_index(zone)
@@ -172,9 +191,11 @@ class NoisyForecast(_TraceSignals):
                 self._cache.popitem(last=False)
         return f
 
-    def hour_key(self, t_s: float) -> object:
+    def hour_span(self, t_s: float) -> tuple[float, float]:
         # the errors are drawn per absolute hour, which need not turn with the data hour (a fractional anchor)
-        return (self._h0(t_s), math.floor(t_s / 3600.0))
+        lo, hi = super().hour_span(t_s)
+        a, b = _span(_clock_hour, t_s, math.floor(t_s / 3600.0) * 3600.0)
+        return max(lo, a), min(hi, b)
 
     def forecast_g_per_kwh(self, zone: str, issued_s: float, hours: int) -> npt.NDArray[np.float64]:
         self._check_hours(hours)

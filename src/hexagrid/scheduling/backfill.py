@@ -17,7 +17,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from hexagrid.scheduling.state import BArr, Event, FleetIndex, best_fit_nodes
+from hexagrid.scheduling.state import BArr, Event, FleetIndex, best_fit_list
 
 __all__ = ["Event", "Reservation", "earliest_start"]
 
@@ -74,7 +74,7 @@ def earliest_start(
     for pos, p in enumerate(pools):
         s = site_of[p]
         gp, npn, pw = g[pos], n[pos], power_w[pos]
-        if pw > ix.site_cap_w[s] or npn > nodes_of[p]:
+        if pw > ix.site_cap_of[s] or npn > nodes_of[p]:
             continue
         evs = by_end.get(s)
         if evs is None:
@@ -100,7 +100,7 @@ def earliest_start(
     t, p, pos = best
     s = site_of[p]
     free, headroom = _state_at(ix, p, s, node_free, site_headroom_w[s], by_site[s], t)
-    nodes = best_fit_nodes(free, n[pos], g[pos], ix.gpn_of[p])
+    nodes = best_fit_list(free, n[pos], g[pos])
     if nodes is None:  # _pool_earliest counted the same predicate at t, so this does not happen
         return None
     return Reservation(
@@ -110,7 +110,7 @@ def earliest_start(
         ix.site_ids[s],
         ix.pool_ids[p],
         t,
-        tuple(nodes.tolist()),
+        tuple(nodes),
         g[pos],
         power_w[pos],
         headroom - power_w[pos],
@@ -119,16 +119,16 @@ def earliest_start(
 
 def _state_at(
     ix: FleetIndex, p: int, s: int, node_free: npt.NDArray[np.int16], headroom: float, events: Sequence[Event], t: float
-) -> tuple[npt.NDArray[np.int16], float]:
+) -> tuple[list[int], float]:
     lo = ix.offset_of[p]
-    free = node_free[lo : lo + ix.nodes_of[p]].tolist()
+    free: list[int] = node_free[lo : lo + ix.nodes_of[p]].tolist()
     for end, ep, nodes, gpn, pw in events:
         if end <= t:
             headroom += pw
             if ep == p:
                 for j in nodes:
                     free[j] += gpn
-    return np.array(free, dtype=np.int16), headroom
+    return free, headroom
 
 
 def _pool_earliest(
@@ -147,7 +147,7 @@ def _pool_earliest(
     """Replay the site's releases (``events``, in walltime order) until pool ``p`` holds the job; None if it
     never does. The count of nodes with ``g`` free GPUs is kept as releases land, not recounted."""
     lo = ix.offset_of[p]
-    free = node_free[lo : lo + ix.nodes_of[p]].tolist()
+    free: list[int] = node_free[lo : lo + ix.nodes_of[p]].tolist()
     fitting = sum(1 for f in free if f >= g)
     i, k = 0, len(events)
     t = now_s

@@ -106,14 +106,14 @@ class _Intensity:
 
 
 class _Hour:
-    """What the signals say for one hour key (``hour_key``, see :class:`CarbonSignals`): the intensities, and
-    memos of the forecasts issued then, shared by the passes of that hour. ``key`` None: this pass only."""
+    """What the signals say over one span (``hour_span``, see :class:`CarbonSignals`): the intensities, and
+    memos of the forecasts issued then, shared by the passes of that span ``[from_s, until_s)``."""
 
-    __slots__ = ("cumsums", "deferrals", "intensity", "key", "signals")
+    __slots__ = ("cumsums", "deferrals", "from_s", "intensity", "signals", "until_s")
 
-    def __init__(self, signals: CarbonSignals | None, key: object, intensity: _Intensity) -> None:
+    def __init__(self, signals: CarbonSignals | None, span: tuple[float, float], intensity: _Intensity) -> None:
         self.signals = signals
-        self.key = key
+        self.from_s, self.until_s = span
         self.intensity = intensity
         #: cumulative forecast by zone code (None where the signals do not cover the zone); see _Pass.forecast_cumsum
         self.cumsums: dict[int, FArr | None] = {}
@@ -1222,15 +1222,14 @@ class Scheduler:
         return hit
 
     def signals_at(self, ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> _Hour:
-        """The intensities and forecast memos at ``now_s``: kept while the signals' ``hour_key`` stays the same
-        (then the signals are not read at all), else read for this pass."""
-        key_of = None if signals is None else getattr(signals, "hour_key", None)
-        key = None if key_of is None else key_of(now_s)
+        """The intensities and forecast memos at ``now_s``: kept over the signals' ``hour_span`` (inside it the
+        signals are not even asked), else read for this pass alone."""
         hit = self._hour
-        if key is not None and hit is not None and hit.key == key and hit.signals is signals and hit.intensity.ix is ix:
+        if hit is not None and hit.signals is signals and hit.from_s <= now_s < hit.until_s and hit.intensity.ix is ix:
             return hit
-        hit = _Hour(signals, key, self.intensity_at(ix, signals, now_s))
-        self._hour = None if key is None else hit
+        span_of = None if signals is None else getattr(signals, "hour_span", None)
+        span = (now_s, now_s) if span_of is None else span_of(now_s)  # (now, now): holds no time, this pass only
+        hit = self._hour = _Hour(signals, span, self.intensity_at(ix, signals, now_s))
         return hit
 
     def scores_for(self, intensity_key: bytes) -> dict[tuple[object, ...], FArr]:

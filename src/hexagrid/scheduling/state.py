@@ -38,6 +38,7 @@ __all__ = [
     "FleetIndex",
     "RunningJob",
     "apply_nodes",
+    "best_fit_list",
     "best_fit_nodes",
 ]
 
@@ -142,6 +143,18 @@ def _first_node(free: npt.NDArray[np.int16], k: int, exact: bool, exclude: BArr 
             return lo + i
         lo, hi = hi, n
     return -1
+
+
+def best_fit_list(free: list[int], nodes: int, gpus_per_node: int) -> list[int] | None:
+    """:func:`best_fit_nodes` without exclusions, over a list: the same nodes (the fewest free GPUs that still
+    hold ``gpus_per_node``, ties to the lowest index), in ascending order; None if there are too few. For a
+    caller that holds the free counts as a list already (an EASY reservation's replay)."""
+    cand = [i for i, f in enumerate(free) if f >= gpus_per_node]
+    if len(cand) < nodes:
+        return None
+    chosen = sorted(cand, key=lambda i: (free[i], i))[:nodes]
+    chosen.sort()
+    return chosen
 
 
 def best_fit_nodes(
