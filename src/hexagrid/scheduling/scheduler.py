@@ -109,7 +109,7 @@ class _Hour:
     """What the signals say over one span (``hour_span``, see :class:`CarbonSignals`): the intensities, and
     memos of the forecasts issued then, shared by the passes of that span ``[from_s, until_s)``."""
 
-    __slots__ = ("cumsums", "deferrals", "from_s", "intensity", "signals", "until_s")
+    __slots__ = ("cumsums", "deferrals", "from_s", "intensity", "lanes", "signals", "until_s")
 
     def __init__(self, signals: CarbonSignals | None, span: tuple[float, float], intensity: _Intensity) -> None:
         self.signals = signals
@@ -119,6 +119,8 @@ class _Hour:
         self.cumsums: dict[int, FArr | None] = {}
         #: the greenest start hour by (zone code, run hours, latest start hour): (hour, mean now, mean then)
         self.deferrals: dict[tuple[int, int, int], tuple[int, float, float]] = {}
+        #: the last (pools online and open, lane orders for them), see Scheduler.lane_orders_for
+        self.lanes: tuple[bytes, dict[tuple[object, ...], _LaneOrder]] | None = None
 
 
 def order_queue(
@@ -615,14 +617,11 @@ class _ScalarBounds:
         self.live = [t >= 0 and live_entry[u] for t, u in zip(tix, self.sig_l, strict=True)]
         self.tix_l = [t if t > 0 else 0 for t in tix]
         cap_of: list[int] = ps.state.tenants.cap.tolist()
-        gpus: list[int] = q.gpus.tolist()  # typed lists (numpy's tolist is untyped): native ints when compiled
-        self.cap_l = [cap_of[t] - g for t, g in zip(self.tix_l, gpus, strict=True)]
-        self.preemptible: list[bool] = q.preemptible.tolist()
-        priority: list[float] = q.priority.tolist()
+        rows = q.rows  # the rows' own fields: no column views to slice and list for a short queue
+        self.cap_l = [cap_of[t] - r.gpus for t, r in zip(self.tix_l, rows, strict=True)]
+        self.preemptible = [r.preemptible for r in rows]
         self.preempts_l = (
-            [not pre and pri > floor for pre, pri in zip(self.preemptible, priority, strict=True)]
-            if floor < math.inf
-            else [False] * len(q)
+            [not r.preemptible and r.priority > floor for r in rows] if floor < math.inf else [False] * len(q)
         )
         # per entry: its admitted pools with the level and node count its shape needs there, and its per-job
         # tests (an academic job's allocation on public pools, a non-preemptible job's end in a window)
@@ -915,7 +914,10 @@ class _Pass:
         self.intensity_of = carbon.by_pool_of
         self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
         self.scores = self.sched.scores_for(carbon.key)
-        self.lane_orders = self.sched.lane_orders_for(carbon.key + self.rules.pass_key)
+        lanes = hour.lanes  # mostly the same pools as the span's last pass: no key to build and hash
+        if lanes is None or lanes[0] is not self.rules.pass_key:
+            lanes = hour.lanes = (self.rules.pass_key, self.sched.lane_orders_for(carbon.key + self.rules.pass_key))
+        self.lane_orders = lanes[1]
         self.cap_cache: dict[tuple[int, int, int], BArr] = {}
         self.pow_cache: dict[tuple[int, int], tuple[FArr, BArr]] = {}
         self.forecasts = hour.deferrals
