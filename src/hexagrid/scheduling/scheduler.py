@@ -796,7 +796,7 @@ class _FixedTerms:
     throughput over the pool's) and the normalised cost and time terms. A pure function of the fleet index,
     built once per index; :meth:`_Pass.base_score` adds the carbon term of the hour."""
 
-    __slots__ = ("cost", "factor", "time")
+    __slots__ = ("cost", "cost_of", "factor", "time", "time_of", "wf_of")
 
     def __init__(self, ix: FleetIndex) -> None:
         self.factor: list[FArr] = []
@@ -808,6 +808,10 @@ class _FixedTerms:
         self.time = [_normalised(f) for f in self.factor]
         for a in (*self.factor, *self.cost, *self.time):
             a.setflags(write=False)
+        # the same as lists, by kind, for the scalar score (W per GPU x runtime factor: the carbon term's fixed part)
+        self.cost_of: list[list[float]] = [c.tolist() for c in self.cost]
+        self.time_of: list[list[float]] = [t.tolist() for t in self.time]
+        self.wf_of: list[list[float]] = [(ix.pool_w_per_gpu[k] * f).tolist() for k, f in enumerate(self.factor)]
 
 
 class _Views:
@@ -1008,14 +1012,29 @@ class _Pass:
         fixed = ix.cache.get(_FixedTerms)
         if fixed is None:
             fixed = ix.cache[_FixedTerms] = _FixedTerms(ix)
-        factor = fixed.factor[kind]
-        carbon = _normalised(ix.pool_w_per_gpu[kind] * factor * self.intensity)
-        norm = {"cost": fixed.cost[kind], "carbon": carbon, "time": fixed.time[kind]}
+        # in scalars: a fleet's tens of pools, once per kind and objective each time the intensities change (hourly),
+        # where the vector form's dozen numpy calls cost several times more; the same float operations in the same
+        # order as over arrays ((W x factor) x intensity, over its maximum; the weighted sum left to right)
+        prod = [wf * i for wf, i in zip(fixed.wf_of[kind], self.intensity_of, strict=True)]
+        top = max(prod) if prod else 0.0
+        if any(v != v for v in prod):
+            top = math.nan  # numpy's max propagates a NaN, and the term is then zeros, as below
+        carbon = [v / top for v in prod] if top > 0 else [0.0] * len(prod)
         w = self.cfg.objective_weights
-        total_w = w.cost + w.carbon + w.time
-        balanced = (w.cost * norm["cost"] + w.carbon * norm["carbon"] + w.time * norm["time"]) / (total_w or 1.0)
+        wc, wk, wt = w.cost, w.carbon, w.time
+        total_w = wc + wk + wt
+        div = total_w or 1.0
+        balanced = [
+            (wc * c + wk * k + wt * t) / div
+            for c, k, t in zip(fixed.cost_of[kind], carbon, fixed.time_of[kind], strict=True)
+        ]
         # a named objective first, the balanced mix as its tie-break
-        score = balanced if objective is Objective.BALANCED else norm[objective.value] + 0.01 * balanced
+        if objective is Objective.BALANCED:
+            score_of = balanced
+        else:
+            named = {"cost": fixed.cost_of[kind], "carbon": carbon, "time": fixed.time_of[kind]}[objective.value]
+            score_of = [x + 0.01 * b for x, b in zip(named, balanced, strict=True)]
+        score = np.array(score_of, dtype=np.float64)
         self.scores[key] = score
         return score
 
