@@ -44,7 +44,7 @@ def fmt_time(t_s: float, now_s: float | None = None) -> str:
             return time.strftime("%H:%M UTC", tm)
         return time.strftime("%Y-%m-%d %H:%M UTC", tm)
     day, sec = divmod(int(t_s), 86400)
-    hm = f"{sec // 3600:02d}:{sec % 3600 // 60:02d} UTC"
+    hm = f"{format(sec // 3600, '02d')}:{format(sec % 3600 // 60, '02d')} UTC"  # format(): see Scheduler._commit
     if now_s is not None and t_s // 86400 == now_s // 86400:
         return hm
     date = _DATES.get(day)
