@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# The install compiles the hot modules with mypyc (setup.py; HEXAGRID_COMPILE=auto|1|0). Its manifest lists
-# them, so editing one reinstalls before the next run/test/bench (a pure install lists none).
+# The install compiles the hot modules with mypyc (setup.py; HEXAGRID_COMPILE=auto|1|0). setup.py's
+# COMPILED_SOURCES lists them, so editing one reinstalls before the next run/test/bench (also after an install
+# that fell back to pure Python because mypyc refused an edit: the fixed edit compiles again).
 MANIFEST     := src/hexagrid/_native.json
-COMPILED_SRC := $(shell test -f $(MANIFEST) && $(PYTHON) -c 'import json, sys; print(*("src/" + m.replace(".", "/") + ".py" for m in json.load(sys.stdin)["modules"]))' < $(MANIFEST))
+COMPILED_SRC := $(shell sed -n '/^COMPILED_SOURCES = \[/,/^\]/s/^ *"\(src\/[^"]*\.py\)",$$/\1/p' setup.py)
 
 .PHONY: run test install lint typecheck bench clean
 

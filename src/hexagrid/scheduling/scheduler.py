@@ -40,6 +40,7 @@ from hexagrid.scheduling.state import (
     IArr,
     RunningJob,
     apply_nodes,
+    best_fit_list,
     best_fit_nodes,
 )
 
@@ -2079,7 +2080,8 @@ class Scheduler:
             public_of = ps.public_of
             pools = [p for p in pools if not public_of[p] or left[site_of[p]] >= need_of[p]]
         started_by = now - self.config.preemption_min_run_s
-        best: tuple[float, int, list[RunningJob], IArr] | None = None
+        best: tuple[float, int, list[RunningJob], tuple[int, ...]] | None = None
+        w_of = ix.w_per_gpu_of[row.kind]
         for p in pools:
             victims = [
                 rj
@@ -2092,22 +2094,24 @@ class Scheduler:
             if not victims:
                 continue
             victims.sort(key=lambda r: (r.work_at_risk_gpu_s(now), r.job_id))
+            # the pool's free GPUs per node as a list (a few nodes' counts change per victim: no numpy calls)
             lo = ps.offset_of[p]
-            free = ps.node_free[lo : lo + ps.nodes_of[p]].copy()
-            headroom = float(ps.headroom[ps.site_of[p]])
-            need_w = row.gpus * float(ix.pool_w_per_gpu[row.kind, p])
-            g, n, gpn = int(e.g[p]), int(e.n[p]), ps.gpn_of[p]
+            free: list[int] = ps.node_free[lo : lo + ps.nodes_of[p]].tolist()
+            headroom = ps.headroom_of[ps.site_of[p]]
+            need_w = row.gpus * w_of[p]
+            g, n = int(e.g[p]), int(e.n[p])
             chosen: list[RunningJob] = []
             lost = 0.0
             fits = False
             for rj in victims:
-                free[list(rj.node_indices)] += rj.gpus_per_node
+                for j in rj.node_indices:
+                    free[j] += rj.gpus_per_node
                 headroom += rj.power_w
                 chosen.append(rj)
                 lost += rj.work_at_risk_gpu_s(now)
                 if best is not None and lost >= best[0]:
                     break
-                if headroom >= need_w and best_fit_nodes(free, n, g, gpn) is not None:
+                if headroom >= need_w and best_fit_list(free, n, g) is not None:
                     fits = True
                     break
             if not fits:
@@ -2116,15 +2120,16 @@ class Scheduler:
             for rj in sorted(chosen, key=lambda r: (-r.work_at_risk_gpu_s(now), r.job_id)):
                 if len(chosen) == 1:
                     break
-                trial = free.copy()
-                trial[list(rj.node_indices)] -= rj.gpus_per_node
-                if headroom - rj.power_w >= need_w and best_fit_nodes(trial, n, g, gpn) is not None:
+                trial = list(free)
+                for j in rj.node_indices:
+                    trial[j] -= rj.gpus_per_node
+                if headroom - rj.power_w >= need_w and best_fit_list(trial, n, g) is not None:
                     free, headroom = trial, headroom - rj.power_w
                     chosen.remove(rj)
                     lost -= rj.work_at_risk_gpu_s(now)
-            nodes = best_fit_nodes(free, n, g, gpn)
-            if nodes is not None and (best is None or lost < best[0]):
-                best = (lost, p, chosen, nodes)
+            picked = best_fit_list(free, n, g)
+            if picked is not None and (best is None or lost < best[0]):
+                best = (lost, p, chosen, tuple(picked))
         if best is None or len(best[2]) > ps.preempt_budget:
             return []
         lost, p, chosen, nodes = best
