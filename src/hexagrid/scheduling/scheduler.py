@@ -930,13 +930,31 @@ class _Pass:
         self.new_events: dict[int, list[Event]] = {}
         self.events_wanted = cfg.backfill == "easy"
         self.reservation: Reservation | None = None
+        # the reservation's nodes as a mask over its pool's nodes, and the pools of its site: built when first
+        # read (reserved_nodes, reserved_site_pools), most passes' reservations never are
         self.reserved_mask: BArr | None = None
-        self.at_reserved_site: BArr = self.lists.no_pools  # pools of the reservation's site, once taken
+        self.at_reserved_site: BArr | None = None
         self.blocker: str | None = None
         self.preempted: set[str] = set()
         self.no_preempt: set[tuple[object, ...]] = set()
         self.preempt_budget = cfg.max_preemptions_per_pass
         self.min_victim_priority: float | None = None
+
+    def reserved_nodes(self) -> BArr | None:
+        """The reservation's nodes as a mask over its pool's nodes (None without a reservation)."""
+        res = self.reservation
+        if res is not None and self.reserved_mask is None:
+            self.reserved_mask = res.reserved_mask(self.nodes_of[res.pool])
+        return self.reserved_mask
+
+    def reserved_site_pools(self) -> BArr:
+        """Pools of the reservation's site (none without a reservation)."""
+        res = self.reservation
+        if res is None:
+            return self.lists.no_pools
+        if self.at_reserved_site is None:
+            self.at_reserved_site = self.ix.pool_site == res.site
+        return self.at_reserved_site
 
     def forecast_cumsum(self, zone_code: int, horizon_h: int) -> FArr | None:
         """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per hour key
@@ -1638,10 +1656,11 @@ class Scheduler:
             return True
         if s == res.site and not power_w <= res.extra_power_w:
             return False
-        if p == res.pool and ps.reserved_mask is not None:
+        mask = ps.reserved_nodes() if p == res.pool else None
+        if mask is not None:
             lo = ps.offset_of[p]
             free = ps.node_free[lo : lo + ps.nodes_of[p]]
-            return int(np.count_nonzero((free >= g) & ~ps.reserved_mask)) >= n
+            return int(np.count_nonzero((free >= g) & ~mask)) >= n
         return True
 
     @staticmethod
@@ -1654,7 +1673,7 @@ class Scheduler:
         of free GPUs that holds ``g``; the whole-node level for ``g`` = GPUs per node) read from the level
         counts, then sought from the pass's bound on that level's lowest node, which :meth:`_Pass.take` keeps.
         """
-        exclude = ps.reserved_mask if (res is not None and p == res.pool and wall > res.start_s) else None
+        exclude = ps.reserved_nodes() if (res is not None and p == res.pool and wall > res.start_s) else None
         lo = ps.offset_of[p]
         gpn = ps.gpn_of[p]
         if n > 1 or exclude is not None:
@@ -1793,7 +1812,7 @@ class Scheduler:
             tp = float(e.tp[p])
             wall = now + (row.walltime_s * e.ref_tp) / tp
             after_r = res is not None and wall > res.start_s
-            exclude = ps.reserved_mask if (after_r and res is not None and p == res.pool) else None
+            exclude = ps.reserved_nodes() if (after_r and res is not None and p == res.pool) else None
             lo = ps.offset_of[p]
             picked = best_fit_nodes(ps.node_free[lo : lo + ps.nodes_of[p]], n, g, ps.gpn_of[p], exclude, ps.ge[p])
             if picked is None:
@@ -1894,12 +1913,13 @@ class Scheduler:
         """Pools where starting now does not delay the reservation (see hexagrid.scheduling.backfill)."""
         ix = ps.ix
         after = wall_end > res.start_s
-        ok = ~(after & ps.at_reserved_site) | (pw <= res.extra_power_w)
+        ok = ~(after & ps.reserved_site_pools()) | (pw <= res.extra_power_w)
         r = res.pool
-        if after[r] and fit[r] and ok[r] and ps.reserved_mask is not None:
+        mask = ps.reserved_nodes()
+        if after[r] and fit[r] and ok[r] and mask is not None:
             lo = int(ix.pool_offset[r])
             free = ps.node_free[lo : lo + int(ix.pool_nodes[r])]
-            if int(np.count_nonzero((free >= e.g[r]) & ~ps.reserved_mask)) < e.n[r]:
+            if int(np.count_nonzero((free >= e.g[r]) & ~mask)) < e.n[r]:
                 ok[r] = False  # ok is this call's own array
         return ok
 
@@ -1939,8 +1959,6 @@ class Scheduler:
             res = self._reserve(ps, row, e)
             if res is not None:
                 ps.reservation = res
-                ps.reserved_mask = res.reserved_mask(int(ps.ix.pool_nodes[res.pool]))
-                ps.at_reserved_site = ps.ix.pool_site == res.site
                 if ps.quiet:
                     return []
                 return [
