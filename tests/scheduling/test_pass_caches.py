@@ -113,6 +113,17 @@ def test_fair_share_factors_are_renewed_when_usage_or_weights_change() -> None:
     assert np.array_equal(st.tenants.fair_share_factors(), fresh_fair_share(st))
 
 
+def test_tenant_limits_are_renewed_when_a_tenant_registers_again() -> None:
+    st = windowed_state()
+    cap, flex = st.tenants.limits_of()
+    assert (cap, flex) == (st.tenants.cap.tolist(), st.tenants.flex_s.tolist())
+    st.register_tenant(tenant("beta", max_gpus=24, flexibility_h=6))  # the same id again: new limits
+    i = st.tenants.index["beta"]
+    cap, flex = st.tenants.limits_of()
+    assert (cap[i], flex[i]) == (24, 6 * 3600.0)
+    assert (cap, flex) == (st.tenants.cap.tolist(), st.tenants.flex_s.tolist())
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_short_queue_order_equals_the_vector_order(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ties in score and submit time (broken by id), unknown tenants, ages past the cap and in the future."""

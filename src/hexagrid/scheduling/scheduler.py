@@ -617,7 +617,7 @@ class _ScalarBounds:
         live_entry = [e.reason is None for e in self.entries]
         self.live = [t >= 0 and live_entry[u] for t, u in zip(tix, self.sig_l, strict=True)]
         self.tix_l = [t if t > 0 else 0 for t in tix]
-        cap_of: list[int] = ps.state.tenants.cap.tolist()
+        cap_of = ps.state.tenants.limits_of()[0]
         rows = q.rows  # the rows' own fields: no column views to slice and list for a short queue
         self.cap_l = [cap_of[t] - r.gpus for t, r in zip(self.tix_l, rows, strict=True)]
         self.preemptible = [r.preemptible for r in rows]
@@ -908,8 +908,7 @@ class _Pass:
         self.first_at: dict[int, list[int | None]] = {}
         self.lanes: dict[tuple[object, ...], _Lane] = {}
         self.in_use: list[int] = list(state.tenants.in_use_of)
-        self.cap: list[int] = state.tenants.cap.tolist()
-        self.flex_s: list[float] = state.tenants.flex_s.tolist()
+        self.cap, self.flex_s = state.tenants.limits_of()  # read-only here, as the pass only reads them
         self.deferral = cfg.carbon_deferral and self.signals is not None
         self.alloc = state.alloc_remaining_gpu_h.copy()
         self.no_alloc = np.zeros(ix.n_sites)

@@ -368,6 +368,7 @@ class _Tenants:
     _arrays: tuple[IArr, FArr] | None = field(default=None, repr=False, compare=False)
     _fair_share: list[float] | None = field(default=None, repr=False, compare=False)
     _share_terms: list[float | None] | None = field(default=None, repr=False, compare=False)
+    _limits: tuple[list[int], list[float]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def in_use(self) -> IArr:
@@ -389,6 +390,14 @@ class _Tenants:
         self._fair_share = None
         if weights:
             self._share_terms = None
+            self._limits = None
+
+    def limits_of(self) -> tuple[list[int], list[float]]:
+        """``cap`` and ``flex_s`` as lists (readers must not write to them), kept until :meth:`changed` with
+        ``weights`` (registration): every pass reads them, and they change only when a tenant registers."""
+        if self._limits is None:
+            self._limits = (self.cap.tolist(), self.flex_s.tolist())
+        return self._limits
 
     def usage_share(self) -> FArr:
         """Each tenant's share of the fleet's decayed usage (sums to 1, or all 0 before any use)."""
@@ -507,9 +516,9 @@ class ClusterState:
             tn.flex_s = np.append(tn.flex_s, 0.0)
         tn.klass[i] = CLASS_CODE[tenant.tenant_class]
         tn.weight[i] = tenant.fair_share_weight
-        tn.changed(weights=True)
         tn.cap[i] = _NO_CAP if tenant.max_gpus is None else tenant.max_gpus
         tn.flex_s[i] = tenant.flexibility_h * 3600.0
+        tn.changed(weights=True)
         for proj in tenant.projects:
             key = (tenant.id, proj.id)
             if key not in self.alloc_rows:
