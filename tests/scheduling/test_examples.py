@@ -400,6 +400,27 @@ def test_higher_priority_job_preempts_the_victims_that_lose_least_work() -> None
     assert not [x for x in Scheduler(HEX).decide(st, [job("peer", 8, priority=-5)], None, T0) if isinstance(x, Preempt)]
 
 
+@pytest.mark.parametrize("nodes", [2, 80])  # 80 > LIST_NODES: the victim search and the reservation on arrays
+def test_victims_and_reservation_on_a_pool_of_few_or_many_nodes(nodes: int) -> None:
+    st = ClusterState.from_fleet(fleet(site("s", pools=[pool(acc="A100", nodes=nodes)])), [tenant()])
+    for k in range(nodes - 2):  # every node but the last two held by jobs nothing may preempt
+        st.start_job(
+            job(f"fill{k}", 8, duration_s=7200.0 + k), Start(f"fill{k}", "s", "p0", 1, 8, node_indices=(k,)), T0
+        )
+    old = job("old", 8, duration_s=86400.0, preemptible=True, checkpoint_interval_s=3600.0, priority=-5)
+    fresh = job("fresh", 8, duration_s=86400.0, preemptible=True, checkpoint_interval_s=3600.0, priority=-5)
+    st.start_job(old, Start("old", "s", "p0", 1, 8, node_indices=(nodes - 2,)), T0 - 3000)
+    st.start_job(fresh, Start("fresh", "s", "p0", 1, 8, node_indices=(nodes - 1,)), T0 - 3700)
+    d = Scheduler(HEX).decide(st, [job("urgent", 8, priority=50)], None, T0)
+    assert [x.job_id for x in d if isinstance(x, Preempt)] == ["fresh"]  # the one that loses least work
+    started = by_job(d)["urgent"]
+    assert isinstance(started, Start) and started.node_indices == (nodes - 1,)
+    # an equal-priority job preempts nobody: it waits, with the reservation on the node freed first
+    waiting = by_job(Scheduler(HEX).decide(st, [job("peer", 8, priority=-5)], None, T0))["peer"]
+    assert isinstance(waiting, NotNow) and waiting.reason is ReasonCode.CAPACITY
+    assert waiting.reserved_start_s == min(rj.walltime_end_s for rj in st.running.values())
+
+
 def test_preemption_guards_against_ping_pong() -> None:
     """No eviction for a preemptible job, none of a job that just started, and victims only as many as needed."""
     st = ClusterState.from_fleet(fleet(site("s", pools=[pool(acc="A100", nodes=3)])), [tenant()])

@@ -32,11 +32,13 @@ from hexagrid.scheduling.queue import JobQueue, JobRow
 from hexagrid.scheduling.rules import PassRules, fmt_time, funnel, static_masks, static_message, static_rules
 from hexagrid.scheduling.state import (
     KINDS,
+    LIST_NODES,
     MAX_GPUS_PER_NODE,
     BArr,
     ClusterState,
     FArr,
     FleetIndex,
+    I16Arr,
     IArr,
     RunningJob,
     apply_nodes,
@@ -1200,6 +1202,24 @@ class _Pass:
 _V = TypeVar("_V")
 
 
+def _shift(free: list[int] | I16Arr, nodes: tuple[int, ...], by: int) -> None:
+    """Add ``by`` free GPUs on ``nodes`` (pool-relative) of a pool's free counts, a list or an array."""
+    if isinstance(free, list):
+        for j in nodes:
+            free[j] += by
+    else:
+        free[list(nodes)] += by
+
+
+def _best_fit(free: list[int] | I16Arr, n: int, g: int, gpn: int) -> tuple[int, ...] | None:
+    """:func:`best_fit_nodes` over a pool's free counts held as a list (:func:`best_fit_list`) or an array."""
+    if isinstance(free, list):
+        listed = best_fit_list(free, n, g)
+        return None if listed is None else tuple(listed)
+    picked = best_fit_nodes(free, n, g, gpn)
+    return None if picked is None else tuple(picked.tolist())
+
+
 class _Miss(enum.Enum):
     """How a placement walk missed, where that settles the job's verdict without the vector placement."""
 
@@ -2111,24 +2131,28 @@ class Scheduler:
             if not victims:
                 continue
             victims.sort(key=lambda r: (r.work_at_risk_gpu_s(now), r.job_id))
-            # the pool's free GPUs per node as a list (a few nodes' counts change per victim: no numpy calls)
+            # the pool's free GPUs per node: a list for a pool of a few nodes (no numpy call per victim), an array
+            # for a large one (one vector search per victim, not a Python scan of its nodes)
             lo = ps.offset_of[p]
-            free: list[int] = ps.node_free[lo : lo + ps.nodes_of[p]].tolist()
+            free: list[int] | I16Arr = (
+                ps.node_free[lo : lo + ps.nodes_of[p]].tolist()
+                if ps.nodes_of[p] <= LIST_NODES
+                else ps.node_free[lo : lo + ps.nodes_of[p]].copy()
+            )
             headroom = ps.headroom_of[ps.site_of[p]]
             need_w = row.gpus * w_of[p]
-            g, n = int(e.g[p]), int(e.n[p])
+            g, n, gpn = int(e.g[p]), int(e.n[p]), ps.gpn_of[p]
             chosen: list[RunningJob] = []
             lost = 0.0
             fits = False
             for rj in victims:
-                for j in rj.node_indices:
-                    free[j] += rj.gpus_per_node
+                _shift(free, rj.node_indices, rj.gpus_per_node)
                 headroom += rj.power_w
                 chosen.append(rj)
                 lost += rj.work_at_risk_gpu_s(now)
                 if best is not None and lost >= best[0]:
                     break
-                if headroom >= need_w and best_fit_list(free, n, g) is not None:
+                if headroom >= need_w and _best_fit(free, n, g, gpn) is not None:
                     fits = True
                     break
             if not fits:
@@ -2137,16 +2161,15 @@ class Scheduler:
             for rj in sorted(chosen, key=lambda r: (-r.work_at_risk_gpu_s(now), r.job_id)):
                 if len(chosen) == 1:
                     break
-                trial = list(free)
-                for j in rj.node_indices:
-                    trial[j] -= rj.gpus_per_node
-                if headroom - rj.power_w >= need_w and best_fit_list(trial, n, g) is not None:
+                trial = list(free) if isinstance(free, list) else free.copy()
+                _shift(trial, rj.node_indices, -rj.gpus_per_node)
+                if headroom - rj.power_w >= need_w and _best_fit(trial, n, g, gpn) is not None:
                     free, headroom = trial, headroom - rj.power_w
                     chosen.remove(rj)
                     lost -= rj.work_at_risk_gpu_s(now)
-            picked = best_fit_list(free, n, g)
+            picked = _best_fit(free, n, g, gpn)
             if picked is not None and (best is None or lost < best[0]):
-                best = (lost, p, chosen, tuple(picked))
+                best = (lost, p, chosen, picked)
         if best is None or len(best[2]) > ps.preempt_budget:
             return []
         lost, p, chosen, nodes = best

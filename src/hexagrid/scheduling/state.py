@@ -32,6 +32,7 @@ from hexagrid.errors import ConflictError, InputError, NotFound
 
 __all__ = [
     "KINDS",
+    "LIST_NODES",
     "MAX_GPUS_PER_NODE",
     "ClusterState",
     "Event",
@@ -55,6 +56,7 @@ KIND_CODE: Final = {SiteKind.PUBLIC_SUPERCOMPUTER: 0, SiteKind.PRIVATE_CLOUD: 1,
 FArr = npt.NDArray[np.float64]
 IArr = npt.NDArray[np.int64]
 BArr = npt.NDArray[np.bool_]
+I16Arr = npt.NDArray[np.int16]  # free GPUs per node
 #: A release at a time, as EASY backfill replays them: (walltime end s, pool, pool-relative node indices,
 #: GPUs per node, facility W).
 Event = tuple[float, int, tuple[int, ...], int, float]
@@ -145,10 +147,14 @@ def _first_node(free: npt.NDArray[np.int16], k: int, exact: bool, exclude: BArr 
     return -1
 
 
+#: pools of up to this many nodes are searched as lists by best_fit_list's callers (numpy arrays above)
+LIST_NODES: Final = 64
+
+
 def best_fit_list(free: list[int], nodes: int, gpus_per_node: int) -> list[int] | None:
     """:func:`best_fit_nodes` without exclusions, over a list: the same nodes (the fewest free GPUs that still
     hold ``gpus_per_node``, ties to the lowest index), in ascending order; None if there are too few. For a
-    caller that holds the free counts as a list already (an EASY reservation's replay)."""
+    pool of a few nodes (up to :data:`LIST_NODES`) whose counts the caller holds as a list."""
     cand = [i for i, f in enumerate(free) if f >= gpus_per_node]
     if len(cand) < nodes:
         return None
