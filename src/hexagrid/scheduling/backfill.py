@@ -17,7 +17,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from hexagrid.scheduling.state import LIST_NODES, BArr, Event, FleetIndex, best_fit_list, best_fit_nodes
+from hexagrid.scheduling.state import LIST_NODES, BArr, Event, FleetIndex, best_fit_pool
 
 __all__ = ["Event", "Reservation", "earliest_start"]
 
@@ -100,11 +100,10 @@ def earliest_start(
     t, p, pos = best
     s = site_of[p]
     free, headroom = _state_at(ix, p, s, node_free, site_headroom_w[s], by_site[s], t)
-    if len(free) <= LIST_NODES:
-        nodes = best_fit_list(free, n[pos], g[pos])
-    else:  # a large pool: one vector search over its nodes
-        picked = best_fit_nodes(np.array(free, dtype=np.int16), n[pos], g[pos], ix.gpn_of[p])
-        nodes = None if picked is None else picked.tolist()
+    # a large pool: one vector search over its nodes, not a Python scan
+    nodes = best_fit_pool(
+        free if len(free) <= LIST_NODES else np.array(free, dtype=np.int16), n[pos], g[pos], ix.gpn_of[p]
+    )
     if nodes is None:  # _pool_earliest counted the same predicate at t, so this does not happen
         return None
     return Reservation(
@@ -114,7 +113,7 @@ def earliest_start(
         ix.site_ids[s],
         ix.pool_ids[p],
         t,
-        tuple(nodes),
+        nodes,
         g[pos],
         power_w[pos],
         headroom - power_w[pos],

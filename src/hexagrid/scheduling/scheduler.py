@@ -42,8 +42,8 @@ from hexagrid.scheduling.state import (
     IArr,
     RunningJob,
     apply_nodes,
-    best_fit_list,
     best_fit_nodes,
+    best_fit_pool,
 )
 
 __all__ = ["Scheduler", "carbon_intensity_by_pool", "order_queue"]
@@ -108,7 +108,7 @@ class _Intensity:
         self.key = self.by_pool.tobytes()
 
 
-class _Hour:
+class _SignalSpan:
     """What the signals say over one span (``hour_span``, see :class:`CarbonSignals`): the intensities, and
     memos of the forecasts issued then, shared by the passes of that span ``[from_s, until_s)``."""
 
@@ -141,11 +141,9 @@ def order_queue(
     classic algorithm); ``qos`` maps priority -1000..1000 onto 0..1. ``tix``: each job's tenant index
     (-1 for tenants the state does not know), where the caller has it.
     """
-    n = len(q)
-    if n <= _SMALL_QUEUE and config.queue_order == "multifactor":
-        small = _order_list(q, state, config, now_s, tix)
-        if small is not None:
-            return np.array(small, dtype=np.int64)
+    small = _order_list(q, state, config, now_s, tix)
+    if small is not None:
+        return np.array(small, dtype=np.int64)
     return _order_vector(q, state, config, now_s, tix)
 
 
@@ -153,10 +151,9 @@ def _order_positions(
     q: JobQueue, state: ClusterState, config: SchedulerConfig, now_s: float, tix: list[int]
 ) -> list[int]:
     """:func:`order_queue` as a list (a short queue's scalar order is not turned into an array and back)."""
-    if len(q) <= _SMALL_QUEUE and config.queue_order == "multifactor":
-        small = _order_list(q, state, config, now_s, tix)
-        if small is not None:
-            return small
+    small = _order_list(q, state, config, now_s, tix)
+    if small is not None:
+        return small
     positions: list[int] = _order_vector(q, state, config, now_s, tix).tolist()
     return positions
 
@@ -914,20 +911,20 @@ class _Pass:
         self.deferral = cfg.carbon_deferral and self.signals is not None
         self.alloc = state.alloc_remaining_gpu_h.copy()
         self.no_alloc = np.zeros(ix.n_sites)
-        hour = self.sched.signals_at(ix, self.signals, self.now)
-        carbon = hour.intensity
+        span = self.sched.signals_at(ix, self.signals, self.now)
+        carbon = span.intensity
         self.intensity = carbon.by_pool
         self.intensity_of = carbon.by_pool_of
         self.failed: dict[tuple[object, ...], tuple[ReasonCode, str]] = {}
         self.scores = self.sched.scores_for(carbon.key)
-        lanes = hour.lanes  # mostly the same pools as the span's last pass: no key to build and hash
+        lanes = span.lanes  # mostly the same pools as the span's last pass: no key to build and hash
         if lanes is None or lanes[0] is not self.rules.pass_key:
-            lanes = hour.lanes = (self.rules.pass_key, self.sched.lane_orders_for(carbon.key + self.rules.pass_key))
+            lanes = span.lanes = (self.rules.pass_key, self.sched.lane_orders_for(carbon.key + self.rules.pass_key))
         self.lane_orders = lanes[1]
         self.cap_cache: dict[tuple[int, int, int], BArr] = {}
         self.pow_cache: dict[tuple[int, int], tuple[FArr, BArr]] = {}
-        self.forecasts = hour.deferrals
-        self.zone_cs = hour.cumsums
+        self.forecasts = span.deferrals
+        self.zone_cs = span.cumsums
         self.new_events: dict[int, list[Event]] = {}
         self.events_wanted = cfg.backfill == "easy"
         self.reservation: Reservation | None = None
@@ -1211,15 +1208,6 @@ def _shift(free: list[int] | I16Arr, nodes: tuple[int, ...], by: int) -> None:
         free[list(nodes)] += by
 
 
-def _best_fit(free: list[int] | I16Arr, n: int, g: int, gpn: int) -> tuple[int, ...] | None:
-    """:func:`best_fit_nodes` over a pool's free counts held as a list (:func:`best_fit_list`) or an array."""
-    if isinstance(free, list):
-        listed = best_fit_list(free, n, g)
-        return None if listed is None else tuple(listed)
-    picked = best_fit_nodes(free, n, g, gpn)
-    return None if picked is None else tuple(picked.tolist())
-
-
 class _Miss(enum.Enum):
     """How a placement walk missed, where that settles the job's verdict without the vector placement."""
 
@@ -1247,7 +1235,7 @@ class Scheduler:
         self._score_sets: dict[bytes, dict[tuple[object, ...], FArr]] = {}
         self._lane_sets: dict[bytes, dict[tuple[object, ...], _LaneOrder]] = {}
         self._intensity: _Intensity | None = None
-        self._hour: _Hour | None = None
+        self._span: _SignalSpan | None = None
         self._fit_levels: dict[int, _FitLevels] = {}
         self._pair_sets: tuple[object, object, dict[int, _Entry]] | None = None
 
@@ -1280,15 +1268,15 @@ class Scheduler:
             hit = self._intensity = _Intensity(ix, zone_values)
         return hit
 
-    def signals_at(self, ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> _Hour:
+    def signals_at(self, ix: FleetIndex, signals: CarbonSignals | None, now_s: float) -> _SignalSpan:
         """The intensities and forecast memos at ``now_s``: kept over the signals' ``hour_span`` (inside it the
         signals are not even asked), else read for this pass alone."""
-        hit = self._hour
+        hit = self._span
         if hit is not None and hit.signals is signals and hit.from_s <= now_s < hit.until_s and hit.intensity.ix is ix:
             return hit
         span_of = None if signals is None else getattr(signals, "hour_span", None)
         span = (now_s, now_s) if span_of is None else span_of(now_s)  # (now, now): holds no time, this pass only
-        hit = self._hour = _Hour(signals, span, self.intensity_at(ix, signals, now_s))
+        hit = self._span = _SignalSpan(signals, span, self.intensity_at(ix, signals, now_s))
         return hit
 
     def scores_for(self, intensity_key: bytes) -> dict[tuple[object, ...], FArr]:
@@ -2152,7 +2140,7 @@ class Scheduler:
                 lost += rj.work_at_risk_gpu_s(now)
                 if best is not None and lost >= best[0]:
                     break
-                if headroom >= need_w and _best_fit(free, n, g, gpn) is not None:
+                if headroom >= need_w and best_fit_pool(free, n, g, gpn) is not None:
                     fits = True
                     break
             if not fits:
@@ -2163,11 +2151,11 @@ class Scheduler:
                     break
                 trial = list(free) if isinstance(free, list) else free.copy()
                 _shift(trial, rj.node_indices, -rj.gpus_per_node)
-                if headroom - rj.power_w >= need_w and _best_fit(trial, n, g, gpn) is not None:
+                if headroom - rj.power_w >= need_w and best_fit_pool(trial, n, g, gpn) is not None:
                     free, headroom = trial, headroom - rj.power_w
                     chosen.remove(rj)
                     lost -= rj.work_at_risk_gpu_s(now)
-            picked = _best_fit(free, n, g, gpn)
+            picked = best_fit_pool(free, n, g, gpn)
             if picked is not None and (best is None or lost < best[0]):
                 best = (lost, p, chosen, picked)
         if best is None or len(best[2]) > ps.preempt_budget:

@@ -41,6 +41,7 @@ __all__ = [
     "apply_nodes",
     "best_fit_list",
     "best_fit_nodes",
+    "best_fit_pool",
 ]
 
 #: Node shapes are bounded by the domain model (NodePool.gpus_per_node <= 16).
@@ -161,6 +162,16 @@ def best_fit_list(free: list[int], nodes: int, gpus_per_node: int) -> list[int] 
     chosen = sorted(cand, key=lambda i: (free[i], i))[:nodes]
     chosen.sort()
     return chosen
+
+
+def best_fit_pool(free: list[int] | I16Arr, nodes: int, gpus_per_node: int, pool_gpn: int) -> tuple[int, ...] | None:
+    """The best-fit nodes of a pool whose free counts are held as a list (:func:`best_fit_list`, a pool of up to
+    :data:`LIST_NODES` nodes) or an array (:func:`best_fit_nodes`), as a tuple; None if there are too few."""
+    if isinstance(free, list):
+        listed = best_fit_list(free, nodes, gpus_per_node)
+        return None if listed is None else tuple(listed)
+    picked = best_fit_nodes(free, nodes, gpus_per_node, pool_gpn)
+    return None if picked is None else tuple(picked.tolist())
 
 
 def best_fit_nodes(
