@@ -258,11 +258,13 @@ def test_scalar_bounds_apply_allocations_and_windows_as_the_vectors_do(
     assert looked_at_by_the_loop(scalar, ps, True) == looked_at_by_the_loop(vector, ps, True)
 
 
-@pytest.mark.parametrize("explain", [False, True])
-def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(explain: bool) -> None:
+@pytest.mark.parametrize("explain", [False, True, None])
+def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(explain: bool | None) -> None:
     """A driver's JobQueue and Scheduler kept over passes in which sites go offline, come online and windows
     open and close (the kept entries by the queue's signature codes are per pool state), and a second queue with
-    other codes given to the same scheduler: every pass decides as a fresh scheduler over a fresh queue."""
+    other codes given to the same scheduler: every pass decides as a fresh scheduler over a fresh queue.
+    ``None``: quiet and explaining passes alternate (quiet passes keep the OFFLINE and WINDOW entries, whose
+    sentences name a time; an explaining pass must not reuse them)."""
     state = windowed_state()
     kept, q = Scheduler(SchedulerConfig.preset("hexagrid")), JobQueue()
     other = JobQueue()
@@ -277,9 +279,10 @@ def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(exp
             if rj.expected_end_s <= now:
                 state.finish_job(jid, now)
         for queue in (q, other) if k % 2 else (q,):
-            got = kept.decide(state, queue, None, now, explain_waiting=explain)
+            explains = bool(k % 2) if explain is None else explain
+            got = kept.decide(state, queue, None, now, explain_waiting=explains)
             fresh = Scheduler(SchedulerConfig.preset("hexagrid")).decide(
-                state, JobQueue.from_specs(list(queue)), None, now, explain_waiting=explain
+                state, JobQueue.from_specs(list(queue)), None, now, explain_waiting=explains
             )
             assert got == fresh, (k, [d for d in got if d not in fresh])
             for d in got:
@@ -287,6 +290,23 @@ def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(exp
                     state.start_job(queue.get(d.job_id).spec, d, now)  # type: ignore[union-attr]
                     queue.remove(d.job_id)
     assert n > 300 and len(state.running) > 0
+
+
+def test_pair_entries_are_kept_across_passes_over_one_queue() -> None:
+    """The entries kept by a queue's signature codes survive from pass to pass while the pools online and open
+    stay the same (compiled, the entry sets' tuple is a new object at every call: identity is the dicts'),
+    and are renewed for another queue or another pool state."""
+    state = windowed_state()
+    sched, q = Scheduler(SchedulerConfig.preset("hexagrid")), JobQueue()
+    key = PassRules.at(state.ix, T0).pass_key
+    first = sched.pair_entries(q, sched.entries_for(state.ix, key))
+    first[0][0] = first[1][0] = None  # type: ignore[assignment]
+    again = sched.pair_entries(q, sched.entries_for(state.ix, key))
+    assert again[0] is first[0] and again[1] is first[1] and first[0] is not first[1]
+    assert sched.pair_entries(JobQueue(), sched.entries_for(state.ix, key))[0] == {}
+    other_key = PassRules.at(state.ix, T0 + 2 * DAY).pass_key
+    assert other_key != key
+    assert sched.pair_entries(q, sched.entries_for(state.ix, other_key))[0] == {}
 
 
 class _HourlyCounting(DictSignals):

@@ -426,7 +426,10 @@ class _Signatures:
             self._arrays = (tix_a, inverse_a, pairs_a)
             self.tix_l, self.sig_l, self.pairs_l = tix_a.tolist(), inverse_a.tolist(), pairs_a.tolist()
         # the entries kept for this queue's pairs (no signature to hash); the others looked up or built together
-        kept = ps.sched.pair_entries(q, ps.entries)
+        # a quiet pass also keeps OFFLINE and WINDOW entries (their own table): it never reads the sentence that
+        # names the pass's time, and whether an entry admits a pool depends on the pools online and open alone
+        stable, volatile = ps.sched.pair_entries(q, ps.entries)
+        kept = volatile if ps.quiet else stable
         entries = [kept.get(u) for u in self.pairs_l]
         todo = [k for k, e in enumerate(entries) if e is None]
         if todo:
@@ -437,8 +440,10 @@ class _Signatures:
             )
             for k, u, e in zip(todo, pairs, found, strict=True):
                 entries[k] = e
-                if e.reason not in _VOLATILE:  # OFFLINE and WINDOW entries live one pass
-                    kept[u] = e
+                if ps.quiet:
+                    volatile[u] = e
+                if e.reason not in _VOLATILE:  # else it lives one pass, unless quiet
+                    stable[u] = e
         self.entries: list[_Entry] = [e for e in entries if e is not None]  # every pair has one now
 
     def _as_arrays(self) -> tuple[IArr, IArr, IArr]:
@@ -1237,18 +1242,22 @@ class Scheduler:
         self._intensity: _Intensity | None = None
         self._span: _SignalSpan | None = None
         self._fit_levels: dict[int, _FitLevels] = {}
-        self._pair_sets: tuple[object, object, dict[int, _Entry]] | None = None
+        self._pair_sets: tuple[object, object, dict[int, _Entry], dict[int, _Entry]] | None = None
 
     def pair_entries(
         self, q: JobQueue, sets: tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]
-    ) -> dict[int, _Entry]:
+    ) -> tuple[dict[int, _Entry], dict[int, _Entry]]:
         """Entries by ``signature code * 2 + tenant class`` of queue ``q`` among the kept entries ``sets``
         (:meth:`entries_for`): a driver's queue keeps its signature codes (``skey_codes`` only grows), so a pass
-        finds its pairs' entries without hashing their signatures. Valid while both are the same objects."""
+        finds its pairs' entries without hashing their signatures. Valid while both are the same objects.
+        Two tables: entries any pass may reuse, and those quiet passes reuse (the same plus the OFFLINE and
+        WINDOW entries, whose sentence names the time of the pass that built them)."""
         hit = self._pair_sets
-        if hit is None or hit[0] is not q.skey_codes or hit[1] is not sets:
-            hit = self._pair_sets = (q.skey_codes, sets, {})
-        return hit[2]
+        # (by the first dict's identity: compiled, a fixed-length tuple is unboxed and boxed anew at each use, so
+        # ``sets`` itself is never the same object twice)
+        if hit is None or hit[0] is not q.skey_codes or hit[1] is not sets[0]:
+            hit = self._pair_sets = (q.skey_codes, sets[0], {}, {})
+        return hit[2], hit[3]
 
     def fit_levels(self, e: _Entry) -> _FitLevels:
         """``e``'s admitted pools with its shape's level and node count there, kept by entry (entries do not change)."""
