@@ -136,7 +136,7 @@ def static_masks(
     at: list[list[int]] = [[], [], [], []]
     at_who, at_what, at_shape, at_near = at
     lat_model = (config.latency_base_ms, config.latency_ms_per_100km)
-    for row, tclass, skey in zip(rows, tclasses, skeys, strict=True):
+    for row, tclass, skey in zip(rows, tclasses, skeys):
         # the signature's layout: see hexagrid.scheduling.queue._signature
         sig: Any = skey
         accs, mem, gpus, num_nodes, gpn_req, scope, countries, rank, max_price, users, _ = sig

@@ -211,7 +211,7 @@ def _multifactor_small(
     where a score or submit time is NaN (the vector form orders those)."""
     w_age, w_fs, w_qos, max_age_s = config.weight_age, config.weight_fair_share, config.weight_qos, config.max_age_s
     keys: list[tuple[float, float, str]] = []
-    for row, t in zip(q.rows, tix, strict=True):
+    for row, t in zip(q.rows, tix):
         submit = row.submit_s
         age = (now_s - submit) / max_age_s
         age = 0.0 if age < 0.0 else 1.0 if age > 1.0 else age  # np.clip(age, 0.0, 1.0)
@@ -238,7 +238,7 @@ def _sorted_by_id_within_ties(q: JobQueue, submit_s: FArr, key: FArr | None) -> 
         return order
     ids = q.ids
     edges = np.flatnonzero(np.diff(np.concatenate(([0], same.view(np.int8), [0]))))
-    for lo, hi in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+    for lo, hi in zip(edges[::2].tolist(), edges[1::2].tolist()):
         run = order[lo : hi + 1]  # positions lo..hi hold one run of equal keys
         order[lo : hi + 1] = run[np.argsort(ids[run], kind="stable")]
     return order
@@ -309,7 +309,8 @@ class _LaneOrder:
             order = pools
             self.score: list[float] = []
         else:
-            sc = self.score = ps.score(row, e).tolist()
+            sc: list[float] = ps.score(row, e).tolist()
+            self.score = sc
             isfinite = math.isfinite
             # a stable sort of the pools (ascending) by score: numpy's stable argsort, ties by pool index
             order = sorted(pools, key=sc.__getitem__) if all(isfinite(sc[p]) for p in pools) else []
@@ -404,7 +405,7 @@ class _Signatures:
             # typed lists (numpy's tolist is untyped): compiled, the loop then runs on native ints
             tenant_codes: list[int] = q.tenant_code.tolist()
             skey_codes: list[int] = q.skey_code.tolist()
-            for c, s in zip(tenant_codes, skey_codes, strict=True):
+            for c, s in zip(tenant_codes, skey_codes):
                 tix.append(tix_of[c])
                 u = s * 2 + class_of[c]
                 k = code.get(u)
@@ -438,7 +439,7 @@ class _Signatures:
             found = ps.entries_of(
                 [q.skey_rows[u >> 1] for u in pairs], [u & 1 for u in pairs], [skeys[u >> 1] for u in pairs]
             )
-            for k, u, e in zip(todo, pairs, found, strict=True):
+            for k, u, e in zip(todo, pairs, found):
                 entries[k] = e
                 if ps.quiet:
                     volatile[u] = e
@@ -619,11 +620,11 @@ class _ScalarBounds:
         tix = sg.tix_l
         self.sig_l: list[int] = sg.sig_l
         live_entry = [e.reason is None for e in self.entries]
-        self.live = [t >= 0 and live_entry[u] for t, u in zip(tix, self.sig_l, strict=True)]
+        self.live = [t >= 0 and live_entry[u] for t, u in zip(tix, self.sig_l)]
         self.tix_l = [t if t > 0 else 0 for t in tix]
         cap_of = ps.state.tenants.limits_of()[0]
         rows = q.rows  # the rows' own fields: no column views to slice and list for a short queue
-        self.cap_l = [cap_of[t] - r.gpus for t, r in zip(self.tix_l, rows, strict=True)]
+        self.cap_l = [cap_of[t] - r.gpus for t, r in zip(self.tix_l, rows)]
         self.preemptible = [r.preemptible for r in rows]
         self.preempts_l = (
             [not r.preemptible and r.priority > floor for r in rows] if floor < math.inf else [False] * len(q)
@@ -786,7 +787,7 @@ class _PoolLists:
         ]
         self.charge_text = [
             " charged to the project's allocation" if pub else f", {price:.2f} EUR/GPU-h"
-            for pub, price in zip(self.public_of, self.price_of, strict=True)
+            for pub, price in zip(self.public_of, self.price_of)
         ]
 
 
@@ -861,7 +862,7 @@ class _Pass:
         self.tindex = state.tenants.index
         self.rules = PassRules.at(ix, now_s)
         self.pass_ok = self.rules.pass_ok
-        lists = ix.cache.get(_PoolLists)
+        lists: _PoolLists | None = ix.cache.get(_PoolLists)  # typed: compiled, an Any makes every read generic
         if lists is None:
             lists = ix.cache[_PoolLists] = _PoolLists(ix)
         self.lists = lists
@@ -903,7 +904,7 @@ class _Pass:
         pool_free_of, site_draw_of = state.free_lists()
         self.pool_free = np.array(pool_free_of, dtype=np.int64)
         # (the same float subtraction as site_cap_w - site_draw_w, without building the draw array first)
-        self.headroom_of: list[float] = [c - d for c, d in zip(ix.site_cap_of, site_draw_of, strict=True)]
+        self.headroom_of: list[float] = [c - d for c, d in zip(ix.site_cap_of, site_draw_of)]
         self.headroom = np.array(self.headroom_of, dtype=np.float64)
         # list mirrors of ge and headroom for the placement walk's scalar reads (kept in step by take())
         self.ge_rows: list[list[int]] = [list(r) for r in state.ge_rows()]
@@ -1031,13 +1032,13 @@ class _Pass:
         if hit is not None:
             return hit
         ix = self.ix
-        fixed = ix.cache.get(_FixedTerms)
+        fixed: _FixedTerms | None = ix.cache.get(_FixedTerms)
         if fixed is None:
             fixed = ix.cache[_FixedTerms] = _FixedTerms(ix)
         # in scalars: a fleet's tens of pools, once per kind and objective each time the intensities change (hourly),
         # where the vector form's dozen numpy calls cost several times more; the same float operations in the same
         # order as over arrays ((W x factor) x intensity, over its maximum; the weighted sum left to right)
-        prod = [wf * i for wf, i in zip(fixed.wf_of[kind], self.intensity_of, strict=True)]
+        prod = [wf * i for wf, i in zip(fixed.wf_of[kind], self.intensity_of)]
         top = max(prod) if prod else 0.0
         if any(v != v for v in prod):
             top = math.nan  # numpy's max propagates a NaN, and the term is then zeros, as below
@@ -1047,15 +1048,14 @@ class _Pass:
         total_w = wc + wk + wt
         div = total_w or 1.0
         balanced = [
-            (wc * c + wk * k + wt * t) / div
-            for c, k, t in zip(fixed.cost_of[kind], carbon, fixed.time_of[kind], strict=True)
+            (wc * c + wk * k + wt * t) / div for c, k, t in zip(fixed.cost_of[kind], carbon, fixed.time_of[kind])
         ]
         # a named objective first, the balanced mix as its tie-break
         if objective is Objective.BALANCED:
             score_of = balanced
         else:
             named = {"cost": fixed.cost_of[kind], "carbon": carbon, "time": fixed.time_of[kind]}[objective.value]
-            score_of = [x + 0.01 * b for x, b in zip(named, balanced, strict=True)]
+            score_of = [x + 0.01 * b for x, b in zip(named, balanced)]
         score = np.array(score_of, dtype=np.float64)
         self.scores[key] = score
         return score
@@ -1079,7 +1079,7 @@ class _Pass:
         if skeys is None:
             skeys = [row.skey for row in rows]
         if any(self.entries) or any(self.volatile):
-            for k, (skey, tclass) in enumerate(zip(skeys, tclasses, strict=True)):
+            for k, (skey, tclass) in enumerate(zip(skeys, tclasses)):
                 e = self.entries[tclass].get(skey) or self.volatile[tclass].get(skey)
                 if e is None:
                     todo.append(k)
@@ -1148,6 +1148,13 @@ class _Pass:
             self.scores[row.score_key] = sc
         return sc
 
+    def scalar_views(self) -> _Views:
+        """The working arrays' memoryviews, made on first use (a materialised pass's first pick or start)."""
+        v = self.views
+        if v is None:
+            v = self.views = _Views(self)
+        return v
+
     def take(self, p: int, s: int, nodes: IArr | tuple[int, ...], g: int, power: float) -> None:
         """Apply a start to the working arrays (``nodes``: pool-relative indices, an array or a tuple).
 
@@ -1156,9 +1163,7 @@ class _Pass:
         """
         lo = self.offset_of[p]
         firsts = self.first_at.get(p)
-        v = self.views
-        if v is None:
-            v = self.views = _Views(self)
+        v = self.scalar_views()
         if len(nodes) <= 16:
             nf, ge = v.node_free, v.ge
             counts = self.ge_rows[p]
@@ -1181,7 +1186,7 @@ class _Pass:
             self.ge_rows[p] = self.ge[p].tolist()
             if firsts is not None:  # the nodes entered lower levels: lower those levels' bounds where needed
                 at = np.asarray(nodes, dtype=np.int64)
-                for j, nw in zip(at.tolist(), self.node_free[lo + at].tolist(), strict=True):
+                for j, nw in zip(at.tolist(), self.node_free[lo + at].tolist()):
                     first = firsts[nw]
                     if first is not None and j < first:
                         firsts[nw] = j
@@ -1672,11 +1677,14 @@ class Scheduler:
             return True
         if s == res.site and not power_w <= res.extra_power_w:
             return False
-        mask = ps.reserved_nodes() if p == res.pool else None
-        if mask is not None:
+        if p == res.pool:  # nodes with room for g, less the reserved ones (distinct nodes) among them
+            room = ps.ge_rows[p][g]
+            nf = ps.scalar_views().node_free
             lo = ps.offset_of[p]
-            free = ps.node_free[lo : lo + ps.nodes_of[p]]
-            return int(np.count_nonzero((free >= g) & ~mask)) >= n
+            for k in res.node_indices:
+                if nf[lo + k] >= g:
+                    room -= 1
+            return room >= n
         return True
 
     @staticmethod
@@ -1705,10 +1713,7 @@ class Scheduler:
             firsts = ps.first_at[p] = [None] * (gpn + 1)
         # firsts[k]: no node below it has exactly k free GPUs (None: 0). A pass only takes GPUs, so a node
         # enters a level from above (take() lowers the bound) or leaves it: the lowest one at k moves up.
-        v = ps.views
-        if v is None:
-            v = ps.views = _Views(ps)
-        nf = v.node_free
+        nf = ps.scalar_views().node_free
         at = lo + (firsts[k] or 0)
         for _ in range(8):  # the node sought is mostly the bound itself or a few past it
             if nf[at] == k:

@@ -441,7 +441,7 @@ class _Tenants:
             total_u = sum(self.usage_of)
             fs = self._fair_share = [
                 0.0 if d is None else 2.0 ** (-(u / total_u if total_u > 0 else 0.0) / d)
-                for u, d in zip(self.usage_of, divisors, strict=True)
+                for u, d in zip(self.usage_of, divisors)
             ]
         return fs
 
@@ -600,15 +600,18 @@ class ClusterState:
 
     def _settle_ge(self) -> None:
         """Add the booked level changes into ``ge`` and its rows."""
-        ge, rows = self._ge, self._ge_rows
+        rows = self._ge_rows
+        width = MAX_GPUS_PER_NODE + 1
+        flat: memoryview[int] = self._ge.data.cast("B").cast("q")  # one index per count: numpy's [p, k] costs more
         for p in self._ge_stale:
             diff = self._ge_diff[p]
             row = rows[p]
+            at = p * width
             level = 0
-            for k in range(MAX_GPUS_PER_NODE + 1):
+            for k in range(width):
                 level += diff[k]
                 if level:
-                    ge[p, k] += level
+                    flat[at + k] += level
                     row[k] += level
             self._ge_diff[p] = [0] * (MAX_GPUS_PER_NODE + 2)
         self._ge_stale.clear()
