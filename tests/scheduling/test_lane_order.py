@@ -59,7 +59,8 @@ def test_scalar_lane_order_equals_the_vector_form(data: st.DataObject, n_pools: 
     w = np.array(data.draw(st.lists(st.floats(100.0, 900.0), min_size=n_pools, max_size=n_pools)))
     first_fit = data.draw(st.booleans())
     ix = SimpleNamespace(pool_nodes=nodes, w_per_gpu_of=[w.tolist()] * 2, pool_w_per_gpu=np.array([w, w]))
-    ps = SimpleNamespace(ix=ix, pass_ok=pass_ok, score=lambda _row, _e: scores)
+    score = scheduler_source._Score(scores.tolist())
+    ps = SimpleNamespace(ix=ix, pass_ok=pass_ok, score=lambda _row, _e: score)
     e = SimpleNamespace(g=g, n=n, first_fit=first_fit, shape_pools=None)
     row = SimpleNamespace(gpus=3, kind=1)
     # in scalars (as for fleets of tens of pools) or in vector form (as for fleets of hundreds)
@@ -108,4 +109,6 @@ def test_base_scores_keep_only_the_intensity_free_terms_across_hours() -> None:
         for kind in range(len(KINDS)):
             for objective in Objective:
                 want = _reference_score(state.ix, kind, objective, ps.intensity, sched.config.objective_weights)
-                assert ps.base_score(kind, objective).tobytes() == want.tobytes()
+                got = ps.base_score(kind, objective)
+                assert got.array().tobytes() == want.tobytes()
+                assert got.of == got.array().tolist()

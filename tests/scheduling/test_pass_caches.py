@@ -295,7 +295,7 @@ def test_a_kept_queue_and_scheduler_decide_as_fresh_ones_across_pool_changes(exp
 def test_pair_entries_are_kept_across_passes_over_one_queue() -> None:
     """The entries kept by a queue's signature codes survive from pass to pass while the pools online and open
     stay the same (compiled, the entry sets' tuple is a new object at every call: identity is the dicts'),
-    and are renewed for another queue or another pool state."""
+    are kept per pool state (windows open and close daily), and are renewed for another queue."""
     state = windowed_state()
     sched, q = Scheduler(SchedulerConfig.preset("hexagrid")), JobQueue()
     key = PassRules.at(state.ix, T0).pass_key
@@ -303,10 +303,12 @@ def test_pair_entries_are_kept_across_passes_over_one_queue() -> None:
     first[0][0] = first[1][0] = None  # type: ignore[assignment]
     again = sched.pair_entries(q, sched.entries_for(state.ix, key))
     assert again[0] is first[0] and again[1] is first[1] and first[0] is not first[1]
-    assert sched.pair_entries(JobQueue(), sched.entries_for(state.ix, key))[0] == {}
     other_key = PassRules.at(state.ix, T0 + 2 * DAY).pass_key
     assert other_key != key
     assert sched.pair_entries(q, sched.entries_for(state.ix, other_key))[0] == {}
+    back = sched.pair_entries(q, sched.entries_for(state.ix, key))  # pool states alternate: each keeps its tables
+    assert back[0] is first[0] and back[1] is first[1]
+    assert sched.pair_entries(JobQueue(), sched.entries_for(state.ix, key))[0] == {}
 
 
 class _HourlyCounting(DictSignals):

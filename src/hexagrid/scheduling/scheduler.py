@@ -309,8 +309,7 @@ class _LaneOrder:
             order = pools
             self.score: list[float] = []
         else:
-            sc: list[float] = ps.score(row, e).tolist()
-            self.score = sc
+            sc = self.score = ps.score(row, e).of
             isfinite = math.isfinite
             # a stable sort of the pools (ascending) by score: numpy's stable argsort, ties by pool index
             order = sorted(pools, key=sc.__getitem__) if all(isfinite(sc[p]) for p in pools) else []
@@ -340,8 +339,9 @@ class _LaneOrder:
         argsort (ties by pool index, as the scalar sort) and the same gap test on the same floats."""
         n_pools = len(self.g)
         self.pw = (row.gpus * ps.ix.pool_w_per_gpu[row.kind]).tolist()  # int x double, as in Python
-        sc = ps.score(row, e)
-        self.score = sc.tolist()
+        score = ps.score(row, e)
+        sc = score.array()
+        self.score = score.of
         at = np.array(pools, dtype=np.int64)
         # a stable sort of the pools by score where all are finite; none where one is not (as in scalars)
         order = at[np.argsort(sc[at], kind="stable")] if np.isfinite(sc[at]).all() else at[:0]
@@ -797,6 +797,21 @@ def _normalised(v: FArr) -> FArr:
     return v / top if top > 0 else np.zeros_like(v)
 
 
+class _Score:
+    """A score per pool as a list (the scalar lanes read it), and as an array when a vector form first asks."""
+
+    __slots__ = ("_array", "of")
+
+    def __init__(self, of: list[float], array: FArr | None = None) -> None:
+        self.of = of
+        self._array = array
+
+    def array(self) -> FArr:
+        if self._array is None:
+            self._array = np.array(self.of, dtype=np.float64)
+        return self._array
+
+
 class _FixedTerms:
     """The score terms that do not depend on the carbon intensity, by job kind: the runtime factor (reference
     throughput over the pool's) and the normalised cost and time terms. A pure function of the fleet index,
@@ -903,6 +918,7 @@ class _Pass:
         self.ge = state.ge.copy()
         pool_free_of, site_draw_of = state.free_lists()
         self.pool_free = np.array(pool_free_of, dtype=np.int64)
+        self.pool_free_of: list[int] = list(pool_free_of)  # its list mirror, kept in step by take()
         # (the same float subtraction as site_cap_w - site_draw_w, without building the draw array first)
         self.headroom_of: list[float] = [c - d for c, d in zip(ix.site_cap_of, site_draw_of)]
         self.headroom = np.array(self.headroom_of, dtype=np.float64)
@@ -980,7 +996,7 @@ class _Pass:
 
     def tiebreak_at(self, p: int) -> float:
         """:meth:`tiebreaks` at one pool (the same arithmetic, so the same float)."""
-        return _TIE_EPS * (int(self.pool_free[p]) / self.pool_gpus_of[p])
+        return _TIE_EPS * (self.pool_free_of[p] / self.pool_gpus_of[p])
 
     def room(self, e: _Entry) -> BArr:
         """Pools with, now, the free nodes ``e``'s gang shape needs (exact; one gather)."""
@@ -1021,7 +1037,7 @@ class _Pass:
         return ln
 
     # -------------------------------------------------------------- per-pass vectors
-    def base_score(self, kind: int, objective: Objective) -> FArr:
+    def base_score(self, kind: int, objective: Objective) -> _Score:
         """Score per pool for work of ``kind`` (lower is better), each term over its fleet-wide maximum.
 
         Per reference GPU-hour of work: cost = price x runtime factor; carbon = facility W per GPU x
@@ -1056,8 +1072,7 @@ class _Pass:
         else:
             named = {"cost": fixed.cost_of[kind], "carbon": carbon, "time": fixed.time_of[kind]}[objective.value]
             score_of = [x + 0.01 * b for x, b in zip(named, balanced)]
-        score = np.array(score_of, dtype=np.float64)
-        self.scores[key] = score
+        score = self.scores[key] = _Score(score_of)
         return score
 
     def entry(self, row: JobRow, tclass: int) -> _Entry:
@@ -1137,14 +1152,16 @@ class _Pass:
                 out[k] = e
         return out  # type: ignore[return-value]
 
-    def score(self, row: JobRow, e: _Entry) -> FArr:
+    def score(self, row: JobRow, e: _Entry) -> _Score:
         """The objective's score per pool for this job (memoised per kind, objective and users' position)."""
         sc = self.scores.get(row.score_key)
         if sc is None:
             sc = self.base_score(row.kind, row.objective)
             inf = row.spec.inference
             if e.lat_ms is not None and inf is not None:
-                sc = sc + self.cfg.inference_distance_weight * e.lat_ms[self.ix.pool_site] / inf.latency_target_ms
+                w = self.cfg.inference_distance_weight
+                with_distance = sc.array() + w * e.lat_ms[self.ix.pool_site] / inf.latency_target_ms
+                sc = _Score(with_distance.tolist(), with_distance)
             self.scores[row.score_key] = sc
         return sc
 
@@ -1190,6 +1207,7 @@ class _Pass:
                     first = firsts[nw]
                     if first is not None and j < first:
                         firsts[nw] = j
+        self.pool_free_of[p] -= g * len(nodes)
         v.headroom[s] -= power
         self.headroom_of[s] -= power
 
@@ -1242,12 +1260,14 @@ class Scheduler:
         self._rows: dict[str, JobRow] = {}
         self._entry_ix: FleetIndex | None = None
         self._entry_sets: dict[bytes, tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]] = {}
-        self._score_sets: dict[bytes, dict[tuple[object, ...], FArr]] = {}
+        self._score_sets: dict[bytes, dict[tuple[object, ...], _Score]] = {}
         self._lane_sets: dict[bytes, dict[tuple[object, ...], _LaneOrder]] = {}
         self._intensity: _Intensity | None = None
         self._span: _SignalSpan | None = None
         self._fit_levels: dict[int, _FitLevels] = {}
-        self._pair_sets: tuple[object, object, dict[int, _Entry], dict[int, _Entry]] | None = None
+        # by id of the entry sets' first dict (held in the value, so the id stays its own): the pools' states
+        # alternate (windows open and close daily), and each state's pair tables are kept for its return
+        self._pair_sets: dict[int, tuple[object, object, dict[int, _Entry], dict[int, _Entry]]] = {}
 
     def pair_entries(
         self, q: JobQueue, sets: tuple[dict[tuple[object, ...], _Entry], dict[tuple[object, ...], _Entry]]
@@ -1257,11 +1277,12 @@ class Scheduler:
         finds its pairs' entries without hashing their signatures. Valid while both are the same objects.
         Two tables: entries any pass may reuse, and those quiet passes reuse (the same plus the OFFLINE and
         WINDOW entries, whose sentence names the time of the pass that built them)."""
-        hit = self._pair_sets
         # (by the first dict's identity: compiled, a fixed-length tuple is unboxed and boxed anew at each use, so
         # ``sets`` itself is never the same object twice)
-        if hit is None or hit[0] is not q.skey_codes or hit[1] is not sets[0]:
-            hit = self._pair_sets = (q.skey_codes, sets[0], {}, {})
+        first = sets[0]
+        hit = self._pair_sets.get(id(first))
+        if hit is None or hit[0] is not q.skey_codes:
+            hit = self._pair_sets[id(first)] = (q.skey_codes, first, {}, {})
         return hit[2], hit[3]
 
     def fit_levels(self, e: _Entry) -> _FitLevels:
@@ -1293,7 +1314,7 @@ class Scheduler:
         hit = self._span = _SignalSpan(signals, span, self.intensity_at(ix, signals, now_s))
         return hit
 
-    def scores_for(self, intensity_key: bytes) -> dict[tuple[object, ...], FArr]:
+    def scores_for(self, intensity_key: bytes) -> dict[tuple[object, ...], _Score]:
         """Pool scores by (kind, objective[, users]), shared by passes that see the same carbon intensities
         (``intensity_key``: the intensities' bytes)."""
         return _memo_table(self._score_sets, intensity_key)
@@ -1314,10 +1335,14 @@ class Scheduler:
         """
         if self._entry_ix is not ix:
             self._entry_ix, self._entry_sets, self._score_sets, self._lane_sets = ix, {}, {}, {}
+            self._pair_sets = {}
         sets = self._entry_sets.get(key)
         if sets is None or len(sets[0]) + len(sets[1]) > 50_000:
             if len(self._entry_sets) >= 16:
                 self._entry_sets.clear()
+                self._pair_sets.clear()
+            elif sets is not None:
+                self._pair_sets.pop(id(sets[0]), None)
             sets = self._entry_sets[key] = ({}, {})
         return sets
 
@@ -1797,7 +1822,8 @@ class Scheduler:
                 p = int(fit.argmax())
                 found = bool(fit[p])
             else:
-                v = np.where(fit, ps.score(row, e) + ps.tiebreaks(), np.inf)  # the objective, best fit as tie-break
+                # the objective, best fit as tie-break
+                v = np.where(fit, ps.score(row, e).array() + ps.tiebreaks(), np.inf)
                 p = int(v.argmin())
                 found = bool(v[p] < np.inf)
             if not found:
@@ -2200,6 +2226,7 @@ class Scheduler:
                 )
             )
         ps.ge_rows[p] = ps.ge[p].tolist()
+        ps.pool_free_of[p] = int(ps.pool_free[p])
         ps.first_at.pop(p, None)
         # the pass gave resources back: the "no room" memos assumed it only ever takes
         ps.cap_cache.clear()
