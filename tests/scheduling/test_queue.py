@@ -15,19 +15,38 @@ from hexagrid.scheduling.queue import JobRow
 from hexagrid.scheduling.scheduler import order_queue
 
 
-@settings(max_examples=60, deadline=None)
-@given(ops=st.lists(st.tuples(st.booleans(), st.integers(0, 30), st.integers(0, 3), st.integers(1, 16)), max_size=80))
-def test_add_and_remove_keep_every_column_in_step_with_the_rows(ops: list[tuple[bool, int, int, int]]) -> None:
+@settings(max_examples=80, deadline=None)
+@given(
+    ops=st.lists(st.tuples(st.booleans(), st.integers(0, 30), st.integers(0, 3), st.integers(1, 16)), max_size=80),
+    read_at=st.integers(0, 80),
+)
+def test_add_and_remove_keep_every_column_in_step_with_the_rows(
+    ops: list[tuple[bool, int, int, int]], read_at: int
+) -> None:
+    """The code lists are kept from the start; the numpy columns from their first read (``read_at`` operations in,
+    or only at the end), by every add and remove after it."""
     q = JobQueue()
     present: dict[str, object] = {}
-    for add, k, when, gpus in ops:
+    for n, (add, k, when, gpus) in enumerate(ops):
+        if n == read_at:
+            assert q.submit_s.tolist() == [r.submit_s for r in q.rows]  # the columns are built here
+            if k % 2:
+                assert q.ids.tolist() == [r.id for r in q.rows]
         jid = f"job-{k:03d}" + "x" * (k % 7)  # ids of several lengths: the id column widens
+        tn = ("acme", "beta", "gamma")[k % 3]
         if add and jid not in present:
-            present[jid] = q.add(job(jid, gpus, submit_s=T0 + when, priority=k - 15))
+            present[jid] = q.add(job(jid, gpus, submit_s=T0 + when, priority=k - 15, tenant=tn))
         elif not add:
             assert (q.remove(jid) is not None) == (jid in present)
             present.pop(jid, None)
     assert sorted(r.id for r in q.rows) == sorted(present)
+    assert [q.tenant_names[c] for c in q.tenant_code_l] == [r.tenant for r in q.rows]
+    assert [q.skey_rows[c].skey for c in q.skey_code_l] == [r.skey for r in q.rows]
+    assert [q.accounts[c] for c in q.account_code_l] == [(r.tenant, r.project) for r in q.rows]
+    assert q.account_code.tolist() == q.account_code_l and q.tenant_code.tolist() == q.tenant_code_l
+    assert q.skey_code.tolist() == q.skey_code_l
+    assert q.walltime_s.tolist() == [r.walltime_s for r in q.rows]
+    assert q.preemptible.tolist() == [r.preemptible for r in q.rows]
     assert q.ids.tolist() == [r.id for r in q.rows]
     assert q.submit_s.tolist() == [r.submit_s for r in q.rows]
     assert q.priority.tolist() == [float(r.priority) for r in q.rows]

@@ -239,33 +239,102 @@ class JobRow:
         return ""
 
 
+class _Columns:
+    """The queue's numpy columns, from index 0 to the queue's length, with room to grow (capacity ``len(submit)``)."""
+
+    __slots__ = ("account", "gpus", "ids", "preemptible", "priority", "skey", "submit", "tenant", "wall", "work")
+
+    def __init__(self, q: JobQueue) -> None:
+        rows, n = q.rows, len(q.rows)
+        cap = max(64, 2 * n)
+        self.submit = np.zeros(cap)
+        self.priority = np.zeros(cap)
+        self.gpus = np.zeros(cap, dtype=np.int64)
+        self.preemptible = np.zeros(cap, dtype=np.bool_)
+        self.tenant = np.zeros(cap, dtype=np.int64)
+        self.skey = np.zeros(cap, dtype=np.int64)
+        self.account = np.zeros(cap, dtype=np.int64)
+        self.work = np.zeros(cap)
+        self.wall = np.zeros(cap)
+        self.ids: npt.NDArray[np.str_] | None = None  # built on first use: only ties in queue order need them
+        if n:
+            self.submit[:n] = np.fromiter((r.submit_s for r in rows), dtype=np.float64, count=n)
+            self.priority[:n] = np.fromiter((r.priority for r in rows), dtype=np.float64, count=n)
+            self.gpus[:n] = np.fromiter((r.gpus for r in rows), dtype=np.int64, count=n)
+            self.preemptible[:n] = np.fromiter((r.preemptible for r in rows), dtype=np.bool_, count=n)
+            self.tenant[:n] = q.tenant_code_l
+            self.skey[:n] = q.skey_code_l
+            self.account[:n] = q.account_code_l
+            self.work[:n] = np.fromiter((r.gpus * r.duration_s for r in rows), dtype=np.float64, count=n)
+            self.wall[:n] = np.fromiter((r.walltime_s for r in rows), dtype=np.float64, count=n)
+
+    def _arrays(self) -> list[np.ndarray]:
+        return [self.submit, self.priority, self.gpus, self.preemptible, self.tenant, self.skey, self.account]
+
+    def put(self, i: int, row: JobRow, t: int, k: int, a: int) -> None:
+        """Write row ``i`` (growing the columns when full)."""
+        if i >= len(self.submit):
+            self._grow(i + 1)
+        ids = self.ids
+        if ids is not None and len(row.id) > ids.dtype.itemsize // 4:
+            ids = self.ids = ids.astype(f"U{max(len(row.id), 2 * (ids.dtype.itemsize // 4))}")
+        self.submit[i] = row.submit_s
+        self.priority[i] = row.priority
+        self.gpus[i] = row.gpus
+        self.preemptible[i] = row.preemptible
+        self.tenant[i] = t
+        self.skey[i] = k
+        self.account[i] = a
+        self.work[i] = row.gpus * row.duration_s
+        self.wall[i] = row.walltime_s
+        if ids is not None:
+            ids[i] = row.id
+
+    def move(self, src: int, dst: int) -> None:
+        """Copy row ``src`` into row ``dst`` (a removal's last row moving into the hole)."""
+        for col in self._arrays():
+            col[dst] = col[src]
+        self.work[dst] = self.work[src]
+        self.wall[dst] = self.wall[src]
+        if self.ids is not None:
+            self.ids[dst] = self.ids[src]
+
+    def _grow(self, need: int) -> None:
+        cap = max(64, 2 * need)
+        n = len(self.submit)
+        for name in ("submit", "priority", "gpus", "preemptible", "tenant", "skey", "account", "work", "wall", "ids"):
+            old = getattr(self, name)
+            if old is None:
+                continue
+            new = np.zeros(cap, dtype=old.dtype)
+            new[:n] = old
+            setattr(self, name, new)
+
+
 class JobQueue:
-    """The waiting jobs as rows plus the numpy columns a pass orders and filters them by.
+    """The waiting jobs as rows, their tenant, signature and account codes as lists, and the numpy columns a
+    long queue's pass orders and filters them by.
 
     A driver that calls ``decide`` pass after pass keeps one and updates it (:meth:`add`, :meth:`remove`,
-    O(1) each: removal moves the last row into the hole), so no pass rebuilds rows or columns; storage
-    order is not queue order (``order_queue`` sorts). Columns are views of the first ``len`` entries.
-    ``tenant_code``, ``skey_code`` and ``account_code`` number tenants, signatures and (tenant, project)
-    accounts in first-seen order, so a pass can work per tenant, signature and account in vector form.
+    O(1) each: removal moves the last row into the hole), so no pass rebuilds rows, codes or columns; storage
+    order is not queue order (``order_queue`` sorts). The numpy columns are built when first read (a short
+    queue's pass reads the rows and code lists alone, so a driver's short queue never pays for them) and kept
+    in step from then on; they are views of the first ``len`` entries. ``tenant_code``, ``skey_code`` and
+    ``account_code`` number tenants, signatures and (tenant, project) accounts in first-seen order, so a pass
+    can work per tenant, signature and account in vector form.
     """
 
     __slots__ = (
-        "_account_code",
-        "_gpus",
-        "_ids",
+        "_cols",
         "_pos",
-        "_preemptible",
-        "_priority",
-        "_skey_code",
-        "_submit",
-        "_tenant_code",
-        "_wall",
-        "_work",
+        "account_code_l",
         "account_codes",
         "accounts",
         "rows",
+        "skey_code_l",
         "skey_codes",
         "skey_rows",
+        "tenant_code_l",
         "tenant_codes",
         "tenant_names",
     )
@@ -279,16 +348,11 @@ class JobQueue:
         self.skey_rows: list[JobRow] = []  # one row per signature code, to build what depends on it alone
         self.account_codes: dict[tuple[str, str | None], int] = {}
         self.accounts: list[tuple[str, str | None]] = []
-        self._submit = np.zeros(0)
-        self._priority = np.zeros(0)
-        self._gpus = np.zeros(0, dtype=np.int64)
-        self._preemptible = np.zeros(0, dtype=np.bool_)
-        self._tenant_code = np.zeros(0, dtype=np.int64)
-        self._skey_code = np.zeros(0, dtype=np.int64)
-        self._account_code = np.zeros(0, dtype=np.int64)
-        self._work = np.zeros(0)
-        self._wall = np.zeros(0)
-        self._ids: npt.NDArray[np.str_] | None = None
+        # each row's codes, in row order (the lists a short queue's pass reads)
+        self.tenant_code_l: list[int] = []
+        self.skey_code_l: list[int] = []
+        self.account_code_l: list[int] = []
+        self._cols: _Columns | None = None
         rows = list(rows)
         if rows:
             self._bulk(rows)
@@ -347,46 +411,21 @@ class JobQueue:
         tenants: dict[str, int] = {}
         codes: dict[tuple[object, ...], int] = {}
         accounts: dict[tuple[str, str | None], int] = {}
-        tenant_code = [tenants.setdefault(r.tenant, len(tenants)) for r in rows]
-        skey_code = [codes.setdefault(k, len(codes)) for k in ([r.skey for r in rows] if skeys is None else skeys)]
-        account_code = [accounts.setdefault((r.tenant, r.project), len(accounts)) for r in rows]
+        self.tenant_code_l = [tenants.setdefault(r.tenant, len(tenants)) for r in rows]
+        self.skey_code_l = [
+            codes.setdefault(k, len(codes)) for k in ([r.skey for r in rows] if skeys is None else skeys)
+        ]
+        self.account_code_l = [accounts.setdefault((r.tenant, r.project), len(accounts)) for r in rows]
         self.tenant_codes, self.tenant_names = tenants, list(tenants)
         self.skey_codes, self.account_codes, self.accounts = codes, accounts, list(accounts)
-        self._skey_code = np.array(skey_code, dtype=np.int64)
         # a signature's first row is where its code exceeds every code before it (codes rise as first seen)
-        seen_max = np.maximum.accumulate(np.concatenate(([-1], self._skey_code[:-1])))
-        self.skey_rows = [rows[i] for i in np.flatnonzero(self._skey_code > seen_max).tolist()]
+        first_rows: list[JobRow] = []
+        for r, k in zip(rows, self.skey_code_l):
+            if k == len(first_rows):
+                first_rows.append(r)
+        self.skey_rows = first_rows
         self.rows = rows
-        self._submit = np.fromiter((r.submit_s for r in rows), dtype=np.float64, count=n)
-        self._priority = np.fromiter((r.priority for r in rows), dtype=np.float64, count=n)
-        self._gpus = np.fromiter((r.gpus for r in rows), dtype=np.int64, count=n)
-        self._preemptible = np.fromiter((r.preemptible for r in rows), dtype=np.bool_, count=n)
-        self._tenant_code = np.array(tenant_code, dtype=np.int64)
-        self._account_code = np.array(account_code, dtype=np.int64)
-        self._work = np.fromiter((r.gpus * r.duration_s for r in rows), dtype=np.float64, count=n)
-        self._wall = np.fromiter((r.walltime_s for r in rows), dtype=np.float64, count=n)
-        self._ids = None  # built on first use: only ties in queue order need them
-
-    def _grow(self, need: int) -> None:
-        cap = max(64, 2 * need)
-        for name in (
-            "_submit",
-            "_priority",
-            "_gpus",
-            "_preemptible",
-            "_tenant_code",
-            "_skey_code",
-            "_account_code",
-            "_work",
-            "_wall",
-            "_ids",
-        ):
-            old = getattr(self, name)
-            if old is None:
-                continue
-            new = np.zeros(cap, dtype=old.dtype)
-            new[: len(self.rows)] = old[: len(self.rows)]
-            setattr(self, name, new)
+        self._cols = None
 
     def add(self, job: JobSpec | JobRow) -> JobRow:
         """Append a job (a spec, or a row already derived from one); a job id already queued is an error."""
@@ -395,22 +434,12 @@ class JobQueue:
         if row.id in self._pos:
             raise InputError(f"queue: job id {row.id!r} is already queued; each queued job needs a unique id")
         i = len(self.rows)
-        if i >= len(self._submit):
-            self._grow(i + 1)
-        if self._ids is not None and len(row.id) > self._ids.dtype.itemsize // 4:
-            self._ids = self._ids.astype(f"U{max(len(row.id), 2 * (self._ids.dtype.itemsize // 4))}")
         t, k, a = self._codes(row, skey)
-        self._submit[i] = row.submit_s
-        self._priority[i] = row.priority
-        self._gpus[i] = row.gpus
-        self._preemptible[i] = row.preemptible
-        self._tenant_code[i] = t
-        self._skey_code[i] = k
-        self._account_code[i] = a
-        self._work[i] = row.gpus * row.duration_s
-        self._wall[i] = row.walltime_s
-        if self._ids is not None:
-            self._ids[i] = row.id
+        self.tenant_code_l.append(t)
+        self.skey_code_l.append(k)
+        self.account_code_l.append(a)
+        if self._cols is not None:
+            self._cols.put(i, row, t, k, a)
         self._pos[row.id] = i
         self.rows.append(row)
         return row
@@ -420,21 +449,21 @@ class JobQueue:
         i = self._pos.pop(job_id, None)
         if i is None:
             return None
-        row = self.rows[i]
-        last = len(self.rows) - 1
+        rows = self.rows
+        row = rows[i]
+        last = len(rows) - 1
+        tl, sl, al = self.tenant_code_l, self.skey_code_l, self.account_code_l
         if i != last:
-            moved = self.rows[last]
-            self.rows[i] = moved
+            moved = rows[last]
+            rows[i] = moved
             self._pos[moved.id] = i
-            for col in (self._submit, self._priority, self._gpus, self._preemptible, self._tenant_code):
-                col[i] = col[last]
-            self._skey_code[i] = self._skey_code[last]
-            self._account_code[i] = self._account_code[last]
-            self._work[i] = self._work[last]
-            self._wall[i] = self._wall[last]
-            if self._ids is not None:
-                self._ids[i] = self._ids[last]
-        self.rows.pop()
+            tl[i], sl[i], al[i] = tl[last], sl[last], al[last]
+            if self._cols is not None:
+                self._cols.move(last, i)
+        rows.pop()
+        tl.pop()
+        sl.pop()
+        al.pop()
         return row
 
     def get(self, job_id: str) -> JobRow | None:
@@ -442,52 +471,59 @@ class JobQueue:
         return None if i is None else self.rows[i]
 
     # ------------------------------------------------------------------ columns (views)
+    def _columns(self) -> _Columns:
+        cols = self._cols
+        if cols is None:
+            cols = self._cols = _Columns(self)
+        return cols
+
     @property
     def submit_s(self) -> npt.NDArray[np.float64]:
-        return self._submit[: len(self.rows)]
+        return self._columns().submit[: len(self.rows)]
 
     @property
     def priority(self) -> npt.NDArray[np.float64]:
-        return self._priority[: len(self.rows)]
+        return self._columns().priority[: len(self.rows)]
 
     @property
     def gpus(self) -> npt.NDArray[np.int64]:
-        return self._gpus[: len(self.rows)]
+        return self._columns().gpus[: len(self.rows)]
 
     @property
     def preemptible(self) -> npt.NDArray[np.bool_]:
-        return self._preemptible[: len(self.rows)]
+        return self._columns().preemptible[: len(self.rows)]
 
     @property
     def tenant_code(self) -> npt.NDArray[np.int64]:
-        return self._tenant_code[: len(self.rows)]
+        return self._columns().tenant[: len(self.rows)]
 
     @property
     def skey_code(self) -> npt.NDArray[np.int64]:
-        return self._skey_code[: len(self.rows)]
+        return self._columns().skey[: len(self.rows)]
 
     @property
     def account_code(self) -> npt.NDArray[np.int64]:
-        return self._account_code[: len(self.rows)]
+        return self._columns().account[: len(self.rows)]
 
     @property
     def work_gpu_s(self) -> npt.NDArray[np.float64]:
         """GPUs x expected duration on the reference accelerator (what allocations are charged on)."""
-        return self._work[: len(self.rows)]
+        return self._columns().work[: len(self.rows)]
 
     @property
     def walltime_s(self) -> npt.NDArray[np.float64]:
         """Walltime limits on the reference accelerator."""
-        return self._wall[: len(self.rows)]
+        return self._columns().wall[: len(self.rows)]
 
     @property
     def ids(self) -> npt.NDArray[np.str_]:
         """Job ids as a numpy string column, built on first use and kept in step by add/remove after that."""
-        if self._ids is None:
+        cols = self._columns()
+        if cols.ids is None:
             ids = np.array([r.id for r in self.rows], dtype=np.str_)
-            self._ids = np.zeros(len(self._submit), dtype=ids.dtype if len(ids) else "U1")
-            self._ids[: len(ids)] = ids
-        return self._ids[: len(self.rows)]
+            cols.ids = np.zeros(len(cols.submit), dtype=ids.dtype if len(ids) else "U1")
+            cols.ids[: len(ids)] = ids
+        return cols.ids[: len(self.rows)]
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -173,7 +173,7 @@ def _order_list(
     if tix is None:
         index = tn.index
         tix_of = [index.get(t, -1) for t in q.tenant_names]
-        tix_l = [tix_of[c] for c in q.tenant_code.tolist()]
+        tix_l = [tix_of[c] for c in q.tenant_code_l]
     else:
         tix_l = tix if isinstance(tix, list) else tix.tolist()
     return _multifactor_small(q, config, now_s, tn.fair_share_of(), tix_l)
@@ -402,10 +402,7 @@ class _Signatures:
             sig: list[int] = []
             pairs: list[int] = []
             code: dict[int, int] = {}
-            # typed lists (numpy's tolist is untyped): compiled, the loop then runs on native ints
-            tenant_codes: list[int] = q.tenant_code.tolist()
-            skey_codes: list[int] = q.skey_code.tolist()
-            for c, s in zip(tenant_codes, skey_codes):
+            for c, s in zip(q.tenant_code_l, q.skey_code_l):
                 tix.append(tix_of[c])
                 u = s * 2 + class_of[c]
                 k = code.get(u)
@@ -666,10 +663,11 @@ class _ScalarBounds:
         ps, lists = self.ps, self.ps.lists
         public_of, windowed_of = lists.public_of, lists.windowed_of
         e, q = self.entries[u], self.q
+        row = q.rows[j]  # its fields, as the columns hold them (the same floats)
         tp_of = self.levels[u].tp_of
         arow = -1
         if academic:
-            a = int(q.account_code[j])
+            a = q.account_code_l[j]
             arow = self.arows.get(a, -2)
             if arow == -2:
                 arow = self.arows[a] = ps.state.alloc_row_for(*q.accounts[a])
@@ -678,10 +676,10 @@ class _ScalarBounds:
             ratio = e.ref_tp / tp_of[p]
             if academic and public_of[p]:
                 left = float(alloc[arow, lists.site_of[p]]) if arow >= 0 else 0.0
-                if not left >= float(q.work_gpu_s[j]) * ratio / 3600.0 * (1.0 - 1e-9):
+                if not left >= row.gpus * row.duration_s * ratio / 3600.0 * (1.0 - 1e-9):
                     continue
             in_window = window and windowed_of[p] and not self.preemptible[j]
-            if in_window and not ps.now + float(q.walltime_s[j]) * ratio <= close_of[p] + 1e-3:
+            if in_window and not ps.now + row.walltime_s * ratio <= close_of[p] + 1e-3:
                 continue  # it would still run when the window closes
             return True
         return False
