@@ -690,7 +690,7 @@ class _ScalarBounds:
         state = self.ps.state
         ge_rows = state.ge_rows()
         alloc, in_use, cap_l, tix_l = state.alloc_remaining_gpu_h, state.tenants.in_use_of, self.cap_l, self.tix_l
-        live, preempts_l, fits = self.live, self.preempts_l, self._fits
+        live, preempts_l = self.live, self.preempts_l
         by_sig: dict[int, tuple[list[int], bool | None]] = {}
         for j, u in enumerate(self.sig_l):
             if not live[j] or in_use[tix_l[j]] > cap_l[j]:
@@ -700,7 +700,7 @@ class _ScalarBounds:
             hit = by_sig.get(u)
             verdict = None if hit is None else hit[1]
             if verdict is None:  # not found yet, or it rests on the job's own tests
-                if fits(ge_rows, alloc, by_sig, j):
+                if self._fits(ge_rows, alloc, by_sig, j):
                     return True
             elif verdict:
                 return True
@@ -1395,11 +1395,11 @@ class Scheduler:
         if not len(q):
             return out
         sigs = _Signatures(ps, q)
-        rows, one = q.rows, self._one
+        rows = q.rows
         tix_l, sig_l, entries = sigs.tix_l, sigs.sig_l, sigs.entries
         for i in order_queue(q, state, self.config, now_s).tolist():
             t = tix_l[i]
-            out.extend(one(ps, rows[i], t, entries[sig_l[i]]) if t >= 0 else one(ps, rows[i]))
+            out.extend(self._one(ps, rows[i], t, entries[sig_l[i]]) if t >= 0 else self._one(ps, rows[i]))
         return out
 
     def _decide_quietly(self, ps: _Pass, q: JobQueue, out: list[Decision]) -> None:
@@ -1441,6 +1441,7 @@ class Scheduler:
         else:
             order_l = bounds.live_in(order_queue(q, state, cfg, ps.now, sg.tix_l))
         tix_l, cap_l, sig_l, preempts_l = bounds.tix_l, bounds.cap_l, bounds.sig_l, bounds.preempts_l
+        scalar = bounds if isinstance(bounds, _ScalarBounds) else None
         entries = sg.entries
         in_use = ps.in_use  # the pass's own counts, updated as it starts jobs
         n = len(order_l)
@@ -1451,14 +1452,18 @@ class Scheduler:
             picks = bounds.looked_at(pos, settled)
             epoch = ps.epoch
             changes = 0  # starts in this loop: a job that fitted before one may not fit after it
-            may_fit = bounds.may_fit
             pos = n
             for k in picks:
                 i = order_l[k]
                 t = tix_l[i]
                 if in_use[t] > cap_l[i]:
                     continue  # its tenant is at its cap: NotNow, whatever else holds
-                if settled and not preempts_l[i] and not may_fit(i, changes):
+                # (a native call where the bounds are scalar: a union's method is a generic call)
+                if (
+                    settled
+                    and not preempts_l[i]
+                    and not (scalar.may_fit(i, changes) if scalar is not None else bounds.may_fit(i, changes))
+                ):
                     continue  # no room for it now: NotNow (a pass only takes)
                 emitted = len(out)
                 for d in self._one(ps, rows[i], t, entries[sig_l[i]]):

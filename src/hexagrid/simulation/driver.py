@@ -30,6 +30,7 @@ from hexagrid.domain import CarbonSignals, Defer, JobSpec, NotNow, Preempt, Star
 from hexagrid.errors import HexagridError
 from hexagrid.gcpause import gc_paused
 from hexagrid.scheduling.queue import JobQueue, JobRow
+from hexagrid.scheduling.state import ClusterState
 from hexagrid.simulation.checker import ConstraintChecker
 from hexagrid.simulation.engine import Clock, EventKind, EventQueue
 from hexagrid.simulation.fleetindex import KIND_CODE_BY_ID, KIND_CODES, FleetIndex
@@ -155,7 +156,9 @@ class Simulator:
         idx = self.index
         model = RuntimeModel(cfg.restart_cost_s)
         rng = np.random.default_rng(cfg.seed)
-        state = self.state_factory()
+        # typed: compiled, the state's and checker's methods are then native calls (an Any, or a bound method kept
+        # in a local, is a generic call that parses its arguments every time)
+        state: ClusterState = self.state_factory()
         timelines = {
             si: WindowTimeline(sc, self.start_s)
             for si, sc in enumerate(s.schedule for s in idx.sites)
@@ -207,20 +210,16 @@ class Simulator:
         progress = self.progress
         restart_cost_s = cfg.restart_cost_s
         failure_rate = cfg.failure_rate_per_gpu_h
-        schedule = heap.schedule
-        on_start, on_stop = checker.on_start, checker.on_stop
         # a stop of any kind releases through finish_job: preempt_job is the same release plus a copy of the
         # record with the work lost, which the driver never reads (requeue works out the work kept itself)
-        finish_job = state.finish_job
-        queue_remove = queue.remove
 
         def stop(j: int, now: float) -> _Segment:
             """End job ``j``'s current segment (finished or not); book it in state, checker and segment arrays."""
             held = running.pop(j)
             pool, t0, _r, _job, g, si, fac_w = held
             jid = job_ids[j]
-            finish_job(jid, now)
-            on_stop(jid, now)
+            state.finish_job(jid, now)
+            checker.on_stop(jid, now)
             site_jobs[si] -= 1
             site_power_w[si] = site_power_w[si] - fac_w if site_jobs[si] else 0.0
             seg_job.append(j)
@@ -249,23 +248,23 @@ class Simulator:
         for si, _site in enumerate(idx.sites):
             a, b = float(idx.site_online_from_s[si]), float(idx.site_online_until_s[si])
             if math.isfinite(a) and a > self.start_s:
-                schedule(a, _SITE_ONLINE, si)
+                heap.schedule(a, _SITE_ONLINE, si)
             if math.isfinite(b) and b > self.start_s:
-                schedule(b, _SITE_OFFLINE, si)
+                heap.schedule(b, _SITE_OFFLINE, si)
 
         def push_window(si: int, t: float) -> None:
             sc = timelines[si]
             close = sc.close_after(t)
             if close is not None:
-                schedule(close, _WINDOW_CLOSE, si)
+                heap.schedule(close, _WINDOW_CLOSE, si)
             else:
-                schedule(sc.next_open(t), _WINDOW_OPEN, si)
+                heap.schedule(sc.next_open(t), _WINDOW_OPEN, si)
 
         for si in timelines:
             push_window(si, self.start_s)
         if self.signals is not None:
             first_hour = (math.floor(self.start_s / cfg.signal_step_s) + 1) * cfg.signal_step_s
-            schedule(first_hour, _SIGNAL)
+            heap.schedule(first_hour, _SIGNAL)
 
         arrivals = iter(jobs)
         next_job: JobSpec | None = next(arrivals, None)
@@ -280,10 +279,9 @@ class Simulator:
         stop_at = math.inf
 
         interval_s = cfg.min_pass_interval_s
-        peek_time, pop_due = heap.peek_time, heap.pop_due
         advance_to = None if self.clock is None else self.clock.advance_to
         while True:
-            t_heap = peek_time()
+            t_heap = heap.peek_time()
             t = t_heap if t_heap < next_submit_s else next_submit_s
             if t == math.inf or t > stop_at:
                 break
@@ -297,7 +295,7 @@ class Simulator:
             window_closed: list[int] | None = None  # sites whose window closed at this instant
             offline: list[int] | None = None  # sites that went offline at this instant
             # an instant of arrivals only (the heap's next time is later) pops nothing: no call
-            for k, _seq, target, token in pop_due(now) if t_heap <= now else ():
+            for k, _seq, target, token in heap.pop_due(now) if t_heap <= now else ():
                 events += 1
                 if k in _JOB_ENDS:
                     j = target
@@ -326,7 +324,7 @@ class Simulator:
                     if now + cfg.signal_step_s <= stop_at and (
                         len(queue) or running or next_job is not None or deferred
                     ):
-                        schedule(now + cfg.signal_step_s, _SIGNAL)
+                        heap.schedule(now + cfg.signal_step_s, _SIGNAL)
                     if len(queue):
                         dirty = True
                 elif k == _WAKE:
@@ -375,7 +373,7 @@ class Simulator:
                 pass
             elif interval_s > 0 and now < last_pass_s + interval_s and not window_closed and not offline:
                 if not batch_pending:  # too soon after the last pass: batch until the interval is up
-                    schedule(last_pass_s + interval_s, _TICK, _BATCH)
+                    heap.schedule(last_pass_s + interval_s, _TICK, _BATCH)
                     batch_pending = True
             elif len(queue) or window_closed or offline:
                 dirty = False
@@ -386,7 +384,7 @@ class Simulator:
                 waiting = len(queue)
                 for d in self.decide(state, queue, self.signals, now, explain_waiting=False):
                     if type(d) is Start:
-                        row = queue_remove(d.job_id)
+                        row = queue.remove(d.job_id)
                         if row is None:
                             continue
                         jd = row.spec
@@ -405,7 +403,7 @@ class Simulator:
                             if was_restart:
                                 restarting.add(j)
                             continue
-                        on_start(jd, d, now, dur, getattr(rj, "node_indices", ()))
+                        checker.on_start(jd, d, now, dur, rj.node_indices)
                         g = d.nodes * d.gpus_per_node
                         si = pool_site[pool]
                         fac_w = g * pool_fac_w[pool][kc]
@@ -423,9 +421,9 @@ class Simulator:
                         if failure_rate > 0:
                             ttf = rng.exponential(3600.0 / (failure_rate * g))
                             if ttf < dur:
-                                schedule(now + ttf, _FAILURE, j, gen[j])
+                                heap.schedule(now + ttf, _FAILURE, j, gen[j])
                                 continue
-                        schedule(now + dur, _FINISH, j, gen[j])
+                        heap.schedule(now + dur, _FINISH, j, gen[j])
                     elif type(d) is NotNow:  # a scheduler that explains anyway: counted below all the same
                         continue
                     elif type(d) is Preempt:
@@ -438,17 +436,17 @@ class Simulator:
                         n_preempt += 1
                         dirty = True  # freed capacity: the next instant's pass may use it
                     elif type(d) is Defer:
-                        row = queue_remove(d.job_id)
+                        row = queue.remove(d.job_id)
                         if row is None:
                             continue
                         j = pos[d.job_id]
                         deferred[j] = row
-                        schedule(max(d.until_s, now + 1.0), _WAKE, j)
+                        heap.schedule(max(d.until_s, now + 1.0), _WAKE, j)
                         n_defer += 1
                         waiting -= 1
                 n_not_now += waiting  # the jobs of this pass that keep waiting
                 if dirty:  # preemptions this pass: look again one second later
-                    schedule(now + 1.0, _TICK, _AGAIN)
+                    heap.schedule(now + 1.0, _TICK, _AGAIN)
             # whatever still runs where it may not after the pass is stopped by force (and counted)
             for si in (*(window_closed or ()), *(offline or ())) if window_closed or offline else ():
                 for j, (_p, _t0, _r, job, _g, job_si, _w) in list(running.items()):
@@ -476,7 +474,7 @@ class Simulator:
                     n_forced += 1
                     dirty = True
             if not tick_pending and len(queue):  # a tick is mostly pending: no queue length to ask for
-                schedule(now + cfg.tick_s, _TICK, _PERIODIC)
+                heap.schedule(now + cfg.tick_s, _TICK, _PERIODIC)
                 tick_pending = True
 
         # jobs still running at the horizon: close their segments there (they count as unfinished)
