@@ -374,3 +374,26 @@ def test_trace_forecasts_agree_within_their_hour_spans() -> None:
             # just past the end is the next hour: the intensity's data hour has moved on
             assert sig._h0(hi) != sig._h0(t) or math.floor(hi / 3600.0) != math.floor(t / 3600.0)
         assert min(lengths) > 1000.0  # whole hours, or the parts of an hour the two clocks share
+
+
+def test_a_pass_copies_the_rows_it_changes_and_keeps_lists_and_arrays_in_step() -> None:
+    """A pass reads the state's level rows until it takes from a pool (then copies that row), and keeps its free
+    GPUs and watts as lists, built as arrays only when a vector form asks: the state is never written, and lists
+    and arrays agree whenever the arrays are built (before, between or after the takes)."""
+    state = windowed_state()
+    rows_before = [list(r) for r in state.ge_rows()]
+    free_before, draw_before = (list(x) for x in state.free_lists())
+    for build_after in range(4):
+        ps = scheduler_module._Pass(Scheduler(SchedulerConfig.preset("hexagrid")), state, None, T0)
+        ps.materialise()
+        takes = [(0, (0,), 4), (0, (1,), 8), (1, (0,), 2)]  # (pool, nodes, GPUs per node)
+        for k, (p, nodes, g) in enumerate(takes):
+            if k == build_after:
+                assert ps.pool_free.tolist() == ps.pool_free_of and ps.headroom.tolist() == ps.headroom_of
+            ps.take(p, int(ps.site_of[p]), nodes, g, 1000.0 * g)
+        assert ps.pool_free.tolist() == ps.pool_free_of
+        assert ps.headroom.tolist() == ps.headroom_of
+        assert ps.ge_rows == ps.ge.tolist()
+        assert ps.pool_free_of[0] == free_before[0] - 12 and ps.pool_free_of[1] == free_before[1] - 2
+        assert [list(r) for r in state.ge_rows()] == rows_before == state.ge.tolist()
+        assert [list(x) for x in state.free_lists()] == [free_before, draw_before]

@@ -746,6 +746,7 @@ class _PoolLists:
         "ge_base",
         "gpn_of",
         "gpus_of",
+        "no_alloc",
         "no_pools",
         "nodes_of",
         "offset_of",
@@ -764,9 +765,10 @@ class _PoolLists:
         self.any_public = bool(ix.pool_public.any())
         self.any_window = bool(ix.pool_windowed.any())
         self.no_pools = np.zeros(ix.n_pools, dtype=np.bool_)
+        self.no_alloc = np.zeros(ix.n_sites)  # the allocation left of a job that has none (read-only)
         # a pool's row in a flattened ge (pools x levels): ge.reshape(-1)[ge_base + g] is ge[all_pools, g]
         self.ge_base = self.all_pools * (MAX_GPUS_PER_NODE + 1)
-        for a in (self.all_pools, self.no_pools, self.ge_base):
+        for a in (self.all_pools, self.no_pools, self.no_alloc, self.ge_base):
             a.setflags(write=False)
         self.site_of = ix.site_of
         self.offset_of = ix.offset_of
@@ -837,14 +839,11 @@ class _Views:
     """Memoryviews of a pass's working arrays: a scalar read or write through one costs a fraction of numpy's
     scalar indexing, on the same memory (the arrays stay exact for the vector code and the other readers)."""
 
-    __slots__ = ("ge", "headroom", "node_free", "pool_free")
+    __slots__ = ("ge", "node_free")
 
     def __init__(self, ps: _Pass) -> None:
         self.node_free = ps.node_free.data
         self.ge = ps.ge.data  # indexed [pool, level]
-        self.pool_free = ps.pool_free.data
-        # already of format "d"; the casts only tell the type checker (which types ``.data`` as of ints) it holds floats
-        self.headroom: memoryview[float] = ps.headroom.data.cast("B").cast("d")
 
 
 class _Pass:
@@ -915,13 +914,16 @@ class _Pass:
         self.node_free = state.node_free.copy()
         self.ge = state.ge.copy()
         pool_free_of, site_draw_of = state.free_lists()
-        self.pool_free = np.array(pool_free_of, dtype=np.int64)
-        self.pool_free_of: list[int] = list(pool_free_of)  # its list mirror, kept in step by take()
+        # free GPUs per pool and watts left per site as lists, kept by take(); as arrays only once a vector form asks
+        self.pool_free_of: list[int] = list(pool_free_of)
+        self._pool_free: IArr | None = None
         # (the same float subtraction as site_cap_w - site_draw_w, without building the draw array first)
         self.headroom_of: list[float] = [c - d for c, d in zip(ix.site_cap_of, site_draw_of)]
-        self.headroom = np.array(self.headroom_of, dtype=np.float64)
-        # list mirrors of ge and headroom for the placement walk's scalar reads (kept in step by take())
-        self.ge_rows: list[list[int]] = [list(r) for r in state.ge_rows()]
+        self._headroom: FArr | None = None
+        # ge as lists for the placement walk's scalar reads: the state's own rows, each copied when take() first
+        # changes it (kept in step with ge by take())
+        self.state_ge_rows = state.ge_rows()
+        self.ge_rows: list[list[int]] = list(self.state_ge_rows)
         # by pool and level of free GPUs: a lower bound on the lowest node at that level (None: 0), for one-node
         # picks; take() keeps it a bound (see _pick_nodes)
         self.first_at: dict[int, list[int | None]] = {}
@@ -930,7 +932,6 @@ class _Pass:
         self.cap, self.flex_s = state.tenants.limits_of()  # read-only here, as the pass only reads them
         self.deferral = cfg.carbon_deferral and self.signals is not None
         self.alloc = state.alloc_remaining_gpu_h.copy()
-        self.no_alloc = np.zeros(ix.n_sites)
         span = self.sched.signals_at(ix, self.signals, self.now)
         carbon = span.intensity
         self.intensity = carbon.by_pool
@@ -1163,6 +1164,20 @@ class _Pass:
             self.scores[row.score_key] = sc
         return sc
 
+    @property
+    def pool_free(self) -> IArr:
+        """Free GPUs per pool as an array (built from ``pool_free_of`` when a vector form first asks)."""
+        if self._pool_free is None:
+            self._pool_free = np.array(self.pool_free_of, dtype=np.int64)
+        return self._pool_free
+
+    @property
+    def headroom(self) -> FArr:
+        """Watts left per site as an array (built from ``headroom_of`` when a vector form first asks)."""
+        if self._headroom is None:
+            self._headroom = np.array(self.headroom_of, dtype=np.float64)
+        return self._headroom
+
     def scalar_views(self) -> _Views:
         """The working arrays' memoryviews, made on first use (a materialised pass's first pick or start)."""
         v = self.views
@@ -1182,6 +1197,8 @@ class _Pass:
         if len(nodes) <= 16:
             nf, ge = v.node_free, v.ge
             counts = self.ge_rows[p]
+            if counts is self.state_ge_rows[p]:
+                counts = self.ge_rows[p] = list(counts)
             for j in nodes if isinstance(nodes, tuple) else nodes.tolist():
                 o = nf[lo + j]
                 nw = o - g
@@ -1195,9 +1212,12 @@ class _Pass:
                 for k in range(nw + 1, o + 1):  # the levels the node leaves
                     counts[k] -= 1
                     ge[p, k] = counts[k]
-            v.pool_free[p] -= g * len(nodes)
+            self.pool_free_of[p] -= g * len(nodes)
+            if self._pool_free is not None:
+                self._pool_free[p] = self.pool_free_of[p]
         else:
             apply_nodes(self.node_free, self.ge, self.pool_free, lo, p, nodes, -g)
+            self.pool_free_of[p] -= g * len(nodes)
             self.ge_rows[p] = self.ge[p].tolist()
             if firsts is not None:  # the nodes entered lower levels: lower those levels' bounds where needed
                 at = np.asarray(nodes, dtype=np.int64)
@@ -1205,9 +1225,9 @@ class _Pass:
                     first = firsts[nw]
                     if first is not None and j < first:
                         firsts[nw] = j
-        self.pool_free_of[p] -= g * len(nodes)
-        v.headroom[s] -= power
         self.headroom_of[s] -= power
+        if self._headroom is not None:
+            self._headroom[s] = self.headroom_of[s]
 
     # -------------------------------------------------------------- events for reservations
     def events_of(self, s: int) -> list[Event]:
@@ -1789,7 +1809,7 @@ class Scheduler:
         need_h: FArr | None = None
         if academic_public:
             need_h = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
-            remaining = (ps.alloc[arow] if arow >= 0 else ps.no_alloc)[ix.pool_site]
+            remaining = (ps.alloc[arow] if arow >= 0 else ps.lists.no_alloc)[ix.pool_site]
             cand = cand & (~ix.pool_public | (remaining >= need_h))
             if not np.count_nonzero(cand):
                 if ps.quiet:
@@ -2143,7 +2163,7 @@ class Scheduler:
         if e.has_public:  # public pools only where the project's allocation covers the job
             arow = state.alloc_row_for(row.tenant, row.project) if ps.klass[tix] == 0 else -1
             need_h = row.gpus * ((row.duration_s * e.ref_tp) / e.tp) / 3600.0
-            left: list[float] = (ps.alloc[arow] if arow >= 0 else ps.no_alloc).tolist()
+            left: list[float] = (ps.alloc[arow] if arow >= 0 else ps.lists.no_alloc).tolist()
             need_of: list[float] = need_h.tolist()
             public_of = ps.public_of
             pools = [p for p in pools if not public_of[p] or left[site_of[p]] >= need_of[p]]
