@@ -210,16 +210,17 @@ def _multifactor_small(
     job id): job ids are unique in a queue, and Python orders strings by code point as numpy does). None
     where a score or submit time is NaN (the vector form orders those)."""
     w_age, w_fs, w_qos, max_age_s = config.weight_age, config.weight_fair_share, config.weight_qos, config.max_age_s
-    keys: list[tuple[float, float, str]] = []
-    for row, t in zip(q.rows, tix):
+    keys: list[tuple[float, float, str, int]] = []
+    for i, (row, t) in enumerate(zip(q.rows, tix)):
         submit = row.submit_s
         age = (now_s - submit) / max_age_s
         age = 0.0 if age < 0.0 else 1.0 if age > 1.0 else age  # np.clip(age, 0.0, 1.0)
         score = w_age * age + w_fs * (fs_of[t] if t >= 0 else 0.0) + w_qos * ((row.priority + 1000.0) / 2000.0)
         if score != score or submit != submit:
             return None
-        keys.append((-score, submit, row.id))
-    return sorted(range(len(keys)), key=keys.__getitem__)
+        keys.append((-score, submit, row.id, i))  # (the ids are unique: the position is never compared)
+    keys.sort()  # the tuples themselves: no key function to call per job
+    return [k[3] for k in keys]
 
 
 def _sorted_by_id_within_ties(q: JobQueue, submit_s: FArr, key: FArr | None) -> IArr:
@@ -398,19 +399,17 @@ class _Signatures:
             klass = ps.klass
             k0 = klass[0] if klass else 0
             class_of = [(klass[t] if t >= 0 else k0) if klass else 0 for t in tix_of]
-            tix: list[int] = []
             sig: list[int] = []
             pairs: list[int] = []
-            code: dict[int, int] = {}
+            code = [-1] * (2 * len(q.skey_rows))  # by pair: its position in pairs (a list: no int to hash)
             for c, s in zip(q.tenant_code_l, q.skey_code_l):
-                tix.append(tix_of[c])
                 u = s * 2 + class_of[c]
-                k = code.get(u)
-                if k is None:
+                k = code[u]
+                if k < 0:
                     k = code[u] = len(pairs)
                     pairs.append(u)
                 sig.append(k)
-            self.tix_l, self.sig_l, self.pairs_l = tix, sig, pairs
+            self.tix_l, self.sig_l, self.pairs_l = [tix_of[c] for c in q.tenant_code_l], sig, pairs
         else:
             klass_a = ps.state.tenants.klass
             tix_a: IArr = np.array([tindex.get(t, -1) for t in q.tenant_names], dtype=np.int64)[q.tenant_code]

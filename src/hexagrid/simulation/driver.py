@@ -121,7 +121,7 @@ _JOB_ENDS: Final = frozenset((_FINISH, _FAILURE))
 _Segment = tuple[int, float, bool, JobSpec, int, int, float]
 
 
-def _np(buf: array[Any], dtype: type, n: int | None = None) -> npt.NDArray[Any]:
+def _np(buf: array[Any] | memoryview[Any], dtype: type, n: int | None = None) -> npt.NDArray[Any]:
     """The first ``n`` items (all by default) of a typed array as a numpy array of its item type."""
     n = len(buf) if n is None else n
     return np.frombuffer(buf, dtype=dtype, count=n).copy() if n else np.zeros(0, dtype=dtype)
@@ -173,23 +173,26 @@ class Simulator:
         # reference seconds of work per wall second, by pool and kind code
         speed_of = [[speed_factor(acc, kind) for kind in KIND_CODES] for acc in idx.pool_accelerator]
 
-        # per-job columns, indexed by arrival order: typed arrays, whose items read and write as plain
-        # floats and ints (a numpy scalar access costs several times more, and the loop does ~15 a job)
+        # per-job columns, indexed by arrival order: typed arrays, read and written through memoryviews, whose
+        # items are plain floats and ints (a numpy scalar access costs several times more, and the loop does ~15 a
+        # job; an array's own item assignment parses its argument like a function call, a memoryview's does not)
         nan = math.nan
-        submit = array("d", [nan]) * n_jobs
-        first_start = array("d", [nan]) * n_jobs
-        end_time = array("d", [nan]) * n_jobs
-        ref_dur = array("d", [0.0]) * n_jobs
-        gpus_a = array("q", [0]) * n_jobs
-        kind_a = array("b", [0]) * n_jobs
-        tenant_a = array("i", [-1]) * n_jobs
-        deadline = array("d", [nan]) * n_jobs
-        preempt_n = array("i", [0]) * n_jobs
-        fail_n = array("i", [0]) * n_jobs
-        last_pool = array("i", [-1]) * n_jobs
-        run_s = array("d", [0.0]) * n_jobs
-        remaining = array("d", [0.0]) * n_jobs  # reference seconds of work left
-        gen = array("q", [0]) * n_jobs  # bumps on every stop: stale FINISH/FAILURE events are dropped
+        submit: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
+        first_start: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
+        end_time: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
+        ref_dur: memoryview[float] = memoryview(array("d", [0.0]) * n_jobs)
+        gpus_a: memoryview[int] = memoryview(array("q", [0]) * n_jobs)
+        kind_a: memoryview[int] = memoryview(array("b", [0]) * n_jobs)
+        tenant_a: memoryview[int] = memoryview(array("i", [-1]) * n_jobs)
+        deadline: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
+        preempt_n: memoryview[int] = memoryview(array("i", [0]) * n_jobs)
+        fail_n: memoryview[int] = memoryview(array("i", [0]) * n_jobs)
+        last_pool: memoryview[int] = memoryview(array("i", [-1]) * n_jobs)
+        run_s: memoryview[float] = memoryview(array("d", [0.0]) * n_jobs)
+        remaining: memoryview[float] = memoryview(array("d", [0.0]) * n_jobs)  # reference seconds of work left
+        gen: memoryview[int] = memoryview(
+            array("q", [0]) * n_jobs
+        )  # bumps on every stop: stale FINISH/FAILURE events are dropped
         job_ids: list[str] = []
 
         # live bookkeeping
