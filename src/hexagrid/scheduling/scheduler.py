@@ -311,9 +311,15 @@ class _LaneOrder:
             self.score: list[float] = []
         else:
             sc = self.score = ps.score(row, e).of
-            isfinite = math.isfinite
-            # a stable sort of the pools (ascending) by score: numpy's stable argsort, ties by pool index
-            order = sorted(pools, key=sc.__getitem__) if all(isfinite(sc[p]) for p in pools) else []
+            # a stable sort of the pools (ascending) by score: numpy's stable argsort, ties by pool index; only
+            # where every score is finite
+            finite = True
+            for p in pools:
+                v = sc[p]
+                if v - v != 0.0:  # NaN or infinite
+                    finite = False
+                    break
+            order = sorted(pools, key=sc.__getitem__) if finite else []
             cid = 0
             size = [0] * (len(order) + 1)
             prev = 0.0

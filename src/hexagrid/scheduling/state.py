@@ -434,11 +434,11 @@ class _Tenants:
             divisors = self._share_terms
             if divisors is None:  # each tenant's share of the weights, None where it is not positive
                 weights: list[float] = self.weight.tolist()
-                total_w = sum(weights)
+                total_w: float = sum(weights)
                 divisors = self._share_terms = [
                     w / total_w if total_w > 0 and w / total_w > 0 else None for w in weights
                 ]
-            total_u = sum(self.usage_of)
+            total_u: float = sum(self.usage_of)  # typed: sum()'s float | int would make the arithmetic below generic
             fs = self._fair_share = [
                 0.0 if d is None else 2.0 ** (-(u / total_u if total_u > 0 else 0.0) / d)
                 for u, d in zip(self.usage_of, divisors)
