@@ -397,3 +397,24 @@ def test_a_pass_copies_the_rows_it_changes_and_keeps_lists_and_arrays_in_step() 
         assert ps.pool_free_of[0] == free_before[0] - 12 and ps.pool_free_of[1] == free_before[1] - 2
         assert [list(r) for r in state.ge_rows()] == rows_before == state.ge.tolist()
         assert [list(x) for x in state.free_lists()] == [free_before, draw_before]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.lists(st.sampled_from([10.0, 20.0, 20.0, 35.5, 0.0, math.nan, math.inf]), min_size=2, max_size=30),
+    data=st.data(),
+)
+def test_greenest_start_in_scalars_equals_numpy_argmin(values: list[float], data: st.DataObject) -> None:
+    """The deferral's choice of start hour: the same hour (first among equal means, or the first NaN) and the same
+    floats as the vector form it replaced."""
+    fc = np.array(values)
+    cs = np.zeros(len(fc) + 1)
+    np.cumsum(fc, out=cs[1:])
+    length = data.draw(st.integers(1, len(fc) - 1))
+    k_max = data.draw(st.integers(1, len(fc) - length))
+    with np.errstate(invalid="ignore"):  # inf - inf in the sums: a NaN mean, as the scheduler meets it
+        means = (cs[length : k_max + length + 1] - cs[: k_max + 1]) / length
+    k = int(means.argmin())
+    got = scheduler_module._greenest_start(cs[: k_max + length + 1].tolist(), length, k_max)
+    assert got[0] == k
+    np.testing.assert_array_equal(np.array(got[1:]), np.array([means[0], means[k]]))

@@ -1275,6 +1275,23 @@ def _memo_table(tables: dict[bytes, dict[tuple[object, ...], _V]], key: bytes) -
     return hit
 
 
+def _greenest_start(cs: list[float], length: int, k_max: int) -> tuple[int, float, float]:
+    """The hour ``k`` in 0..k_max whose ``length``-hour mean forecast (from the cumulative sums ``cs``) is lowest, the
+    mean from hour 0 and the mean from ``k``: numpy's ``argmin`` over the means, in scalars (the same float
+    operations, and the same first index among equal means, or of the first NaN)."""
+    first = (cs[length] - cs[0]) / length
+    best_k, best = 0, first
+    if first == first:  # not NaN
+        for k in range(1, k_max + 1):
+            m = (cs[k + length] - cs[k]) / length
+            if m != m:
+                best_k, best = k, m
+                break
+            if m < best:
+                best_k, best = k, m
+    return best_k, first, best
+
+
 class Scheduler:
     """The policy object drivers hold; ``decide`` is pure (it memoises derived rows and masks only)."""
 
@@ -2113,9 +2130,7 @@ class Scheduler:
             if cs is None or len(cs) < k_max + length + 1:
                 hit = (0, 0.0, 0.0)
             else:
-                means = (cs[length : k_max + length + 1] - cs[: k_max + 1]) / length
-                k = int(means.argmin())
-                hit = (k, float(means[0]), float(means[k]))
+                hit = _greenest_start(cs[: k_max + length + 1].tolist(), length, k_max)
             ps.forecasts[key] = hit
         k, now_mean, best_mean = hit
         if k < 1 or not best_mean < now_mean * (1.0 - self.config.deferral_min_gain):

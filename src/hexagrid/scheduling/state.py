@@ -470,6 +470,11 @@ _KIND_INDEX_BY_ID: Final = {id(k): i for k, i in KIND_INDEX.items()}  # hashing 
 _new_running: Final = tuple.__new__
 
 
+def _flat(ge: IArr) -> memoryview[int]:
+    """``ge`` (C-contiguous int64) as a flat memoryview: one index per count (numpy's ``[p, k]`` costs more)."""
+    return ge.data.cast("B").cast("q")
+
+
 class ClusterState:
     """Free GPUs, power draw, running jobs and tenants' accounts over a :class:`FleetIndex`."""
 
@@ -484,6 +489,7 @@ class ClusterState:
         for k in range(MAX_GPUS_PER_NODE + 1):
             self._ge[:, k] = np.where(ix.pool_gpn >= k, ix.pool_nodes, 0)
         self._ge_rows: list[list[int]] = self._ge.tolist()  # the same counts as lists, kept in step (see ge_rows)
+        self._ge_flat = _flat(self._ge)
         self._ge_diff: list[list[int]] = [[0] * (MAX_GPUS_PER_NODE + 2) for _ in range(ix.n_pools)]
         self._ge_stale: set[int] = set()
         # free GPUs per pool and facility watts per site change at every start and stop: plain lists,
@@ -562,6 +568,7 @@ class ClusterState:
         st = ClusterState(self.ix, fair_share_half_life_s=self.fair_share_half_life_s)
         st.node_free = self.node_free.copy()
         st._ge = self.ge.copy()
+        st._ge_flat = _flat(st._ge)
         st._ge_rows = [list(r) for r in self._ge_rows]
         st._ge_diff = [[0] * (MAX_GPUS_PER_NODE + 2) for _ in range(self.ix.n_pools)]
         st._ge_stale = set()
@@ -602,7 +609,7 @@ class ClusterState:
         """Add the booked level changes into ``ge`` and its rows."""
         rows = self._ge_rows
         width = MAX_GPUS_PER_NODE + 1
-        flat: memoryview[int] = self._ge.data.cast("B").cast("q")  # one index per count: numpy's [p, k] costs more
+        flat = self._ge_flat
         for p in self._ge_stale:
             diff = self._ge_diff[p]
             row = rows[p]
