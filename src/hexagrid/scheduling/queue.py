@@ -269,7 +269,17 @@ class _Columns:
             self.wall[:n] = np.fromiter((r.walltime_s for r in rows), dtype=np.float64, count=n)
 
     def _arrays(self) -> list[np.ndarray]:
-        return [self.submit, self.priority, self.gpus, self.preemptible, self.tenant, self.skey, self.account]
+        return [
+            self.submit,
+            self.priority,
+            self.gpus,
+            self.preemptible,
+            self.tenant,
+            self.skey,
+            self.account,
+            self.work,
+            self.wall,
+        ]
 
     def put(self, i: int, row: JobRow, t: int, k: int, a: int) -> None:
         """Write row ``i`` (growing the columns when full)."""
@@ -294,8 +304,6 @@ class _Columns:
         """Copy row ``src`` into row ``dst`` (a removal's last row moving into the hole)."""
         for col in self._arrays():
             col[dst] = col[src]
-        self.work[dst] = self.work[src]
-        self.wall[dst] = self.wall[src]
         if self.ids is not None:
             self.ids[dst] = self.ids[src]
 
