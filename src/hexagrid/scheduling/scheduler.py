@@ -981,7 +981,7 @@ class _Pass:
         return self.at_reserved_site
 
     def forecast_cumsum(self, zone_code: int, horizon_h: int) -> FArr | None:
-        """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per hour key
+        """Cumulative forecast for a zone issued now (None if the signals do not cover it), once per signal span
         (:meth:`Scheduler.signals_at`; ``horizon_h`` is the scheduler's, the same in every pass)."""
         if zone_code not in self.zone_cs:
             zone = self.ix.zones[zone_code]
@@ -1478,12 +1478,13 @@ class Scheduler:
         ps.materialise()
         if cfg.preemption or state.ix.site_schedule:
             out.extend(self._window_preemptions(ps))
+        scalar: _ScalarBounds | None = None
         if isinstance(bounds, _ScalarBounds):
+            scalar = bounds
             order_l = bounds.live_in(_order_positions(q, state, cfg, ps.now, sg.tix_l))
         else:
             order_l = bounds.live_in(order_queue(q, state, cfg, ps.now, sg.tix_l))
         tix_l, cap_l, sig_l, preempts_l = bounds.tix_l, bounds.cap_l, bounds.sig_l, bounds.preempts_l
-        scalar = bounds if isinstance(bounds, _ScalarBounds) else None
         entries = sg.entries
         in_use = ps.in_use  # the pass's own counts, updated as it starts jobs
         n = len(order_l)

@@ -121,6 +121,12 @@ _JOB_ENDS: Final = frozenset((_FINISH, _FAILURE))
 _Segment = tuple[int, float, bool, JobSpec, int, int, float]
 
 
+def _column(typecode: str, fill: int | float, n: int) -> memoryview[Any]:
+    """``n`` items of ``fill`` in a typed array of ``typecode``, as a memoryview over it (``fill`` an int for the
+    integer codes: typed ``float`` alone, compiled code would pass 0 as 0.0, which an int array refuses)."""
+    return memoryview(array(typecode, [fill]) * n)
+
+
 def _np(buf: array[Any] | memoryview[Any], dtype: type, n: int | None = None) -> npt.NDArray[Any]:
     """The first ``n`` items (all by default) of a typed array as a numpy array of its item type."""
     n = len(buf) if n is None else n
@@ -133,7 +139,7 @@ class Simulator:
 
     index: FleetIndex
     tenants: list[Tenant]
-    state_factory: Callable[[], Any]
+    state_factory: Callable[[], ClusterState]
     decide: DecideFn
     signals: CarbonSignals | None
     start_s: float
@@ -177,22 +183,21 @@ class Simulator:
         # items are plain floats and ints (a numpy scalar access costs several times more, and the loop does ~15 a
         # job; an array's own item assignment parses its argument like a function call, a memoryview's does not)
         nan = math.nan
-        submit: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
-        first_start: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
-        end_time: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
-        ref_dur: memoryview[float] = memoryview(array("d", [0.0]) * n_jobs)
-        gpus_a: memoryview[int] = memoryview(array("q", [0]) * n_jobs)
-        kind_a: memoryview[int] = memoryview(array("b", [0]) * n_jobs)
-        tenant_a: memoryview[int] = memoryview(array("i", [-1]) * n_jobs)
-        deadline: memoryview[float] = memoryview(array("d", [nan]) * n_jobs)
-        preempt_n: memoryview[int] = memoryview(array("i", [0]) * n_jobs)
-        fail_n: memoryview[int] = memoryview(array("i", [0]) * n_jobs)
-        last_pool: memoryview[int] = memoryview(array("i", [-1]) * n_jobs)
-        run_s: memoryview[float] = memoryview(array("d", [0.0]) * n_jobs)
-        remaining: memoryview[float] = memoryview(array("d", [0.0]) * n_jobs)  # reference seconds of work left
-        gen: memoryview[int] = memoryview(
-            array("q", [0]) * n_jobs
-        )  # bumps on every stop: stale FINISH/FAILURE events are dropped
+        submit: memoryview[float] = _column("d", nan, n_jobs)
+        first_start: memoryview[float] = _column("d", nan, n_jobs)
+        end_time: memoryview[float] = _column("d", nan, n_jobs)
+        ref_dur: memoryview[float] = _column("d", 0.0, n_jobs)
+        gpus_a: memoryview[int] = _column("q", 0, n_jobs)
+        kind_a: memoryview[int] = _column("b", 0, n_jobs)
+        tenant_a: memoryview[int] = _column("i", -1, n_jobs)
+        deadline: memoryview[float] = _column("d", nan, n_jobs)
+        preempt_n: memoryview[int] = _column("i", 0, n_jobs)
+        fail_n: memoryview[int] = _column("i", 0, n_jobs)
+        last_pool: memoryview[int] = _column("i", -1, n_jobs)
+        run_s: memoryview[float] = _column("d", 0.0, n_jobs)
+        remaining: memoryview[float] = _column("d", 0.0, n_jobs)  # reference seconds of work left
+        # bumps on every stop: stale FINISH/FAILURE events are dropped
+        gen: memoryview[int] = _column("q", 0, n_jobs)
         job_ids: list[str] = []
 
         # live bookkeeping
